@@ -1,0 +1,1 @@
+//! Criterion benchmarks of globus-app's hot paths; see `benches/README.md`.

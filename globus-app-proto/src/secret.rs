@@ -1,0 +1,82 @@
+//! Secret values that never print themselves.
+//!
+//! Access, refresh and id tokens, authorization codes, PKCE verifiers and
+//! client secrets are wrapped in newtypes whose `Debug` and `Display` print
+//! `[redacted]`. The value is reachable only through an explicit
+//! `.secret()` call, which makes every place that reveals it easy to find.
+
+/// What every secret type prints instead of its value.
+pub const REDACTED: &str = "[redacted]";
+
+macro_rules! secret_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        ///
+        /// `Debug` and `Display` print `[redacted]`; use [`secret`](Self::secret)
+        /// to read the value where it must go on the wire or to storage.
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name(Box<str>);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into().into_boxed_str())
+            }
+
+            /// The secret value itself. Do not log or display it.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), REDACTED)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(REDACTED)
+            }
+        }
+    };
+}
+
+secret_type!(
+    /// An OAuth2 access token (sent as `Authorization: Bearer ...`).
+    AccessToken
+);
+secret_type!(
+    /// An OAuth2 refresh token.
+    RefreshToken
+);
+secret_type!(
+    /// An OpenID Connect id_token (a signed JWT).
+    IdToken
+);
+secret_type!(
+    /// An OAuth2 authorization code returned by the authorize redirect.
+    AuthorizationCode
+);
+secret_type!(
+    /// A confidential client's secret.
+    ClientSecret
+);
+secret_type!(
+    /// A PKCE code verifier (RFC 7636).
+    PkceVerifier
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_print_redacted() {
+        let token = AccessToken::new("very-secret-token");
+        assert_eq!(format!("{token}"), "[redacted]");
+        assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
+        assert_eq!(token.secret(), "very-secret-token");
+    }
+}
