@@ -2,6 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth_error;
+pub mod auth_params;
+pub mod authorize;
+pub mod environment;
+pub mod request;
 pub mod response;
 pub mod scope;
 pub mod secret;
