@@ -50,8 +50,9 @@ impl AuthorizationParameters {
     }
 
     /// The parameters as a JSON object, in the Python SDK's field order,
-    /// absent fields omitted (`extra` left out, as its `to_dict()` does).
-    pub fn to_json(&self) -> Map<String, Value> {
+    /// absent fields omitted, then the `extra` fields if `include_extra`
+    /// (the Python SDK's `to_dict(include_extra=...)`).
+    pub fn to_json(&self, include_extra: bool) -> Map<String, Value> {
         let mut map = Map::new();
         let mut put = |key: &str, value: Option<Value>| {
             if let Some(value) = value {
@@ -83,6 +84,9 @@ impl AuthorizationParameters {
             self.required_scopes.clone().map(Value::from),
         );
         put("prompt", self.prompt.clone().map(Value::from));
+        if include_extra {
+            map.extend(self.extra.clone());
+        }
         map
     }
 

@@ -4,7 +4,10 @@
 pub mod auth_error;
 pub mod auth_params;
 pub mod authorize;
+pub mod consent;
 pub mod environment;
+pub mod gare;
+pub mod id_token;
 pub mod request;
 pub mod response;
 pub mod scope;
