@@ -2,5 +2,31 @@
 //!
 //! **Status:** the Globus-Auth-compatible local server and the end-to-end
 //! suites of both adapters arrive with the adapters (see the repository
-//! README). Today this package holds cross-crate tests of the protocol core
-//! against the shared fixtures (`tests/fixtures.rs`).
+//! README). Today this package holds the shared fixtures loader and
+//! cross-crate tests of the protocol core against every recorded Globus
+//! Auth response (`tests/fixtures.rs`).
+
+use std::path::PathBuf;
+
+/// The directory of the recorded Globus Auth responses and token files.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A recorded HTTP response, as an `http::Response`, and its JSON body.
+///
+/// # Panics
+/// If the fixture is missing or malformed (a broken checkout).
+pub fn fixture_response(name: &str) -> (http::Response<Vec<u8>>, serde_json::Value) {
+    let text = std::fs::read_to_string(fixtures_dir().join(name))
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    let fixture: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+    let status = u16::try_from(fixture["status"].as_u64().expect("status")).expect("status");
+    let body = fixture["body"].clone();
+    let response = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).expect("body"))
+        .expect("response");
+    (response, body)
+}

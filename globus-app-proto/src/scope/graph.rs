@@ -8,6 +8,7 @@
 //! recursion.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::Scope;
 use super::parser::ScopeParseError;
@@ -17,17 +18,65 @@ const SCAN_LIMIT: usize = 12;
 
 pub(super) type NodeId = u32;
 
+/// A fast, unseeded hasher for the builder's lookup tables (the Fx hash of
+/// rustc). Nothing iterates these tables, so output order never depends on
+/// it; inputs are bounded by the scope string the caller gave.
+#[derive(Default)]
+pub(super) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+pub(super) type FxBuild = BuildHasherDefault<FxHasher>;
+
 #[derive(Default)]
 pub(super) struct GraphBuilder<'a> {
     names: Vec<&'a str>,
-    name_index: HashMap<&'a str, NodeId>,
+    name_index: HashMap<&'a str, NodeId, FxBuild>,
     /// Out-edges of each node, in first-appearance order: (destination, optional).
     edges: Vec<Vec<(NodeId, bool)>>,
     /// (source, destination) to position in `edges[source]`, for nodes whose
     /// degree outgrew a linear scan.
-    edge_index: HashMap<(NodeId, NodeId), usize>,
+    edge_index: HashMap<(NodeId, NodeId), usize, FxBuild>,
     roots: Vec<(NodeId, bool)>,
-    root_index: HashSet<(NodeId, bool)>,
+    root_index: HashSet<(NodeId, bool), FxBuild>,
 }
 
 impl<'a> GraphBuilder<'a> {

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::Scope;
-use super::graph::{GraphBuilder, NodeId};
+use super::graph::{FxBuild, GraphBuilder, NodeId};
 
 /// Why a scope string (or a scope name) was rejected.
 ///
@@ -141,6 +141,14 @@ fn tokenize(input: &str) -> Result<Vec<Token<'_>>, ScopeParseError> {
 /// # Ok::<(), ScopeParseError>(())
 /// ```
 pub fn parse_scopes(scope_string: &str) -> Result<Vec<Scope>, ScopeParseError> {
+    if !scope_string.contains(['[', ']', '*']) {
+        return Ok(parse_flat(scope_string));
+    }
+    parse_general(scope_string)
+}
+
+/// The full tokenizer and graph path (also used to check the flat path).
+pub(super) fn parse_general(scope_string: &str) -> Result<Vec<Scope>, ScopeParseError> {
     let tokens = tokenize(scope_string)?;
     let mut graph = GraphBuilder::default();
     let mut parents: Vec<NodeId> = Vec::new();
@@ -186,6 +194,37 @@ pub fn parse_scopes(scope_string: &str) -> Result<Vec<Scope>, ScopeParseError> {
     graph.build()
 }
 
+/// The common case, a list of names without brackets or stars: the same
+/// tokens as [`tokenize`] would give (only the last one stripped), without
+/// building a graph.
+fn parse_flat(scope_string: &str) -> Vec<Scope> {
+    const SCAN_LIMIT: usize = 16;
+    let mut names: Vec<&str> = scope_string.split(' ').collect();
+    if let Some(last) = names.last_mut() {
+        *last = last.trim_matches(is_python_space);
+    }
+    let mut accepted: Vec<&str> = Vec::new();
+    let mut seen: Option<HashSet<&str, FxBuild>> = None;
+    for name in names.into_iter().filter(|n| !n.is_empty()) {
+        let new = if let Some(seen) = &mut seen {
+            seen.insert(name)
+        } else {
+            let new = !accepted.contains(&name);
+            if new && accepted.len() == SCAN_LIMIT {
+                seen = Some(accepted.iter().copied().chain([name]).collect());
+            }
+            new
+        };
+        if new {
+            accepted.push(name);
+        }
+    }
+    accepted
+        .into_iter()
+        .map(|name| Scope::from_parts(name.into(), false, Vec::new()))
+        .collect()
+}
+
 /// Merges two lists of scopes with the semantics of [`parse_scopes`] applied
 /// to both lists together (the Python SDK's `ScopeParser.merge_scopes`):
 /// duplicates collapse, the dependencies of scopes with the same name are
@@ -204,13 +243,16 @@ pub fn parse_scopes(scope_string: &str) -> Result<Vec<Scope>, ScopeParseError> {
 pub fn merge_scopes(a: &[Scope], b: &[Scope]) -> Result<Vec<Scope>, ScopeParseError> {
     let mut graph = GraphBuilder::default();
     // Shared subtrees (scopes are DAGs) are expanded once.
-    let mut expanded: HashSet<*const ()> = HashSet::new();
+    let mut expanded: HashSet<*const (), FxBuild> = HashSet::default();
     let mut pending: Vec<(NodeId, &Scope)> = Vec::new();
     for root in a.iter().chain(b) {
         let node = graph.node(root.name());
         graph.add_root(node, root.optional());
         pending.push((node, root));
         while let Some((node, scope)) = pending.pop() {
+            if scope.dependencies().is_empty() {
+                continue;
+            }
             if !expanded.insert(std::sync::Arc::as_ptr(&scope.0).cast()) {
                 continue;
             }

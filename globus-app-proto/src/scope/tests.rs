@@ -325,6 +325,13 @@ fn arb_scope() -> impl Strategy<Value = Scope> {
 
 proptest! {
     #[test]
+    fn the_flat_fast_path_equals_the_general_parser(input in "[ab \t\u{1f}]{0,40}") {
+        prop_assert_eq!(parse_scopes(&input).unwrap(), parser::parse_general(&input).unwrap());
+        let many = format!("{input} {}", (0..40).map(|i| format!("n{}", i % 23)).collect::<Vec<_>>().join(" "));
+        prop_assert_eq!(parse_scopes(&many).unwrap(), parser::parse_general(&many).unwrap());
+    }
+
+    #[test]
     fn parse_never_panics(input in "\\PC{0,64}") {
         let _ = parse_scopes(&input);
     }

@@ -1,0 +1,115 @@
+//! Property: no public type that holds a secret shows it in `Debug` or
+//! `Display`, whatever the secret is.
+
+use proptest::prelude::*;
+use serde_json::json;
+
+use crate::UnixTime;
+use crate::authorize::{OAuthState, Pkce, parse_redirect_query};
+use crate::id_token::{IdTokenExpectations, Jwks, OidcConfiguration, verify_id_token};
+use crate::request::LoginClient;
+use crate::response::parse_token_response;
+use crate::secret::{
+    AccessToken, AuthorizationCode, ClientSecret, IdToken, PkceVerifier, RefreshToken,
+};
+use crate::storage::{DEFAULT_NAMESPACE, JsonTokenFile, sqlite};
+use crate::token::TokenData;
+
+fn assert_hidden(secret: &str, shown: &str) -> Result<(), TestCaseError> {
+    prop_assert!(!shown.contains(secret), "secret shown in {shown:?}");
+    Ok(())
+}
+
+fn shown<T: std::fmt::Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+fn response(status: u16, body: &serde_json::Value) -> http::Response<Vec<u8>> {
+    http::Response::builder()
+        .status(status)
+        .body(serde_json::to_vec(body).unwrap())
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn secrets_never_print(secret in "SECRET[A-Za-z0-9_-]{37,60}") {
+        let s = secret.as_str();
+        // The secret newtypes, in Debug and Display.
+        for (debug, display) in [
+            (shown(&AccessToken::new(s)), AccessToken::new(s).to_string()),
+            (shown(&RefreshToken::new(s)), RefreshToken::new(s).to_string()),
+            (shown(&IdToken::new(s)), IdToken::new(s).to_string()),
+            (shown(&AuthorizationCode::new(s)), AuthorizationCode::new(s).to_string()),
+            (shown(&ClientSecret::new(s)), ClientSecret::new(s).to_string()),
+            (shown(&PkceVerifier::new(s)), PkceVerifier::new(s).to_string()),
+        ] {
+            assert_hidden(s, &debug)?;
+            assert_hidden(s, &display)?;
+        }
+
+        // Token records, responses and files.
+        let record = TokenData {
+            resource_server: "rs".into(),
+            identity_id: None,
+            scope: "scope".into(),
+            access_token: AccessToken::new(s),
+            refresh_token: Some(RefreshToken::new(s)),
+            expires_at: UnixTime::from_secs(1),
+            token_type: None,
+            extra: [("unknown".to_owned(), json!(s))].into_iter().collect(),
+        };
+        assert_hidden(s, &shown(&record))?;
+        let mut file = JsonTokenFile::new();
+        file.store(DEFAULT_NAMESPACE, [&record]);
+        assert_hidden(s, &shown(&file))?;
+        let parsed = parse_token_response(
+            &response(200, &json!({"access_token": s, "refresh_token": s, "id_token": s, "scope": "x",
+                                   "resource_server": "rs", "expires_in": 1})),
+            UnixTime::EPOCH,
+        ).unwrap();
+        assert_hidden(s, &shown(&parsed))?;
+
+        // Errors built from inputs that carry the secret.
+        let bad_response = parse_token_response(
+            &response(200, &json!({"access_token": s, "scope": 1, "resource_server": "rs"})),
+            UnixTime::EPOCH,
+        ).unwrap_err();
+        assert_hidden(s, &shown(&bad_response))?;
+        assert_hidden(s, &bad_response.to_string())?;
+        let bad_record = sqlite::decode_record("rs", &json!({"resource_server": "rs", "scope": "x",
+            "access_token": s, "refresh_token": 5, "expires_at_seconds": 1}).to_string()).unwrap_err();
+        assert_hidden(s, &shown(&bad_record))?;
+        assert_hidden(s, &bad_record.to_string())?;
+        let state = OAuthState::from_random_bytes(&[5; 32]);
+        assert_hidden(state.as_str(), &shown(&state))?;
+        let redirect = parse_redirect_query(&format!("code={s}&state=wrong"), &state).unwrap_err();
+        assert_hidden(s, &shown(&redirect))?;
+        assert_hidden(s, &redirect.to_string())?;
+        let configuration = OidcConfiguration { issuer: "i".into(), jwks_uri: "u".into(), id_token_signing_alg_values_supported: vec![] };
+        let expectations = IdTokenExpectations { configuration: &configuration, client_id: "c", leeway_secs: 0 };
+        let id_error = verify_id_token(&IdToken::new(format!("{s}.{s}.{s}")), &Jwks::default(), &expectations, UnixTime::EPOCH).unwrap_err();
+        assert_hidden(s, &shown(&id_error))?;
+        assert_hidden(s, &id_error.to_string())?;
+
+        // Requests and clients.
+        let base = url::Url::parse("https://auth.globus.org/").unwrap();
+        let client = LoginClient::confidential("cid", ClientSecret::new(s), base.clone());
+        assert_hidden(s, &shown(&client))?;
+        for request in [
+            client.exchange_code(&AuthorizationCode::new(s), None, "r").unwrap(),
+            client.refresh(&RefreshToken::new(s)).unwrap(),
+            client.revoke(s).unwrap(),
+            client.consents("id", false, &AccessToken::new(s)).unwrap(),
+            LoginClient::native("cid", base.clone())
+                .exchange_code(&AuthorizationCode::new("c"), Some(&PkceVerifier::new(s)), "r")
+                .unwrap(),
+        ] {
+            assert_hidden(s, &shown(&request))?;
+        }
+        let pkce = Pkce::from_verifier(&s[..43]).unwrap();
+        assert_hidden(&s[..43], &shown(&pkce))?;
+    }
+}
