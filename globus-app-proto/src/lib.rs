@@ -62,6 +62,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod auth_error;
 pub mod auth_params;
 pub mod authorize;
@@ -74,6 +75,8 @@ pub mod response;
 pub mod scope;
 pub mod secret;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod time;
 pub mod token;
 

@@ -1,0 +1,299 @@
+//! The contract between operations and the adapters that drive them.
+//!
+//! Every operation (`get_authorizer`, `login`, `login_required`, `logout`)
+//! is an [`Operation`]: the adapter calls [`Operation::advance`] with the
+//! result of the previous action (none the first time) and the current
+//! time, performs the [`Action`] it returns, and repeats until
+//! [`Step::Done`]. One loop drives every operation:
+//!
+//! ```ignore
+//! let mut input = None;
+//! loop {
+//!     match op.advance(input.take(), clock.now()) {
+//!         Step::Done(output) => return output,
+//!         Step::Action(action) => input = Some(perform(action)),
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use url::Url;
+
+use super::config::LoginFlowKind;
+use super::errors::IoFailure;
+use crate::UnixTime;
+use crate::auth_params::AuthorizationParameters;
+use crate::authorize::{OAuthState, Pkce, RedirectError, parse_pasted_code, parse_redirect_query};
+use crate::request::{AuthRequest, LoginClient};
+use crate::secret::{AccessToken, AuthorizationCode};
+use crate::token::TokenData;
+
+/// What the operation needs the adapter to do next.
+// Each action is moved once, from the operation to the driver; boxing the
+// large variants would only add allocations.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Read the app namespace's token records; answer [`Input::Tokens`].
+    LoadTokens,
+    /// Store these records, replacing each resource server's record;
+    /// answer [`Input::Stored`].
+    StoreTokens(Vec<TokenData>),
+    /// Remove the records of these resource servers; answer
+    /// [`Input::Removed`].
+    RemoveTokens(Vec<String>),
+    /// Take the exclusive renewal lock of this resource server (in-process,
+    /// and across processes for shared token files); answer
+    /// [`Input::Locked`]. Callers that find an expired token all ask; the
+    /// first refreshes, the others then find the fresh token when the
+    /// operation reloads under the lock.
+    Lock(String),
+    /// Release the lock taken by [`Action::Lock`]; answer [`Input::Unlocked`].
+    /// An adapter must also release it if the operation is dropped.
+    Unlock(String),
+    /// Send the request; answer [`Input::Response`] with any status.
+    Send(AuthRequest),
+    /// Run the interactive part of a login; answer [`Input::Redirect`] or
+    /// [`Input::PastedCode`] (or [`Input::Failed`]).
+    Authorize(AuthorizePlan),
+    /// Draw 64 random bytes from a secure source; answer [`Input::Random`].
+    Random,
+}
+
+/// The result of the last action.
+#[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
+pub enum Input {
+    /// The token records ([`Action::LoadTokens`]).
+    Tokens(TokenSet),
+    /// [`Action::StoreTokens`] done.
+    Stored,
+    /// [`Action::RemoveTokens`] done.
+    Removed,
+    /// [`Action::Lock`] taken.
+    Locked,
+    /// [`Action::Unlock`] done.
+    Unlocked,
+    /// The response to [`Action::Send`].
+    Response(http::Response<Vec<u8>>),
+    /// The query string of the redirect the loopback listener accepted
+    /// (see [`AuthorizePlan::check_redirect`]), and the redirect URI used.
+    Redirect {
+        /// The query string, without `?`.
+        query: String,
+        /// The redirect URI the authorize URL named.
+        redirect_uri: String,
+    },
+    /// What the user pasted (command-line flow), and the redirect URI used.
+    PastedCode {
+        /// The text as typed.
+        text: String,
+        /// The redirect URI the authorize URL named.
+        redirect_uri: String,
+    },
+    /// 64 random bytes ([`Action::Random`]).
+    Random(Box<[u8; 64]>),
+    /// The action could not be performed.
+    Failed(IoFailure),
+}
+
+impl Input {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Tokens(_) => "Tokens",
+            Self::Stored => "Stored",
+            Self::Removed => "Removed",
+            Self::Locked => "Locked",
+            Self::Unlocked => "Unlocked",
+            Self::Response(_) => "Response",
+            Self::Redirect { .. } => "Redirect",
+            Self::PastedCode { .. } => "PastedCode",
+            Self::Random(_) => "Random",
+            Self::Failed(_) => "Failed",
+        }
+    }
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Inputs carry tokens, codes and random bytes: name them only.
+        write!(f, "Input::{}", self.name())
+    }
+}
+
+/// The next step of an operation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Perform this action and feed its result back.
+    Action(Action),
+    /// The operation finished.
+    Done(T),
+}
+
+/// A multi-step app operation; see the [module docs](self).
+pub trait Operation {
+    /// What the operation produces.
+    type Output;
+
+    /// Feeds the result of the last action (`None` at the start) and the
+    /// current time; returns the next action or the result. After `Done`
+    /// the operation must not be advanced again.
+    fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Step<Self::Output>;
+}
+
+/// An immutable snapshot of the namespace's token records. Cheap to clone:
+/// storages keep one and hand out clones until their data changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenSet(Arc<[TokenData]>);
+
+impl TokenSet {
+    /// A snapshot of these records.
+    pub fn new(records: Vec<TokenData>) -> Self {
+        Self(records.into())
+    }
+
+    /// The record for `resource_server`.
+    pub fn get(&self, resource_server: &str) -> Option<&TokenData> {
+        self.0.iter().find(|t| t.resource_server == resource_server)
+    }
+
+    /// Every record.
+    pub fn records(&self) -> &[TokenData] {
+        &self.0
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The one identity the records belong to, `Ok(None)` if none has one,
+    /// or an error if they name several.
+    pub fn identity(&self) -> Result<Option<&str>, super::TokenValidationError> {
+        let mut found: Option<&str> = None;
+        for id in self.0.iter().filter_map(|t| t.identity_id.as_deref()) {
+            match found {
+                Some(existing) if existing != id => {
+                    return Err(super::TokenValidationError::MixedIdentities);
+                }
+                _ => found = Some(id),
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A valid access token for one resource server, ready for an
+/// `Authorization` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorization {
+    resource_server: String,
+    access_token: AccessToken,
+    expires_at: UnixTime,
+}
+
+impl Authorization {
+    pub(crate) fn new(record: &TokenData) -> Self {
+        Self {
+            resource_server: record.resource_server.clone(),
+            access_token: record.access_token.clone(),
+            expires_at: record.expires_at,
+        }
+    }
+
+    /// The resource server.
+    pub fn resource_server(&self) -> &str {
+        &self.resource_server
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
+    /// When the access token expires.
+    pub fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+
+    /// `Bearer <token>`, marked sensitive (http's `Debug` hides it).
+    pub fn header_value(&self) -> http::HeaderValue {
+        let mut value =
+            http::HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))
+                .unwrap_or_else(|_| http::HeaderValue::from_static("Bearer"));
+        value.set_sensitive(true);
+        value
+    }
+}
+
+/// Everything the interactive part of a login needs: the adapter's login
+/// flow manager builds the authorize URL for its redirect URI, shows or
+/// opens it, and returns what comes back.
+pub struct AuthorizePlan {
+    pub(crate) client: LoginClient,
+    pub(crate) flow: LoginFlowKind,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) scope: String,
+    pub(crate) state: OAuthState,
+    pub(crate) pkce: Pkce,
+    pub(crate) refresh_tokens: bool,
+    pub(crate) prefill_named_grant: Option<String>,
+    pub(crate) params: AuthorizationParameters,
+}
+
+impl AuthorizePlan {
+    /// The configured login flow.
+    pub fn flow(&self) -> LoginFlowKind {
+        self.flow
+    }
+
+    /// The redirect URI to use, or `None` for the local-server flow, whose
+    /// listener picks `http://127.0.0.1:<port>`.
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.redirect_uri.as_deref()
+    }
+
+    /// The scopes the login asks for.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// The authorize URL for `redirect_uri`.
+    pub fn url(&self, redirect_uri: &str) -> Url {
+        self.client.authorize_url(
+            redirect_uri,
+            &self.scope,
+            &self.state,
+            &self.pkce,
+            self.refresh_tokens,
+            self.prefill_named_grant.as_deref(),
+            &self.params,
+        )
+    }
+
+    /// Checks a redirect query as a loopback listener receives it: a
+    /// [`RedirectError::StateMismatch`] means "not ours, keep waiting"
+    /// (answer 400); anything else ends the wait.
+    pub fn check_redirect(&self, query: &str) -> Result<AuthorizationCode, RedirectError> {
+        parse_redirect_query(query, &self.state)
+    }
+
+    /// Checks a pasted code before the exchange.
+    pub fn check_pasted_code(&self, text: &str) -> Result<AuthorizationCode, RedirectError> {
+        parse_pasted_code(text)
+    }
+}
+
+impl fmt::Debug for AuthorizePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizePlan")
+            .field("flow", &self.flow)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,166 @@
+//! What can go wrong when using an app.
+
+use crate::UnixTime;
+use crate::authorize::RedirectError;
+use crate::id_token::IdTokenError;
+use crate::request::RequestError;
+use crate::response::ResponseError;
+use crate::scope::ScopeParseError;
+
+/// Stored tokens do not satisfy the app: the cases a new login can fix
+/// (except an identity mismatch, which a login never "fixes").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenValidationError {
+    /// No token for the resource server.
+    #[error("No token data for {resource_server}")]
+    MissingToken {
+        /// The resource server.
+        resource_server: String,
+    },
+    /// Refresh-token mode, but the record has no refresh token.
+    #[error("No refresh_token for {resource_server}")]
+    MissingRefreshToken {
+        /// The resource server.
+        resource_server: String,
+    },
+    /// Access-token mode, and the access token has expired.
+    #[error("Token for {resource_server} expired at {expires_at}")]
+    Expired {
+        /// The resource server.
+        resource_server: String,
+        /// When it expired.
+        expires_at: UnixTime,
+    },
+    /// Globus Auth rejected the refresh token (`invalid_grant`): it was
+    /// revoked or expired.
+    #[error("the refresh token for {resource_server} was rejected (invalid_grant); log in again")]
+    RefreshTokenRejected {
+        /// The resource server.
+        resource_server: String,
+    },
+    /// The token lacks required scopes.
+    #[error("Unmet scope requirements for {resource_server}: missing {missing:?}")]
+    UnmetScopeRequirements {
+        /// The resource server.
+        resource_server: String,
+        /// The required scope names the token does not have.
+        missing: Vec<String>,
+    },
+    /// The user's consents do not cover the required dependent scopes.
+    #[error("Unmet dependent scope requirements for {resource_server}")]
+    UnmetDependentScopeRequirements {
+        /// The resource server.
+        resource_server: String,
+    },
+    /// A login response had no id_token, so the identity is unknown.
+    #[error(
+        "Token grant response doesn't contain an id_token. This normally occurs if the auth flow didn't include 'openid' alongside other scopes."
+    )]
+    MissingIdentity,
+    /// A different user than the one the app's tokens belong to.
+    #[error(
+        "Detected a change in identity associated with the token data (stored {stored}, new {new})."
+    )]
+    IdentityMismatch {
+        /// The identity of the stored tokens.
+        stored: String,
+        /// The new identity.
+        new: String,
+    },
+    /// The stored tokens belong to several identities.
+    #[error("the stored token data belongs to more than one identity")]
+    MixedIdentities,
+}
+
+/// A failure the adapter reports for an action it could not perform.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} failed: {message}")]
+pub struct IoFailure {
+    /// What failed.
+    pub kind: IoFailureKind,
+    /// A description without secrets.
+    pub message: String,
+    /// Whether trying again later may succeed.
+    pub retryable: bool,
+}
+
+/// The kind of action that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoFailureKind {
+    /// Reading or writing token storage.
+    Storage,
+    /// Sending a request or receiving its response.
+    Transport,
+    /// The interactive login (browser, terminal).
+    Interaction,
+    /// Taking a renewal lock.
+    Lock,
+}
+
+impl std::fmt::Display for IoFailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Storage => "token storage",
+            Self::Transport => "HTTP transport",
+            Self::Interaction => "interactive login",
+            Self::Lock => "renewal lock",
+        })
+    }
+}
+
+/// Why an app operation failed. Messages never contain tokens.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The stored tokens do not satisfy the app (and the configured handler
+    /// did not or could not resolve it).
+    #[error(transparent)]
+    Validation(#[from] TokenValidationError),
+    /// Globus Auth answered with an error or an unusable response.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// The adapter could not perform an action.
+    #[error(transparent)]
+    Io(#[from] IoFailure),
+    /// The login was refused or its redirect was not ours.
+    #[error(transparent)]
+    Authorization(#[from] RedirectError),
+    /// The id_token did not verify.
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
+    /// A scope string did not parse.
+    #[error(transparent)]
+    Scope(#[from] ScopeParseError),
+    /// A request could not be built.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// A `ClientApp` was asked for a resource server it has no scope
+    /// requirements for.
+    #[error("the app has no scope_requirements for resource_server {0}")]
+    NoScopeRequirements(String),
+    /// A `ClientApp` login with no scopes to ask for.
+    #[error("A ClientApp cannot get tokens without configured required scopes.")]
+    NoScopesToRequest,
+    /// The driver fed an input that does not answer the last action (a bug
+    /// in the adapter).
+    #[error("the driver answered '{got}' to an operation waiting for '{expected}'")]
+    UnexpectedInput {
+        /// What the operation waited for.
+        expected: &'static str,
+        /// What it got.
+        got: &'static str,
+    },
+}
+
+impl AppError {
+    /// Whether a later retry of the same operation may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Response(e) => e.is_retryable(),
+            Self::Io(e) => e.retryable,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The `get_authorizer` operation.
+
+use std::sync::Arc;
+
+use super::driver::{Action, Authorization, Input, Operation, Step, TokenSet};
+use super::errors::{AppError, TokenValidationError};
+use super::login::Login;
+use super::{
+    AppKind, Evaluation, GlobusApp, Renewal, TokenValidationErrorHandler, has_dependencies,
+    missing_root_scopes, unexpected,
+};
+use crate::UnixTime;
+use crate::consent::ConsentForest;
+use crate::response::{ResponseError, TokenResponse, parse_json, parse_token_response};
+use crate::scope::{Scope, serialize_scopes, well_known};
+use crate::token::TokenData;
+
+/// The [`GlobusApp::get_authorizer`] operation.
+///
+/// The warm path is one [`Action::LoadTokens`]. A token that expires within
+/// a minute is renewed under [`Action::Lock`] after reloading the tokens,
+/// so concurrent callers renew once. If the stored tokens cannot satisfy
+/// the app, the configured handler runs once (by default a forced login)
+/// and the lookup is retried.
+#[derive(Debug)]
+pub struct GetAuthorizer {
+    app: GlobusApp,
+    resource_server: String,
+    check_dependents: bool,
+    handler: TokenValidationErrorHandler,
+    retried: bool,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    Loading,
+    Locking,
+    Reloading,
+    Renewing {
+        previous: Option<TokenData>,
+        renewal: Renewal,
+        required: Option<Vec<Scope>>,
+    },
+    Storing {
+        record: TokenData,
+    },
+    Unlocking {
+        then: AfterUnlock,
+    },
+    AuthToken {
+        nested: Box<GetAuthorizer>,
+        pending: Authorization,
+        identity: String,
+    },
+    Consents {
+        pending: Authorization,
+    },
+    LoggingIn(Box<Login>),
+    Finished,
+}
+
+#[derive(Debug)]
+enum AfterUnlock {
+    Ready(TokenData),
+    Invalid(TokenValidationError),
+    Fail(AppError),
+}
+
+type Out = Step<Result<Authorization, AppError>>;
+
+impl GetAuthorizer {
+    pub(crate) fn new(app: GlobusApp, resource_server: &str, check_dependents: bool) -> Self {
+        let handler = app.config().token_validation_error_handler;
+        Self {
+            app,
+            resource_server: resource_server.to_owned(),
+            check_dependents,
+            handler,
+            retried: false,
+            state: State::Start,
+        }
+    }
+
+    /// The lookup of the `auth.globus.org` token for a consents call: no
+    /// dependent check and no handler (the outer operation handles errors).
+    pub(crate) fn for_consents(app: GlobusApp) -> Self {
+        let mut op = Self::new(app, well_known::auth::RESOURCE_SERVER, false);
+        op.handler = TokenValidationErrorHandler::Raise;
+        op
+    }
+
+    fn done(&mut self, result: Result<Authorization, AppError>) -> Out {
+        self.state = State::Finished;
+        Step::Done(result)
+    }
+
+    fn required(&self) -> Result<Option<Vec<Scope>>, AppError> {
+        let required = self.app.required_scopes(&self.resource_server);
+        if required.is_none() && self.app.kind() == AppKind::Client {
+            return Err(AppError::NoScopeRequirements(self.resource_server.clone()));
+        }
+        Ok(required)
+    }
+
+    fn on_loaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
+        if let Err(e) = self.app.observe_identity(tokens) {
+            return self.invalid(e, now);
+        }
+        let required = match self.required() {
+            Ok(required) => required,
+            Err(e) => return self.done(Err(e)),
+        };
+        match self
+            .app
+            .evaluate(&self.resource_server, required.as_deref(), tokens, now)
+        {
+            Evaluation::Ready(record) => self.ready(&record.clone(), required.as_deref(), now),
+            Evaluation::Renew(_) => {
+                self.state = State::Locking;
+                Step::Action(Action::Lock(self.resource_server.clone()))
+            }
+            Evaluation::Invalid(e) => self.invalid(e, now),
+        }
+    }
+
+    fn on_reloaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
+        let required = match self.required() {
+            Ok(required) => required,
+            Err(e) => return self.unlock(AfterUnlock::Fail(e)),
+        };
+        match self
+            .app
+            .evaluate(&self.resource_server, required.as_deref(), tokens, now)
+        {
+            // Another caller renewed it while we waited for the lock.
+            Evaluation::Ready(record) => self.unlock(AfterUnlock::Ready(record.clone())),
+            Evaluation::Invalid(e) => self.unlock(AfterUnlock::Invalid(e)),
+            Evaluation::Renew(renewal) => {
+                let previous = tokens.get(&self.resource_server).cloned();
+                let client = self.app.login_client();
+                let request = match (renewal, &previous) {
+                    (
+                        Renewal::Refresh,
+                        Some(TokenData {
+                            refresh_token: Some(refresh_token),
+                            ..
+                        }),
+                    ) => client.refresh(refresh_token),
+                    (Renewal::ClientCredentials { .. }, _) => {
+                        client.client_credentials(&serialize_scopes(required.iter().flatten()))
+                    }
+                    (Renewal::Refresh, _) => {
+                        return self.unlock(AfterUnlock::Invalid(
+                            TokenValidationError::MissingRefreshToken {
+                                resource_server: self.resource_server.clone(),
+                            },
+                        ));
+                    }
+                };
+                match request {
+                    Ok(request) => {
+                        self.state = State::Renewing {
+                            previous,
+                            renewal,
+                            required,
+                        };
+                        Step::Action(Action::Send(request))
+                    }
+                    Err(e) => self.unlock(AfterUnlock::Fail(e.into())),
+                }
+            }
+        }
+    }
+
+    fn on_renewed(
+        &mut self,
+        response: &http::Response<Vec<u8>>,
+        previous: Option<TokenData>,
+        renewal: Renewal,
+        required: Option<&[Scope]>,
+        now: UnixTime,
+    ) -> Out {
+        let parsed = parse_token_response(response, now).and_then(TokenResponse::into_single);
+        let token = match parsed {
+            Ok(token) => token,
+            Err(e) if renewal == Renewal::Refresh && e.is_invalid_grant() => {
+                if let Some(refresh_token) = previous.and_then(|p| p.refresh_token) {
+                    self.app
+                        .state()
+                        .dead_refresh_tokens
+                        .push((self.resource_server.clone(), refresh_token));
+                }
+                return self.unlock(AfterUnlock::Invalid(
+                    TokenValidationError::RefreshTokenRejected {
+                        resource_server: self.resource_server.clone(),
+                    },
+                ));
+            }
+            Err(e) => return self.unlock(AfterUnlock::Fail(e.into())),
+        };
+        if token.resource_server != self.resource_server {
+            return self.unlock(AfterUnlock::Fail(
+                ResponseError::InvalidField {
+                    field: "resource_server".into(),
+                }
+                .into(),
+            ));
+        }
+        let record = match (&previous, renewal) {
+            (Some(previous), Renewal::Refresh) => previous.refreshed_with(token),
+            _ => token,
+        };
+        let missing = missing_root_scopes(&record, required.unwrap_or_default());
+        if !missing.is_empty() {
+            return self.unlock(AfterUnlock::Invalid(
+                TokenValidationError::UnmetScopeRequirements {
+                    resource_server: self.resource_server.clone(),
+                    missing,
+                },
+            ));
+        }
+        self.state = State::Storing {
+            record: record.clone(),
+        };
+        Step::Action(Action::StoreTokens(vec![record]))
+    }
+
+    fn unlock(&mut self, then: AfterUnlock) -> Out {
+        self.state = State::Unlocking { then };
+        Step::Action(Action::Unlock(self.resource_server.clone()))
+    }
+
+    fn ready(&mut self, record: &TokenData, required: Option<&[Scope]>, now: UnixTime) -> Out {
+        let authorization = Authorization::new(record);
+        let required = required.unwrap_or_default();
+        if !self.check_dependents || !has_dependencies(required) {
+            return self.done(Ok(authorization));
+        }
+        let cached = self.app.state().consents.clone();
+        if cached.is_some_and(|forest| forest.meets_scope_requirements(required)) {
+            return self.done(Ok(authorization));
+        }
+        let identity = match self.app.kind() {
+            AppKind::User => self.app.identity(),
+            // A client's identity id is its client id.
+            AppKind::Client => Some(self.app.client_id().to_owned()),
+        };
+        let Some(identity) = identity else {
+            return self.invalid(TokenValidationError::MissingIdentity, now);
+        };
+        let nested = Box::new(GetAuthorizer::for_consents(self.app.clone()));
+        self.state = State::AuthToken {
+            nested,
+            pending: authorization,
+            identity,
+        };
+        self.advance_auth_token(None, now)
+    }
+
+    fn advance_auth_token(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        let State::AuthToken { nested, .. } = &mut self.state else {
+            return self.done(Err(unexpected("auth token lookup", input.as_ref())));
+        };
+        match nested.advance(input, now) {
+            Step::Action(action) => Step::Action(action),
+            Step::Done(Err(AppError::Validation(e))) => self.invalid(e, now),
+            Step::Done(Err(e)) => self.done(Err(e)),
+            Step::Done(Ok(auth_token)) => {
+                let State::AuthToken {
+                    pending, identity, ..
+                } = std::mem::replace(&mut self.state, State::Finished)
+                else {
+                    return self.done(Err(unexpected("auth token lookup", None)));
+                };
+                match self
+                    .app
+                    .login_client()
+                    .consents(&identity, false, auth_token.access_token())
+                {
+                    Ok(request) => {
+                        self.state = State::Consents { pending };
+                        Step::Action(Action::Send(request))
+                    }
+                    Err(e) => self.done(Err(e.into())),
+                }
+            }
+        }
+    }
+
+    fn on_consents(
+        &mut self,
+        response: &http::Response<Vec<u8>>,
+        pending: Authorization,
+        now: UnixTime,
+    ) -> Out {
+        let forest = match parse_json(response)
+            .map_err(AppError::from)
+            .and_then(|body| {
+                ConsentForest::from_json(&body).map_err(|_| {
+                    AppError::Response(ResponseError::InvalidField {
+                        field: "consents".into(),
+                    })
+                })
+            }) {
+            Ok(forest) => Arc::new(forest),
+            Err(e) => return self.done(Err(e)),
+        };
+        self.app.state().consents = Some(forest.clone());
+        let required = self
+            .app
+            .required_scopes(&self.resource_server)
+            .unwrap_or_default();
+        if forest.meets_scope_requirements(&required) {
+            self.done(Ok(pending))
+        } else {
+            self.invalid(
+                TokenValidationError::UnmetDependentScopeRequirements {
+                    resource_server: self.resource_server.clone(),
+                },
+                now,
+            )
+        }
+    }
+
+    fn invalid(&mut self, error: TokenValidationError, now: UnixTime) -> Out {
+        let resolvable = !matches!(
+            error,
+            TokenValidationError::IdentityMismatch { .. } | TokenValidationError::MixedIdentities
+        );
+        if self.handler == TokenValidationErrorHandler::LoginAgain && !self.retried && resolvable {
+            self.retried = true;
+            self.state = State::LoggingIn(Box::new(Login::new(self.app.clone(), None, true)));
+            return self.advance_login(None, now);
+        }
+        self.done(Err(error.into()))
+    }
+
+    fn advance_login(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        let State::LoggingIn(login) = &mut self.state else {
+            return self.done(Err(unexpected("login", input.as_ref())));
+        };
+        match login.advance(input, now) {
+            Step::Action(action) => Step::Action(action),
+            Step::Done(Ok(_)) => {
+                self.state = State::Loading;
+                Step::Action(Action::LoadTokens)
+            }
+            Step::Done(Err(e)) => self.done(Err(e)),
+        }
+    }
+}
+
+impl Operation for GetAuthorizer {
+    type Output = Result<Authorization, AppError>;
+
+    fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        if matches!(self.state, State::AuthToken { .. }) {
+            return self.advance_auth_token(input, now);
+        }
+        if matches!(self.state, State::LoggingIn(_)) {
+            return self.advance_login(input, now);
+        }
+        if let Some(Input::Failed(failure)) = input {
+            return match std::mem::replace(&mut self.state, State::Finished) {
+                // Holding the lock: release it before reporting.
+                State::Renewing { .. } | State::Storing { .. } | State::Reloading => {
+                    self.unlock(AfterUnlock::Fail(failure.into()))
+                }
+                _ => self.done(Err(failure.into())),
+            };
+        }
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, None) => {
+                self.state = State::Loading;
+                Step::Action(Action::LoadTokens)
+            }
+            (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(&tokens, now),
+            (State::Locking, Some(Input::Locked)) => {
+                self.state = State::Reloading;
+                Step::Action(Action::LoadTokens)
+            }
+            (State::Reloading, Some(Input::Tokens(tokens))) => self.on_reloaded(&tokens, now),
+            (
+                State::Renewing {
+                    previous,
+                    renewal,
+                    required,
+                },
+                Some(Input::Response(response)),
+            ) => self.on_renewed(&response, previous, renewal, required.as_deref(), now),
+            (State::Storing { record }, Some(Input::Stored)) => {
+                self.app
+                    .state()
+                    .dead_refresh_tokens
+                    .retain(|(rs, _)| rs != &self.resource_server);
+                self.unlock(AfterUnlock::Ready(record))
+            }
+            (State::Unlocking { then }, Some(Input::Unlocked)) => match then {
+                AfterUnlock::Ready(record) => {
+                    let required = self.app.required_scopes(&self.resource_server);
+                    self.ready(&record, required.as_deref(), now)
+                }
+                AfterUnlock::Invalid(e) => self.invalid(e, now),
+                AfterUnlock::Fail(e) => self.done(Err(e)),
+            },
+            (State::Consents { pending }, Some(Input::Response(response))) => {
+                self.on_consents(&response, pending, now)
+            }
+            (state, input) => {
+                let expected = match state {
+                    State::Start => "nothing",
+                    State::Loading | State::Reloading => "Tokens",
+                    State::Locking => "Locked",
+                    State::Renewing { .. } | State::Consents { .. } => "Response",
+                    State::Storing { .. } => "Stored",
+                    State::Unlocking { .. } => "Unlocked",
+                    State::AuthToken { .. } | State::LoggingIn(_) | State::Finished => {
+                        "no further input"
+                    }
+                };
+                self.done(Err(unexpected(expected, input.as_ref())))
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The `login` operation.
+
+use std::sync::Arc;
+
+use super::driver::{Action, AuthorizePlan, Input, Operation, Step, TokenSet};
+use super::errors::{AppError, TokenValidationError};
+use super::{AppKind, GlobusApp, OidcKeys, missing_root_scopes, unexpected};
+use crate::UnixTime;
+use crate::auth_params::AuthorizationParameters;
+use crate::authorize::{OAuthState, Pkce, parse_pasted_code, parse_redirect_query};
+use crate::id_token::{IdTokenExpectations, Jwks, OidcConfiguration, verify_id_token};
+use crate::response::{TokenResponse, parse_json, parse_token_response};
+use crate::scope::{merge_scopes, parse_scopes, serialize_scopes};
+
+/// What a login did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginOutcome {
+    /// No login was needed (and none was forced).
+    NotNeeded,
+    /// Tokens were obtained, validated and stored.
+    LoggedIn {
+        /// The identity that logged in (`None` for a `ClientApp`).
+        identity: Option<String>,
+    },
+}
+
+/// The [`GlobusApp::login`] operation.
+///
+/// `UserApp`: the authorization-code flow with PKCE and a random, checked
+/// `state` ([`Action::Random`], [`Action::Authorize`]), the code exchange,
+/// and id_token verification (OpenID configuration and JWKS fetched once
+/// per app, the JWKS again once on an unknown key). `ClientApp`: one
+/// client-credentials request. Either way the response is validated whole —
+/// every required resource server present with its root scopes, and for a
+/// `UserApp` a verified identity equal to the stored one — before
+/// [`Action::StoreTokens`]; a rejected response stores nothing.
+#[derive(Debug)]
+pub struct Login {
+    app: GlobusApp,
+    params: Option<AuthorizationParameters>,
+    force: bool,
+    jwks_refetched: bool,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    Loading,
+    Randomizing {
+        scope: String,
+    },
+    Authorizing {
+        state: OAuthState,
+        pkce: Pkce,
+    },
+    Exchanging,
+    FetchingConfiguration {
+        response: TokenResponse,
+    },
+    FetchingJwks {
+        response: TokenResponse,
+        configuration: OidcConfiguration,
+    },
+    Storing {
+        identity: Option<String>,
+        resource_servers: Vec<String>,
+    },
+    Finished,
+}
+
+type Out = Step<Result<LoginOutcome, AppError>>;
+
+impl Login {
+    pub(crate) fn new(
+        app: GlobusApp,
+        params: Option<AuthorizationParameters>,
+        force: bool,
+    ) -> Self {
+        Self {
+            app,
+            params,
+            force,
+            jwks_refetched: false,
+            state: State::Start,
+        }
+    }
+
+    fn done(&mut self, result: Result<LoginOutcome, AppError>) -> Out {
+        self.state = State::Finished;
+        Step::Done(result)
+    }
+
+    /// The app's scopes merged with the parameters' `required_scopes`.
+    fn scope(&self) -> Result<String, AppError> {
+        let mut merged = self.app.requirements().all_scopes()?;
+        for extra in self
+            .params
+            .iter()
+            .flat_map(|p| p.required_scopes.iter().flatten())
+        {
+            merged = merge_scopes(&merged, &parse_scopes(extra)?)?;
+        }
+        Ok(serialize_scopes(&merged))
+    }
+
+    fn on_loaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
+        if let Err(e) = self.app.observe_identity(tokens) {
+            return self.done(Err(e.into()));
+        }
+        if !self.force && self.params.is_none() && !self.app.login_required_for(tokens, now) {
+            return self.done(Ok(LoginOutcome::NotNeeded));
+        }
+        let scope = match self.scope() {
+            Ok(scope) => scope,
+            Err(e) => return self.done(Err(e)),
+        };
+        match self.app.kind() {
+            AppKind::User => {
+                self.state = State::Randomizing { scope };
+                Step::Action(Action::Random)
+            }
+            AppKind::Client => {
+                if scope.trim().is_empty() {
+                    return self.done(Err(AppError::NoScopesToRequest));
+                }
+                match self.app.login_client().client_credentials(&scope) {
+                    Ok(request) => {
+                        self.state = State::Exchanging;
+                        Step::Action(Action::Send(request))
+                    }
+                    Err(e) => self.done(Err(e.into())),
+                }
+            }
+        }
+    }
+
+    fn on_random(&mut self, random: &[u8; 64], scope: String) -> Out {
+        let (pkce_bytes, state_bytes) = random.split_at(32);
+        let pkce = Pkce::from_random_bytes(pkce_bytes.try_into().unwrap_or(&[0; 32]));
+        let state = OAuthState::from_random_bytes(state_bytes.try_into().unwrap_or(&[0; 32]));
+        let inner = &self.app.inner;
+        let plan = AuthorizePlan {
+            client: inner.client.clone(),
+            flow: inner
+                .config
+                .login_flow
+                .unwrap_or(super::LoginFlowKind::CommandLine),
+            redirect_uri: inner.redirect_uri.clone(),
+            scope,
+            state: state.clone(),
+            pkce: pkce.clone(),
+            refresh_tokens: inner.config.request_refresh_tokens,
+            prefill_named_grant: inner.prefill_named_grant.clone(),
+            params: self.params.clone().unwrap_or_default(),
+        };
+        self.state = State::Authorizing { state, pkce };
+        Step::Action(Action::Authorize(plan))
+    }
+
+    fn on_code(&mut self, input: Input, state: &OAuthState, pkce: &Pkce) -> Out {
+        let (code, redirect_uri) = match input {
+            Input::Redirect {
+                query,
+                redirect_uri,
+            } => (parse_redirect_query(&query, state), redirect_uri),
+            Input::PastedCode { text, redirect_uri } => (parse_pasted_code(&text), redirect_uri),
+            other => return self.done(Err(unexpected("Redirect or PastedCode", Some(&other)))),
+        };
+        let code = match code {
+            Ok(code) => code,
+            Err(e) => return self.done(Err(e.into())),
+        };
+        match self
+            .app
+            .login_client()
+            .exchange_code(&code, Some(pkce.verifier()), &redirect_uri)
+        {
+            Ok(request) => {
+                self.state = State::Exchanging;
+                Step::Action(Action::Send(request))
+            }
+            Err(e) => self.done(Err(e.into())),
+        }
+    }
+
+    fn on_tokens(&mut self, response: &http::Response<Vec<u8>>, now: UnixTime) -> Out {
+        let response = match parse_token_response(response, now) {
+            Ok(response) => response,
+            Err(e) => return self.done(Err(e.into())),
+        };
+        if self.app.kind() == AppKind::Client {
+            return self.validate_and_store(response, None);
+        }
+        if response.id_token().is_none() {
+            return self.done(Err(TokenValidationError::MissingIdentity.into()));
+        }
+        let cached = self.app.state().oidc.clone();
+        match cached {
+            Some(keys) => self.verify(response, &keys, now),
+            None => match self.app.login_client().openid_configuration() {
+                Ok(request) => {
+                    self.state = State::FetchingConfiguration { response };
+                    Step::Action(Action::Send(request))
+                }
+                Err(e) => self.done(Err(e.into())),
+            },
+        }
+    }
+
+    fn fetch_jwks(&mut self, response: TokenResponse, configuration: OidcConfiguration) -> Out {
+        match self.app.login_client().jwks(&configuration.jwks_uri) {
+            Ok(request) => {
+                self.state = State::FetchingJwks {
+                    response,
+                    configuration,
+                };
+                Step::Action(Action::Send(request))
+            }
+            Err(e) => self.done(Err(e.into())),
+        }
+    }
+
+    fn verify(&mut self, response: TokenResponse, keys: &OidcKeys, now: UnixTime) -> Out {
+        let Some(id_token) = response.id_token() else {
+            return self.done(Err(TokenValidationError::MissingIdentity.into()));
+        };
+        let expectations = IdTokenExpectations {
+            configuration: &keys.configuration,
+            client_id: self.app.client_id(),
+            leeway_secs: self.app.config().id_token_leeway_secs,
+        };
+        match verify_id_token(id_token, &keys.jwks, &expectations, now) {
+            Ok(claims) => self.validate_and_store(response, Some(claims.sub)),
+            Err(e) if e.may_need_new_keys() && !self.jwks_refetched => {
+                // Keys may have rotated: fetch the JWKS again, once.
+                self.jwks_refetched = true;
+                self.fetch_jwks(response, keys.configuration.clone())
+            }
+            Err(e) => self.done(Err(e.into())),
+        }
+    }
+
+    fn validate_and_store(&mut self, response: TokenResponse, identity: Option<String>) -> Out {
+        if let Some(new) = &identity {
+            let stored = self.app.state().identity.clone();
+            if let Some(stored) = stored
+                && &stored != new
+            {
+                return self.done(Err(TokenValidationError::IdentityMismatch {
+                    stored,
+                    new: new.clone(),
+                }
+                .into()));
+            }
+        }
+        let requirements = self.app.requirements().clone();
+        for (resource_server, required) in requirements.iter() {
+            let Some(token) = response.token_for(resource_server) else {
+                return self.done(Err(TokenValidationError::MissingToken {
+                    resource_server: resource_server.to_owned(),
+                }
+                .into()));
+            };
+            let missing = missing_root_scopes(token, required);
+            if !missing.is_empty() {
+                return self.done(Err(TokenValidationError::UnmetScopeRequirements {
+                    resource_server: resource_server.to_owned(),
+                    missing,
+                }
+                .into()));
+            }
+        }
+        let response = match &identity {
+            Some(identity) => response.with_identity(identity),
+            None => response,
+        };
+        let records = response.into_tokens();
+        let resource_servers = records.iter().map(|r| r.resource_server.clone()).collect();
+        self.state = State::Storing {
+            identity,
+            resource_servers,
+        };
+        Step::Action(Action::StoreTokens(records))
+    }
+}
+
+impl Operation for Login {
+    type Output = Result<LoginOutcome, AppError>;
+
+    fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        if let Some(Input::Failed(failure)) = input {
+            return self.done(Err(failure.into()));
+        }
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, None) => {
+                self.state = State::Loading;
+                Step::Action(Action::LoadTokens)
+            }
+            (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(&tokens, now),
+            (State::Randomizing { scope }, Some(Input::Random(random))) => {
+                self.on_random(&random, scope)
+            }
+            (State::Authorizing { state, pkce }, Some(input)) => self.on_code(input, &state, &pkce),
+            (State::Exchanging, Some(Input::Response(response))) => self.on_tokens(&response, now),
+            (State::FetchingConfiguration { response }, Some(Input::Response(answer))) => {
+                match parse_json(&answer)
+                    .map_err(AppError::from)
+                    .and_then(|body| OidcConfiguration::from_json(&body).map_err(AppError::from))
+                {
+                    Ok(configuration) => self.fetch_jwks(response, configuration),
+                    Err(e) => self.done(Err(e)),
+                }
+            }
+            (
+                State::FetchingJwks {
+                    response,
+                    configuration,
+                },
+                Some(Input::Response(answer)),
+            ) => {
+                match parse_json(&answer)
+                    .map_err(AppError::from)
+                    .and_then(|body| Jwks::from_json(&body).map_err(AppError::from))
+                {
+                    Ok(jwks) => {
+                        let keys = Arc::new(OidcKeys {
+                            configuration,
+                            jwks,
+                        });
+                        self.app.state().oidc = Some(keys.clone());
+                        self.verify(response, &keys, now)
+                    }
+                    Err(e) => self.done(Err(e)),
+                }
+            }
+            (
+                State::Storing {
+                    identity,
+                    resource_servers,
+                },
+                Some(Input::Stored),
+            ) => {
+                let mut state = self.app.state();
+                if identity.is_some() {
+                    state.identity.clone_from(&identity);
+                }
+                state.consents = None;
+                state
+                    .dead_refresh_tokens
+                    .retain(|(rs, _)| !resource_servers.contains(rs));
+                drop(state);
+                self.done(Ok(LoginOutcome::LoggedIn { identity }))
+            }
+            (state, input) => {
+                let expected = match state {
+                    State::Start => "nothing",
+                    State::Loading => "Tokens",
+                    State::Randomizing { .. } => "Random",
+                    State::Authorizing { .. } => "Redirect or PastedCode",
+                    State::Exchanging
+                    | State::FetchingConfiguration { .. }
+                    | State::FetchingJwks { .. } => "Response",
+                    State::Storing { .. } => "Stored",
+                    State::Finished => "no further input",
+                };
+                self.done(Err(unexpected(expected, input.as_ref())))
+            }
+        }
+    }
+}

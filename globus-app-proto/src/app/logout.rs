@@ -1,0 +1,185 @@
+//! The `logout` operation.
+
+use std::collections::VecDeque;
+
+use super::driver::{Action, Input, Operation, Step, TokenSet};
+use super::errors::AppError;
+use super::{GlobusApp, unexpected};
+use crate::UnixTime;
+use crate::response::parse_json;
+
+/// What a logout did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogoutReport {
+    /// Resource servers whose tokens were revoked and removed.
+    pub revoked: Vec<String>,
+    /// Resource servers whose tokens could not all be revoked; their
+    /// records are kept so a later logout can try again.
+    pub failed: Vec<(String, AppError)>,
+}
+
+impl LogoutReport {
+    /// Whether every revocation succeeded.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// The [`GlobusApp::logout`] operation.
+///
+/// For each resource server in the requirements (every stored one with
+/// `sweep`): revoke the refresh token, then the access token. A failed
+/// revocation is recorded and the logout goes on; the records whose tokens
+/// were all revoked are removed, and the app forgets the identity (and its
+/// consents) once no stored token names it. With nothing stored, it sends
+/// nothing.
+#[derive(Debug)]
+pub struct Logout {
+    app: GlobusApp,
+    sweep: bool,
+    pending: VecDeque<(String, String)>,
+    report: LogoutReport,
+    tokens: TokenSet,
+    state: State,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Start,
+    Loading,
+    Revoking { resource_server: String },
+    Removing,
+    Finished,
+}
+
+type Out = Step<Result<LogoutReport, AppError>>;
+
+impl Logout {
+    pub(crate) fn new(app: GlobusApp, sweep: bool) -> Self {
+        Self {
+            app,
+            sweep,
+            pending: VecDeque::new(),
+            report: LogoutReport::default(),
+            tokens: TokenSet::default(),
+            state: State::Start,
+        }
+    }
+
+    fn done(&mut self, result: Result<LogoutReport, AppError>) -> Out {
+        self.state = State::Finished;
+        Step::Done(result)
+    }
+
+    fn on_loaded(&mut self, tokens: TokenSet) -> Out {
+        let requirements = self.app.scope_requirements();
+        for record in tokens.records() {
+            if !self.sweep && requirements.get(&record.resource_server).is_none() {
+                continue;
+            }
+            if let Some(refresh_token) = &record.refresh_token {
+                self.pending.push_back((
+                    record.resource_server.clone(),
+                    refresh_token.secret().to_owned(),
+                ));
+            }
+            self.pending.push_back((
+                record.resource_server.clone(),
+                record.access_token.secret().to_owned(),
+            ));
+            self.report.revoked.push(record.resource_server.clone());
+        }
+        self.tokens = tokens;
+        self.next_revocation()
+    }
+
+    fn fail(&mut self, resource_server: &str, error: AppError) {
+        self.report.revoked.retain(|rs| rs != resource_server);
+        if !self
+            .report
+            .failed
+            .iter()
+            .any(|(rs, _)| rs == resource_server)
+        {
+            self.report.failed.push((resource_server.to_owned(), error));
+        }
+    }
+
+    fn next_revocation(&mut self) -> Out {
+        while let Some((resource_server, token)) = self.pending.pop_front() {
+            match self.app.login_client().revoke(&token) {
+                Ok(request) => {
+                    self.state = State::Revoking { resource_server };
+                    return Step::Action(Action::Send(request));
+                }
+                Err(e) => self.fail(&resource_server, e.into()),
+            }
+        }
+        if self.report.revoked.is_empty() {
+            return self.finish();
+        }
+        self.state = State::Removing;
+        Step::Action(Action::RemoveTokens(self.report.revoked.clone()))
+    }
+
+    fn finish(&mut self) -> Out {
+        let removed = &self.report.revoked;
+        let remaining: Vec<_> = self
+            .tokens
+            .records()
+            .iter()
+            .filter(|r| !removed.contains(&r.resource_server))
+            .cloned()
+            .collect();
+        let still_identified = TokenSet::new(remaining).identity().ok().flatten().is_some();
+        let mut state = self.app.state();
+        state.consents = None;
+        state
+            .dead_refresh_tokens
+            .retain(|(rs, _)| !removed.contains(rs));
+        if !still_identified {
+            state.identity = None;
+        }
+        drop(state);
+        let report = std::mem::take(&mut self.report);
+        self.done(Ok(report))
+    }
+}
+
+impl Operation for Logout {
+    type Output = Result<LogoutReport, AppError>;
+
+    fn advance(&mut self, input: Option<Input>, _now: UnixTime) -> Out {
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, None) => {
+                self.state = State::Loading;
+                Step::Action(Action::LoadTokens)
+            }
+            (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(tokens),
+            (State::Revoking { resource_server }, Some(Input::Response(response))) => {
+                if let Err(e) = parse_json(&response) {
+                    self.fail(&resource_server, e.into());
+                }
+                self.next_revocation()
+            }
+            (State::Revoking { resource_server }, Some(Input::Failed(failure))) => {
+                self.fail(&resource_server, failure.into());
+                self.next_revocation()
+            }
+            (State::Removing, Some(Input::Removed)) => self.finish(),
+            (State::Loading | State::Removing, Some(Input::Failed(failure))) => {
+                self.done(Err(failure.into()))
+            }
+            (state, input) => {
+                let expected = match state {
+                    State::Start => "nothing",
+                    State::Loading => "Tokens",
+                    State::Revoking { .. } => "Response",
+                    State::Removing => "Removed",
+                    State::Finished => "no further input",
+                };
+                self.done(Err(unexpected(expected, input.as_ref())))
+            }
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The behaviour of the Python SDK's `GlobusApp`, `UserApp` and `ClientApp`
+//! as sans-IO state machines.
+//!
+//! A [`GlobusApp`] holds the configuration, the scope requirements and what
+//! the app has learned (the user's identity, consents, OpenID keys). Its
+//! operations — [`get_authorizer`](GlobusApp::get_authorizer),
+//! [`login`](GlobusApp::login), [`login_required`](GlobusApp::login_required),
+//! [`logout`](GlobusApp::logout) — are [`Operation`]s that an adapter
+//! drives with one short loop (see [`driver`]). The adapters hold no logic
+//! of their own: they load and store tokens, send requests, take locks and
+//! run the interactive part of a login when told to.
+//!
+//! Differences from the Python SDK, all on purpose (its section 7):
+//! expired access tokens are never handed out; a refresh token Globus Auth
+//! rejected (`invalid_grant`) makes [`login_required`](GlobusApp::login_required_for)
+//! true and triggers the configured handler; a refresh response without a
+//! refresh token keeps the old one; `login_required` makes no network calls;
+//! logout revokes refresh then access tokens, carries on after failures and
+//! reports each, and forgets the identity so another user can log in; the
+//! login response is validated whole (every required resource server, its
+//! root scopes, the verified identity) before anything is stored; GAREs
+//! nested in `errors[]` are found; concurrent callers that find an expired
+//! token cause one refresh ([`Action::Lock`]).
+
+mod config;
+pub mod driver;
+mod errors;
+mod get_authorizer;
+mod login;
+mod logout;
+mod requirements;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+
+pub use config::{
+    ConfigError, GlobusAppConfig, LoginFlowKind, TokenStorageKind, TokenValidationErrorHandler,
+};
+pub use driver::{Action, Authorization, AuthorizePlan, Input, Operation, Step, TokenSet};
+pub use errors::{AppError, IoFailure, IoFailureKind, TokenValidationError};
+pub use get_authorizer::GetAuthorizer;
+pub use login::{Login, LoginOutcome};
+pub use logout::{Logout, LogoutReport};
+pub use requirements::ScopeRequirements;
+
+use crate::UnixTime;
+use crate::auth_params::AuthorizationParameters;
+use crate::consent::ConsentForest;
+use crate::gare::gare_from_response;
+use crate::id_token::{Jwks, OidcConfiguration};
+use crate::request::LoginClient;
+use crate::scope::{Scope, ScopeParseError, parse_scopes};
+use crate::secret::{ClientSecret, RefreshToken};
+use crate::token::TokenData;
+
+/// Refresh or renew this many seconds before an access token expires.
+pub const RENEW_AHEAD_SECS: i64 = 60;
+
+/// Whether the app acts for a person or for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    /// A person, through an interactive login (`UserApp`).
+    User,
+    /// The client itself, through client credentials (`ClientApp`).
+    Client,
+}
+
+/// A Globus app's shared core. Cheap to clone (an `Arc`), `Send + Sync`.
+///
+/// ```
+/// use globus_app_proto::app::{GlobusApp, GlobusAppConfig};
+/// let app = GlobusApp::user("My App")
+///     .client_id("5c1a7e1e-0000-4000-8000-00000000c1d0")
+///     .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
+///     .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
+///     .build()?;
+/// let requirements = app.scope_requirements();
+/// assert_eq!(requirements.resource_servers().collect::<Vec<_>>(), ["auth.globus.org", "transfer.api.globus.org"]);
+/// # Ok::<(), globus_app_proto::app::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct GlobusApp {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    kind: AppKind,
+    app_name: String,
+    client: LoginClient,
+    config: GlobusAppConfig,
+    /// The redirect URI of the command-line or custom flow; `None` for the
+    /// local-server flow and for `ClientApp`.
+    redirect_uri: Option<String>,
+    prefill_named_grant: Option<String>,
+    requirements: RwLock<ScopeRequirements>,
+    state: Mutex<AppState>,
+}
+
+/// What the app learns while it runs.
+#[derive(Default)]
+pub(crate) struct AppState {
+    /// The identity the app's tokens belong to; forgotten on logout.
+    pub(crate) identity: Option<String>,
+    /// The consents, cached until a login or logout.
+    pub(crate) consents: Option<Arc<ConsentForest>>,
+    /// The OpenID configuration and JWKS, fetched once per app.
+    pub(crate) oidc: Option<Arc<OidcKeys>>,
+    /// Refresh tokens Globus Auth rejected, by resource server.
+    pub(crate) dead_refresh_tokens: Vec<(String, RefreshToken)>,
+}
+
+pub(crate) struct OidcKeys {
+    pub(crate) configuration: OidcConfiguration,
+    pub(crate) jwks: Jwks,
+}
+
+/// Builds a [`GlobusApp`]; see [`GlobusApp::user`] and [`GlobusApp::client`].
+#[must_use]
+pub struct AppBuilder {
+    kind: AppKind,
+    app_name: String,
+    client_id: Option<String>,
+    client_secret: Option<ClientSecret>,
+    login_client: Option<LoginClient>,
+    requirements: Vec<(String, String)>,
+    config: GlobusAppConfig,
+    hostname: Option<String>,
+}
+
+impl AppBuilder {
+    /// The client id; the app builds its own login client (confidential if
+    /// a secret is also given).
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The client secret (required for a `ClientApp`).
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// A login client to use instead of a client id.
+    pub fn login_client(mut self, client: LoginClient) -> Self {
+        self.login_client = Some(client);
+        self
+    }
+
+    /// Adds required scopes (a scope string) for a resource server.
+    pub fn scope_requirements(
+        mut self,
+        resource_server: impl Into<String>,
+        scopes: impl Into<String>,
+    ) -> Self {
+        self.requirements
+            .push((resource_server.into(), scopes.into()));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(mut self, config: GlobusAppConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The machine's host name, for the consent's name
+    /// (`"<app name> on <host>"`); the adapters pass it.
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// Checks the configuration and builds the app.
+    pub fn build(self) -> Result<GlobusApp, ConfigError> {
+        let Self {
+            kind,
+            app_name,
+            client_id,
+            client_secret,
+            login_client,
+            requirements,
+            config,
+            hostname,
+        } = self;
+        if kind == AppKind::Client
+            && client_id.is_some()
+            && client_secret.is_none()
+            && login_client.is_none()
+        {
+            return Err(ConfigError::ClientAppRequiresSecret);
+        }
+        let client = config::resolve_login_client(client_id, client_secret, login_client, &config)?;
+        if kind == AppKind::Client && !client.is_confidential() {
+            return Err(ConfigError::ClientAppRequiresConfidentialClient);
+        }
+        if config.namespace.is_empty() {
+            return Err(ConfigError::EmptyNamespace);
+        }
+        let mut scope_requirements = ScopeRequirements::new();
+        for (resource_server, scopes) in &requirements {
+            scope_requirements
+                .add_str(resource_server, scopes)
+                .map_err(|source| ConfigError::InvalidScopeRequirement {
+                    resource_server: resource_server.clone(),
+                    source,
+                })?;
+        }
+        let redirect_uri = match (kind, config.login_flow) {
+            (AppKind::Client, Some(_)) => return Err(ConfigError::ClientAppCannotUseLoginFlow),
+            (AppKind::Client, None) => None,
+            (AppKind::User, Some(LoginFlowKind::LocalServer)) => {
+                if config.login_redirect_uri.is_some() {
+                    return Err(ConfigError::LocalServerCustomRedirectUri);
+                }
+                if client.is_confidential() {
+                    return Err(ConfigError::LocalServerRequiresNativeClient);
+                }
+                None
+            }
+            (AppKind::User, _) => Some(
+                match (&config.login_redirect_uri, client.is_confidential()) {
+                    (Some(uri), _) => uri.clone(),
+                    (None, false) => client.default_native_redirect_uri(),
+                    (None, true) => return Err(ConfigError::ConfidentialClientRequiresRedirectUri),
+                },
+            ),
+        };
+        let prefill_named_grant = (kind == AppKind::User && !client.is_confidential()).then(|| {
+            match hostname
+                .as_deref()
+                .map(|h| h.strip_suffix(".local").unwrap_or(h))
+            {
+                Some(host) if !host.is_empty() => format!("{app_name} on {host}"),
+                _ => app_name.clone(),
+            }
+        });
+        let client = client.with_app_name(&app_name);
+        Ok(GlobusApp {
+            inner: Arc::new(AppInner {
+                kind,
+                app_name,
+                client,
+                config,
+                redirect_uri,
+                prefill_named_grant,
+                requirements: RwLock::new(scope_requirements),
+                state: Mutex::new(AppState::default()),
+            }),
+        })
+    }
+}
+
+/// What the stored token of one resource server means for the app.
+#[derive(Debug)]
+pub(crate) enum Evaluation<'t> {
+    /// Usable as is.
+    Ready(&'t TokenData),
+    /// Needs a refresh (refresh-token mode) or new client credentials.
+    Renew(Renewal),
+    /// Not usable; a login may fix it.
+    Invalid(TokenValidationError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renewal {
+    /// Refresh with the stored refresh token.
+    Refresh,
+    /// `ClientApp`: no usable token, or wrong scopes; fetch one.
+    ClientCredentials { missing: bool },
+}
+
+impl GlobusApp {
+    /// Starts building a `UserApp`.
+    pub fn user(app_name: impl Into<String>) -> AppBuilder {
+        Self::builder(AppKind::User, app_name.into())
+    }
+
+    /// Starts building a `ClientApp`.
+    pub fn client(app_name: impl Into<String>) -> AppBuilder {
+        Self::builder(AppKind::Client, app_name.into())
+    }
+
+    fn builder(kind: AppKind, app_name: String) -> AppBuilder {
+        AppBuilder {
+            kind,
+            app_name,
+            client_id: None,
+            client_secret: None,
+            login_client: None,
+            requirements: Vec::new(),
+            config: GlobusAppConfig::default(),
+            hostname: None,
+        }
+    }
+
+    /// `UserApp` or `ClientApp`.
+    pub fn kind(&self) -> AppKind {
+        self.inner.kind
+    }
+
+    /// The app's name.
+    pub fn app_name(&self) -> &str {
+        &self.inner.app_name
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        self.inner.client.client_id()
+    }
+
+    /// The login client.
+    pub fn login_client(&self) -> &LoginClient {
+        &self.inner.client
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GlobusAppConfig {
+        &self.inner.config
+    }
+
+    /// The identity the app's tokens belong to, once known.
+    pub fn identity(&self) -> Option<String> {
+        self.state().identity.clone()
+    }
+
+    /// A copy of the scope requirements.
+    pub fn scope_requirements(&self) -> ScopeRequirements {
+        self.requirements().clone()
+    }
+
+    /// Adds required scopes for a resource server (merged with the existing
+    /// ones, so repeats collapse).
+    pub fn add_scope_requirements(
+        &self,
+        resource_server: &str,
+        scopes: &[Scope],
+    ) -> Result<(), ScopeParseError> {
+        self.inner
+            .requirements
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(resource_server, scopes)
+    }
+
+    /// [`add_scope_requirements`](Self::add_scope_requirements) from a scope string.
+    pub fn add_scope_requirements_str(
+        &self,
+        resource_server: &str,
+        scopes: &str,
+    ) -> Result<(), ScopeParseError> {
+        self.add_scope_requirements(resource_server, &parse_scopes(scopes)?)
+    }
+
+    /// A valid authorization for `resource_server`: the stored token,
+    /// refreshed or renewed if it expires within [`RENEW_AHEAD_SECS`], with
+    /// one login (per the configured handler) if the stored tokens cannot
+    /// satisfy the app.
+    pub fn get_authorizer(&self, resource_server: &str) -> GetAuthorizer {
+        GetAuthorizer::new(self.clone(), resource_server, true)
+    }
+
+    /// Logs in if `params` are given, `force` is set, or a login is
+    /// required. The caller's parameters are not modified.
+    pub fn login(&self, params: Option<AuthorizationParameters>, force: bool) -> Login {
+        Login::new(self.clone(), params, force)
+    }
+
+    /// Whether using the app would need a new login; see
+    /// [`login_required_for`](Self::login_required_for).
+    pub fn login_required(&self) -> LoginRequired {
+        LoginRequired {
+            app: self.clone(),
+            asked: false,
+        }
+    }
+
+    /// Revokes and removes the app's tokens (every stored resource server
+    /// if `sweep`), and forgets the identity.
+    pub fn logout(&self, sweep: bool) -> Logout {
+        Logout::new(self.clone(), sweep)
+    }
+
+    /// The login parameters of a GARE in a service's response (a 403 whose
+    /// body has one, at the root or in `errors[]`), if `auto_redrive_gares`
+    /// is on: log in with them and retry the request once.
+    pub fn gare_redrive_parameters(
+        &self,
+        response: &http::Response<Vec<u8>>,
+    ) -> Option<AuthorizationParameters> {
+        if !self.inner.config.auto_redrive_gares {
+            return None;
+        }
+        gare_from_response(response).map(|gare| gare.authorization_parameters)
+    }
+
+    /// Whether using the app with these stored tokens would need a new
+    /// login, at `now`. Pure: no network, no storage.
+    ///
+    /// True when a required resource server has no token, lacks a root
+    /// scope, belongs to another identity, or cannot be made valid without
+    /// a login: an expired access token in access-token mode, a missing or
+    /// rejected refresh token in refresh-token mode. Dependent scopes are
+    /// judged against consents already fetched, if any. A `ClientApp` needs
+    /// a login only when a token is missing or lacks scopes (expiry is
+    /// renewed automatically).
+    pub fn login_required_for(&self, tokens: &TokenSet, now: UnixTime) -> bool {
+        if self.observe_identity(tokens).is_err() {
+            return true;
+        }
+        let requirements = self.requirements();
+        let consents = self.state().consents.clone();
+        requirements.iter().any(
+            |(rs, scopes)| match self.evaluate(rs, Some(scopes), tokens, now) {
+                Evaluation::Invalid(_)
+                | Evaluation::Renew(Renewal::ClientCredentials { missing: true }) => true,
+                Evaluation::Renew(_) => false,
+                Evaluation::Ready(_) => consents.as_ref().is_some_and(|forest| {
+                    has_dependencies(scopes) && !forest.meets_scope_requirements(scopes)
+                }),
+            },
+        )
+    }
+
+    fn requirements(&self) -> RwLockReadGuard<'_, ScopeRequirements> {
+        self.inner
+            .requirements
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, AppState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Learns the identity from stored tokens (the first one seen).
+    pub(crate) fn observe_identity(&self, tokens: &TokenSet) -> Result<(), TokenValidationError> {
+        let identity = tokens.identity()?;
+        if let Some(identity) = identity {
+            let mut state = self.state();
+            if state.identity.is_none() {
+                state.identity = Some(identity.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// The scopes required for `resource_server`, copied.
+    pub(crate) fn required_scopes(&self, resource_server: &str) -> Option<Vec<Scope>> {
+        self.requirements()
+            .get(resource_server)
+            .map(<[Scope]>::to_vec)
+    }
+
+    /// What the stored token of `resource_server` means, at `now`.
+    pub(crate) fn evaluate<'t>(
+        &self,
+        resource_server: &str,
+        required: Option<&[Scope]>,
+        tokens: &'t TokenSet,
+        now: UnixTime,
+    ) -> Evaluation<'t> {
+        let kind = self.inner.kind;
+        let Some(record) = tokens.get(resource_server) else {
+            return match kind {
+                AppKind::Client => Evaluation::Renew(Renewal::ClientCredentials { missing: true }),
+                AppKind::User => Evaluation::Invalid(TokenValidationError::MissingToken {
+                    resource_server: resource_server.to_owned(),
+                }),
+            };
+        };
+        if let Some(required) = required {
+            let missing = missing_root_scopes(record, required);
+            if !missing.is_empty() {
+                return match kind {
+                    AppKind::Client => {
+                        Evaluation::Renew(Renewal::ClientCredentials { missing: true })
+                    }
+                    AppKind::User => {
+                        Evaluation::Invalid(TokenValidationError::UnmetScopeRequirements {
+                            resource_server: resource_server.to_owned(),
+                            missing,
+                        })
+                    }
+                };
+            }
+        }
+        if kind == AppKind::Client {
+            return if record.expires_within(now, RENEW_AHEAD_SECS) {
+                Evaluation::Renew(Renewal::ClientCredentials { missing: false })
+            } else {
+                Evaluation::Ready(record)
+            };
+        }
+        let state = self.state();
+        if let (Some(stored), Some(new)) = (&state.identity, &record.identity_id)
+            && stored != new
+        {
+            return Evaluation::Invalid(TokenValidationError::IdentityMismatch {
+                stored: stored.clone(),
+                new: new.clone(),
+            });
+        }
+        if self.inner.config.request_refresh_tokens {
+            let Some(refresh_token) = &record.refresh_token else {
+                return Evaluation::Invalid(TokenValidationError::MissingRefreshToken {
+                    resource_server: resource_server.to_owned(),
+                });
+            };
+            if state
+                .dead_refresh_tokens
+                .iter()
+                .any(|(rs, dead)| rs == resource_server && dead == refresh_token)
+            {
+                return Evaluation::Invalid(TokenValidationError::RefreshTokenRejected {
+                    resource_server: resource_server.to_owned(),
+                });
+            }
+            if record.expires_within(now, RENEW_AHEAD_SECS) {
+                return Evaluation::Renew(Renewal::Refresh);
+            }
+        } else if record.is_expired(now) {
+            return Evaluation::Invalid(TokenValidationError::Expired {
+                resource_server: resource_server.to_owned(),
+                expires_at: record.expires_at,
+            });
+        }
+        Evaluation::Ready(record)
+    }
+}
+
+impl std::fmt::Debug for GlobusApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobusApp")
+            .field("kind", &self.inner.kind)
+            .field("app_name", &self.inner.app_name)
+            .field("client_id", &self.client_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The required scope names a record's granted scopes lack.
+pub(crate) fn missing_root_scopes(record: &TokenData, required: &[Scope]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|s| !record.scopes().any(|granted| granted == s.name()))
+        .map(|s| s.name().to_owned())
+        .collect()
+}
+
+pub(crate) fn has_dependencies(scopes: &[Scope]) -> bool {
+    scopes.iter().any(|s| !s.dependencies().is_empty())
+}
+
+/// The [`GlobusApp::login_required`] operation: loads the tokens, then
+/// answers with [`GlobusApp::login_required_for`].
+#[derive(Debug)]
+pub struct LoginRequired {
+    app: GlobusApp,
+    asked: bool,
+}
+
+impl Operation for LoginRequired {
+    type Output = Result<bool, AppError>;
+
+    fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Step<Self::Output> {
+        if !self.asked {
+            self.asked = true;
+            return Step::Action(Action::LoadTokens);
+        }
+        match input {
+            Some(Input::Tokens(tokens)) => {
+                Step::Done(Ok(self.app.login_required_for(&tokens, now)))
+            }
+            Some(Input::Failed(failure)) => Step::Done(Err(failure.into())),
+            other => Step::Done(Err(unexpected("Tokens", other.as_ref()))),
+        }
+    }
+}
+
+pub(crate) fn unexpected(expected: &'static str, got: Option<&Input>) -> AppError {
+    AppError::UnexpectedInput {
+        expected,
+        got: got.map_or("nothing", Input::name),
+    }
+}
+
+#[cfg(test)]
+mod tests;

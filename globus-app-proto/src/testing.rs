@@ -1,0 +1,712 @@
+//! Test support: a fake Globus Auth in pure Rust and a simulated-time
+//! harness that drives app operations against it, in the manner of
+//! quinn-proto's test `Pair`. No sockets, no clock, no randomness.
+//!
+//! Enabled by the `testing` feature.
+//!
+//! ```
+//! use globus_app_proto::app::{GlobusApp, GlobusAppConfig, LoginOutcome};
+//! use globus_app_proto::testing::{Sim, SIM_CLIENT_ID};
+//!
+//! let app = GlobusApp::user("Sim App")
+//!     .client_id(SIM_CLIENT_ID)
+//!     .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
+//!     .build()?;
+//! let mut sim = Sim::new(app);
+//! let outcome = sim.drive(sim.app.login(None, false))?;
+//! assert!(matches!(outcome, LoginOutcome::LoggedIn { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::UnixTime;
+use crate::app::{Action, GlobusApp, Input, IoFailure, LoginFlowKind, Operation, Step, TokenSet};
+use crate::scope::{Scope, parse_scopes};
+use crate::token::TokenData;
+
+const SIM: &str = include_str!("../../fixtures/sim/sim_id_tokens.json");
+
+/// The client id the simulated id_tokens are issued to.
+pub const SIM_CLIENT_ID: &str = "5c1a7e1e-0000-4000-8000-00000000c1d0";
+/// The simulation's starting time (the id_tokens' `iat`).
+pub const SIM_START: UnixTime = UnixTime::from_secs(1_700_000_000);
+/// The loopback redirect URI the harness's "browser" uses.
+pub const SIM_LOOPBACK: &str = "http://127.0.0.1:49152";
+
+fn sim_data() -> Value {
+    serde_json::from_str(SIM).unwrap_or(Value::Null)
+}
+
+/// Which simulated person logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimUser {
+    /// The first user.
+    A,
+    /// Another user (for identity-change tests).
+    B,
+}
+
+impl SimUser {
+    /// The user's identity id (the id_token `sub`).
+    pub fn identity(self) -> String {
+        let key = match self {
+            Self::A => "user_a",
+            Self::B => "user_b",
+        };
+        sim_data()["subjects"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// A request the fake server received, with its form fields decoded.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The path, e.g. `/v2/oauth2/token`.
+    pub path: String,
+    /// The form fields (POST) or query pairs (GET).
+    pub fields: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The value of a field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+    scope: String,
+    offline: bool,
+}
+
+#[derive(Debug, Clone)]
+struct AccessGrant {
+    expires_at: UnixTime,
+    revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshGrant {
+    resource_server: String,
+    scope: String,
+    family: u64,
+    /// Replaced by a newer token of its family (rotation).
+    rotated: bool,
+    revoked: bool,
+}
+
+/// A fake Globus Auth: authorize (auto-approve), token (authorization code
+/// with PKCE, refresh with optional rotation and reuse detection, client
+/// credentials), revoke, consents, OpenID configuration and JWKS, with
+/// scripted faults.
+#[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct FakeGlobusAuth {
+    /// The person who approves logins.
+    pub user: SimUser,
+    /// Refuse the next authorization (`error=access_denied`).
+    pub deny_next_authorization: bool,
+    /// Lifetime of issued access tokens, in seconds.
+    pub access_token_lifetime: i64,
+    /// Issue a new refresh token on every refresh; reusing a rotated one
+    /// revokes its whole family.
+    pub rotate_refresh_tokens: bool,
+    /// Serve the rotated JWKS (a second key) and sign with it.
+    pub rotated_keys: bool,
+    /// The confidential client's secret, if the app is one.
+    pub client_secret: Option<String>,
+    /// Issue an id_token whose audience is another client.
+    pub wrong_audience: bool,
+    /// The query of every authorize URL visited, in order.
+    pub authorizations: Vec<Vec<(String, String)>>,
+    /// Every request received, in order.
+    pub requests: Vec<RecordedRequest>,
+    faults: VecDeque<(u16, Vec<u8>)>,
+    codes: HashMap<String, CodeGrant>,
+    access_tokens: HashMap<String, AccessGrant>,
+    refresh_tokens: HashMap<String, RefreshGrant>,
+    consents: Vec<Value>,
+    next_id: u64,
+}
+
+impl Default for FakeGlobusAuth {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The resource server a scope string belongs to, by Globus's conventions.
+fn resource_server_of(scope: &str) -> String {
+    if ["openid", "email", "profile"].contains(&scope) {
+        return "auth.globus.org".into();
+    }
+    if let Some(rest) = scope.strip_prefix("urn:globus:auth:scope:") {
+        return rest.split(':').next().unwrap_or(rest).to_owned();
+    }
+    if let Some(rest) = scope.strip_prefix("https://auth.globus.org/scopes/") {
+        return rest.split('/').next().unwrap_or(rest).to_owned();
+    }
+    scope.to_owned()
+}
+
+fn json_response(status: u16, body: &Value) -> http::Response<Vec<u8>> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn oauth_error(status: u16, error: &str) -> http::Response<Vec<u8>> {
+    json_response(status, &json!({"error": error}))
+}
+
+impl FakeGlobusAuth {
+    /// A server whose logins are approved by [`SimUser::A`].
+    pub fn new() -> Self {
+        Self {
+            user: SimUser::A,
+            deny_next_authorization: false,
+            access_token_lifetime: 172_800,
+            rotate_refresh_tokens: false,
+            rotated_keys: false,
+            client_secret: None,
+            wrong_audience: false,
+            authorizations: Vec::new(),
+            requests: Vec::new(),
+            faults: VecDeque::new(),
+            codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            consents: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Answers the next `count` requests with `status` and `body` instead of
+    /// handling them.
+    pub fn fail_next(&mut self, count: usize, status: u16, body: &[u8]) {
+        for _ in 0..count {
+            self.faults.push_back((status, body.to_vec()));
+        }
+    }
+
+    /// How many requests went to `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.requests.iter().filter(|r| r.path == path).count()
+    }
+
+    /// Revokes every refresh token (as an administrator would).
+    pub fn revoke_all_refresh_tokens(&mut self) {
+        for grant in self.refresh_tokens.values_mut() {
+            grant.revoked = true;
+        }
+    }
+
+    /// Removes the user's consents (as if revoked in the web app).
+    pub fn clear_consents(&mut self) {
+        self.consents.clear();
+    }
+
+    /// Whether an access or refresh token is live (issued, not revoked).
+    pub fn is_live(&self, token: &str, now: UnixTime) -> bool {
+        self.access_tokens
+            .get(token)
+            .is_some_and(|g| !g.revoked && g.expires_at > now)
+            || self
+                .refresh_tokens
+                .get(token)
+                .is_some_and(|g| !g.revoked && !g.rotated)
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The browser visit to an authorize URL: the redirect query the user
+    /// is sent back with (`code` and `state`, or `error`).
+    pub fn authorize(&mut self, url: &Url) -> String {
+        self.authorizations
+            .push(url.query_pairs().into_owned().collect());
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let state = query.get("state").cloned().unwrap_or_default();
+        let mut back = url::form_urlencoded::Serializer::new(String::new());
+        if std::mem::take(&mut self.deny_next_authorization) {
+            back.append_pair("error", "access_denied")
+                .append_pair("error_description", "The user declined")
+                .append_pair("state", &state);
+            return back.finish();
+        }
+        let code = format!("code-{}", self.id());
+        self.codes.insert(
+            code.clone(),
+            CodeGrant {
+                client_id: query.get("client_id").cloned().unwrap_or_default(),
+                redirect_uri: query.get("redirect_uri").cloned().unwrap_or_default(),
+                challenge: query.get("code_challenge").cloned(),
+                scope: query.get("scope").cloned().unwrap_or_default(),
+                offline: query.get("access_type").is_some_and(|a| a == "offline"),
+            },
+        );
+        back.append_pair("code", &code).append_pair("state", &state);
+        back.finish()
+    }
+
+    /// Handles one HTTP request at `now`.
+    pub fn handle(
+        &mut self,
+        request: &http::Request<Vec<u8>>,
+        now: UnixTime,
+    ) -> http::Response<Vec<u8>> {
+        let path = request.uri().path().to_owned();
+        let fields: Vec<(String, String)> = if request.method() == http::Method::POST {
+            url::form_urlencoded::parse(request.body())
+                .into_owned()
+                .collect()
+        } else {
+            url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect()
+        };
+        let recorded = RecordedRequest {
+            method: request.method().to_string(),
+            path: path.clone(),
+            fields,
+        };
+        self.requests.push(recorded.clone());
+        if let Some((status, body)) = self.faults.pop_front() {
+            return http::Response::builder()
+                .status(status)
+                .body(body)
+                .unwrap_or_default();
+        }
+        let basic = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|v| STANDARD.decode(v).ok())
+            .and_then(|v| String::from_utf8(v).ok());
+        match (request.method().as_str(), path.as_str()) {
+            ("POST", "/v2/oauth2/token") => self.token(&recorded, basic.as_deref(), now),
+            ("POST", "/v2/oauth2/token/revoke") => {
+                if let Some(token) = recorded.field("token") {
+                    if let Some(grant) = self.access_tokens.get_mut(token) {
+                        grant.revoked = true;
+                    }
+                    if let Some(grant) = self.refresh_tokens.get_mut(token) {
+                        grant.revoked = true;
+                    }
+                }
+                json_response(200, &json!({"active": false}))
+            }
+            ("GET", "/.well-known/openid-configuration") => json_response(
+                200,
+                &json!({
+                    "issuer": "https://auth.globus.org",
+                    "jwks_uri": "https://auth.globus.org/jwk.json",
+                    "id_token_signing_alg_values_supported": ["RS512"],
+                }),
+            ),
+            ("GET", "/jwk.json") => {
+                let key = if self.rotated_keys {
+                    "jwks_rotated"
+                } else {
+                    "jwks"
+                };
+                json_response(200, &sim_data()[key])
+            }
+            ("GET", p) if p.starts_with("/v2/api/identities/") && p.ends_with("/consents") => {
+                let bearer = request
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or_default();
+                if !self
+                    .access_tokens
+                    .get(bearer)
+                    .is_some_and(|g| !g.revoked && g.expires_at > now)
+                {
+                    return oauth_error(401, "unauthorized");
+                }
+                json_response(200, &json!({"consents": self.consents}))
+            }
+            _ => json_response(
+                404,
+                &json!({"errors": [{"code": "NOT_FOUND", "status": "404"}]}),
+            ),
+        }
+    }
+
+    fn token(
+        &mut self,
+        request: &RecordedRequest,
+        basic: Option<&str>,
+        now: UnixTime,
+    ) -> http::Response<Vec<u8>> {
+        let client_ok = match (&self.client_secret, basic) {
+            (Some(secret), Some(credentials)) => credentials == format!("{SIM_CLIENT_ID}:{secret}"),
+            (None, None) => request.field("client_id") == Some(SIM_CLIENT_ID),
+            _ => false,
+        };
+        if !client_ok {
+            return oauth_error(401, "invalid_client");
+        }
+        match request.field("grant_type") {
+            Some("authorization_code") => {
+                let Some(grant) = request.field("code").and_then(|c| self.codes.remove(c)) else {
+                    return oauth_error(401, "invalid_grant");
+                };
+                let verifier_ok = match (&grant.challenge, request.field("code_verifier")) {
+                    (Some(challenge), Some(verifier)) => {
+                        let digest =
+                            ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+                        &URL_SAFE_NO_PAD.encode(digest.as_ref()) == challenge
+                    }
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !verifier_ok
+                    || grant.client_id != SIM_CLIENT_ID
+                    || request.field("redirect_uri") != Some(grant.redirect_uri.as_str())
+                {
+                    return oauth_error(401, "invalid_grant");
+                }
+                self.grant_consents(&grant.scope);
+                self.issue(&grant.scope, grant.offline, true, now)
+            }
+            Some("refresh_token") => {
+                let token = request
+                    .field("refresh_token")
+                    .unwrap_or_default()
+                    .to_owned();
+                let Some(grant) = self.refresh_tokens.get(&token).cloned() else {
+                    return oauth_error(401, "invalid_grant");
+                };
+                if grant.rotated {
+                    // Reuse of a rotated token: revoke the whole family.
+                    for g in self
+                        .refresh_tokens
+                        .values_mut()
+                        .filter(|g| g.family == grant.family)
+                    {
+                        g.revoked = true;
+                    }
+                    return oauth_error(401, "invalid_grant");
+                }
+                if grant.revoked {
+                    return oauth_error(401, "invalid_grant");
+                }
+                let access_token = self.new_access_token(now);
+                let mut body = json!({
+                    "access_token": access_token, "scope": grant.scope, "token_type": "Bearer",
+                    "expires_in": self.access_token_lifetime, "resource_server": grant.resource_server,
+                    "other_tokens": [],
+                });
+                if self.rotate_refresh_tokens {
+                    let rotated = format!("rt-{}", self.id());
+                    if let Some(old) = self.refresh_tokens.get_mut(&token) {
+                        old.rotated = true;
+                    }
+                    self.refresh_tokens.insert(
+                        rotated.clone(),
+                        RefreshGrant {
+                            rotated: false,
+                            ..grant
+                        },
+                    );
+                    body["refresh_token"] = json!(rotated);
+                }
+                json_response(200, &body)
+            }
+            Some("client_credentials") => {
+                let scope = request.field("scope").unwrap_or_default().to_owned();
+                self.issue(&scope, false, false, now)
+            }
+            _ => oauth_error(400, "unsupported_grant_type"),
+        }
+    }
+
+    fn new_access_token(&mut self, now: UnixTime) -> String {
+        let token = format!("at-{}", self.id());
+        self.access_tokens.insert(
+            token.clone(),
+            AccessGrant {
+                expires_at: now.saturating_add_secs(self.access_token_lifetime),
+                revoked: false,
+            },
+        );
+        token
+    }
+
+    /// Tokens for every resource server the scopes belong to.
+    fn issue(
+        &mut self,
+        scope: &str,
+        offline: bool,
+        with_id_token: bool,
+        now: UnixTime,
+    ) -> http::Response<Vec<u8>> {
+        let Ok(scopes) = parse_scopes(scope) else {
+            return oauth_error(400, "invalid_scope");
+        };
+        let mut by_server: Vec<(String, Vec<String>)> = Vec::new();
+        for s in &scopes {
+            let rs = resource_server_of(s.name());
+            match by_server.iter_mut().find(|(r, _)| *r == rs) {
+                Some((_, names)) => names.push(s.name().to_owned()),
+                None => by_server.push((rs, vec![s.name().to_owned()])),
+            }
+        }
+        if by_server.is_empty() {
+            return oauth_error(400, "invalid_scope");
+        }
+        let mut tokens = Vec::new();
+        for (rs, names) in &by_server {
+            let family = self.id();
+            let mut entry = json!({
+                "access_token": self.new_access_token(now), "scope": names.join(" "), "token_type": "Bearer",
+                "expires_in": self.access_token_lifetime, "resource_server": rs,
+            });
+            if offline {
+                let refresh = format!("rt-{}", self.id());
+                self.refresh_tokens.insert(
+                    refresh.clone(),
+                    RefreshGrant {
+                        resource_server: rs.clone(),
+                        scope: names.join(" "),
+                        family,
+                        rotated: false,
+                        revoked: false,
+                    },
+                );
+                entry["refresh_token"] = json!(refresh);
+            }
+            tokens.push(entry);
+        }
+        let mut body = tokens.remove(0);
+        body["other_tokens"] = Value::Array(tokens);
+        if with_id_token && by_server.iter().any(|(rs, _)| rs == "auth.globus.org") {
+            let key = match (self.user, self.rotated_keys) {
+                _ if self.wrong_audience => "wrong_audience",
+                (SimUser::A, false) => "user_a",
+                (SimUser::A, true) => "user_a_rotated_key",
+                (SimUser::B, _) => "user_b",
+            };
+            body["id_token"] = sim_data()["tokens"][key].clone();
+        }
+        json_response(200, &body)
+    }
+
+    /// Records consents for granted scopes: each scope a root, its
+    /// dependencies children.
+    fn grant_consents(&mut self, scope: &str) {
+        let Ok(scopes) = parse_scopes(scope) else {
+            return;
+        };
+        let mut pending: Vec<(Vec<u64>, Scope)> =
+            scopes.into_iter().map(|s| (Vec::new(), s)).collect();
+        while let Some((mut path, scope)) = pending.pop() {
+            let id = self.id();
+            path.push(id);
+            self.consents.push(json!({
+                "id": id, "client": SIM_CLIENT_ID, "scope": format!("scope-{id}"), "scope_name": scope.name(),
+                "effective_identity": self.user.identity(), "dependency_path": path,
+                "created": "2023-11-14T22:13:20+00:00", "updated": "2023-11-14T22:13:20+00:00",
+                "last_used": null, "status": "approved", "allows_refresh": true,
+                "auto_approved": false, "atomically_revocable": false,
+            }));
+            for dependency in scope.dependencies() {
+                pending.push((path.clone(), dependency.clone()));
+            }
+        }
+    }
+}
+
+/// How the simulated person answers a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimLogin {
+    /// Approve in the browser (the server decides: see
+    /// [`FakeGlobusAuth::deny_next_authorization`]).
+    Approve,
+    /// The login cannot run (no browser, closed terminal).
+    Fail(IoFailure),
+}
+
+/// A harness: one app, one fake server, one in-memory token store and a
+/// simulated clock.
+#[derive(Debug)]
+pub struct Sim {
+    /// The app under test.
+    pub app: GlobusApp,
+    /// The fake Globus Auth.
+    pub auth: FakeGlobusAuth,
+    /// The stored token records.
+    pub storage: Vec<TokenData>,
+    /// The simulated time.
+    pub now: UnixTime,
+    /// How logins are answered.
+    pub login: SimLogin,
+    /// Every action performed, in order.
+    pub actions: Vec<String>,
+    /// How many interactive logins ran.
+    pub logins: usize,
+    /// Resource servers whose renewal lock is held.
+    pub locks: Vec<String>,
+    random_counter: u8,
+}
+
+impl Sim {
+    /// A harness for `app`, starting at [`SIM_START`] with empty storage.
+    pub fn new(app: GlobusApp) -> Self {
+        Self {
+            app,
+            auth: FakeGlobusAuth::new(),
+            storage: Vec::new(),
+            now: SIM_START,
+            login: SimLogin::Approve,
+            actions: Vec::new(),
+            logins: 0,
+            locks: Vec::new(),
+            random_counter: 0,
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance_time(&mut self, secs: i64) {
+        self.now = self.now.saturating_add_secs(secs);
+    }
+
+    /// The stored record of a resource server.
+    pub fn stored(&self, resource_server: &str) -> Option<&TokenData> {
+        self.storage
+            .iter()
+            .find(|t| t.resource_server == resource_server)
+    }
+
+    /// Drives an operation to completion.
+    ///
+    /// # Panics
+    /// If it takes more than 1,000 steps (an operation that loops).
+    pub fn drive<O: Operation>(&mut self, mut op: O) -> O::Output {
+        let mut input = None;
+        for _ in 0..1_000 {
+            match op.advance(input.take(), self.now) {
+                Step::Done(output) => return output,
+                Step::Action(action) => input = Some(self.perform(action)),
+            }
+        }
+        panic!("operation did not finish within 1,000 steps");
+    }
+
+    /// Performs one action, as an adapter would.
+    ///
+    /// # Panics
+    /// If a lock is taken twice or released without being held (a broken
+    /// single-flight protocol).
+    pub fn perform(&mut self, action: Action) -> Input {
+        self.actions.push(action_name(&action));
+        match action {
+            Action::LoadTokens => Input::Tokens(TokenSet::new(self.storage.clone())),
+            Action::StoreTokens(records) => {
+                for record in records {
+                    match self
+                        .storage
+                        .iter_mut()
+                        .find(|t| t.resource_server == record.resource_server)
+                    {
+                        Some(slot) => *slot = record,
+                        None => self.storage.push(record),
+                    }
+                }
+                Input::Stored
+            }
+            Action::RemoveTokens(servers) => {
+                self.storage
+                    .retain(|t| !servers.contains(&t.resource_server));
+                Input::Removed
+            }
+            Action::Lock(rs) => {
+                assert!(!self.locks.contains(&rs), "lock for {rs} taken twice");
+                self.locks.push(rs);
+                Input::Locked
+            }
+            Action::Unlock(rs) => {
+                assert!(self.locks.contains(&rs), "unlock of {rs} without lock");
+                self.locks.retain(|l| l != &rs);
+                Input::Unlocked
+            }
+            Action::Send(request) => Input::Response(self.auth.handle(request.as_http(), self.now)),
+            Action::Random => {
+                self.random_counter = self.random_counter.wrapping_add(1);
+                Input::Random(Box::new([self.random_counter; 64]))
+            }
+            Action::Authorize(plan) => {
+                self.logins += 1;
+                if let SimLogin::Fail(failure) = &self.login {
+                    return Input::Failed(failure.clone());
+                }
+                let redirect_uri = plan.redirect_uri().unwrap_or(SIM_LOOPBACK).to_owned();
+                let query = self.auth.authorize(&plan.url(&redirect_uri));
+                if plan.flow() == LoginFlowKind::LocalServer {
+                    Input::Redirect {
+                        query,
+                        redirect_uri,
+                    }
+                } else {
+                    let code: HashMap<String, String> =
+                        url::form_urlencoded::parse(query.as_bytes())
+                            .into_owned()
+                            .collect();
+                    // The person reads the code off the page and pastes it.
+                    let text = code.get("code").cloned().unwrap_or_default();
+                    Input::PastedCode {
+                        text: format!("{text}\n"),
+                        redirect_uri,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn action_name(action: &Action) -> String {
+    match action {
+        Action::LoadTokens => "load".into(),
+        Action::StoreTokens(records) => {
+            format!(
+                "store {}",
+                records
+                    .iter()
+                    .map(|r| r.resource_server.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }
+        Action::RemoveTokens(servers) => format!("remove {}", servers.join(",")),
+        Action::Lock(rs) => format!("lock {rs}"),
+        Action::Unlock(rs) => format!("unlock {rs}"),
+        Action::Send(request) => format!("send {}", request.as_http().uri().path()),
+        Action::Authorize(_) => "authorize".into(),
+        Action::Random => "random".into(),
+    }
+}
