@@ -5,6 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use globus_app_proto::UnixTime;
+use globus_app_proto::app::{Action, GlobusApp, GlobusAppConfig, Input, Operation, Step, TokenSet};
 use globus_app_proto::response::parse_token_response;
 use globus_app_proto::scope::{Scope, merge_scopes};
 use globus_app_proto::secret::AccessToken;
@@ -99,5 +100,56 @@ fn token_file(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, scopes, token_response, token_file);
+/// A refresh-mode app requiring `servers` resource servers, and valid
+/// stored tokens for all of them.
+fn app_with(servers: usize) -> (GlobusApp, TokenSet) {
+    let mut builder = GlobusApp::user("Bench")
+        .client_id("5c1a7e1e-0000-4000-8000-00000000c1d0")
+        .config(GlobusAppConfig::default().with_request_refresh_tokens(true));
+    let mut records = vec![record("auth.globus.org", "openid")];
+    for i in 1..servers {
+        let rs = format!("rs{i}.api.globus.org");
+        let scope = format!("urn:globus:auth:scope:{rs}:all");
+        builder = builder.scope_requirements(rs.clone(), scope.clone());
+        records.push(record(&rs, &scope));
+    }
+    (builder.build().unwrap(), TokenSet::new(records))
+}
+
+fn record(rs: &str, scope: &str) -> TokenData {
+    TokenData::from_json(&serde_json::json!({
+        "resource_server": rs, "identity_id": "c8aad43e-d274-11e5-bf98-8b02896cf782",
+        "scope": scope, "access_token": format!("AT-{rs}"), "refresh_token": format!("RT-{rs}"),
+        "expires_at_seconds": 1_700_172_800, "token_type": "Bearer",
+    }))
+    .unwrap()
+}
+
+fn app(c: &mut Criterion) {
+    let now = UnixTime::from_secs(1_700_000_000);
+    let (app, tokens) = app_with(5);
+    c.bench_function("get_authorizer_warm", |b| {
+        b.iter(|| {
+            let mut op = app.get_authorizer(black_box("rs1.api.globus.org"));
+            let Step::Action(Action::LoadTokens) = op.advance(None, now) else {
+                unreachable!()
+            };
+            let Step::Done(Ok(authorization)) =
+                op.advance(Some(Input::Tokens(tokens.clone())), now)
+            else {
+                unreachable!()
+            };
+            authorization
+        });
+    });
+    c.bench_function("login_required_5_servers", |b| {
+        b.iter(|| app.login_required_for(black_box(&tokens), now));
+    });
+    let (app50, tokens50) = app_with(50);
+    c.bench_function("login_required_50_servers", |b| {
+        b.iter(|| app50.login_required_for(black_box(&tokens50), now));
+    });
+}
+
+criterion_group!(benches, scopes, token_response, token_file, app);
 criterion_main!(benches);

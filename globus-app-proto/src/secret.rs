@@ -14,13 +14,15 @@ macro_rules! secret_type {
         ///
         /// `Debug` and `Display` print `[redacted]`; use [`secret`](Self::secret)
         /// to read the value where it must go on the wire or to storage.
+        ///
+        /// Cheap to clone (the value is shared).
         #[derive(Clone, PartialEq, Eq, Hash)]
-        pub struct $name(Box<str>);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into().into_boxed_str())
+                Self(std::sync::Arc::from(value.into()))
             }
 
             /// The secret value itself. Do not log or display it.

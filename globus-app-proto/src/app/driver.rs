@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use url::Url;
 
@@ -31,9 +32,6 @@ use crate::secret::{AccessToken, AuthorizationCode};
 use crate::token::TokenData;
 
 /// What the operation needs the adapter to do next.
-// Each action is moved once, from the operation to the driver; boxing the
-// large variants would only add allocations.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Action {
@@ -125,7 +123,6 @@ impl fmt::Debug for Input {
 }
 
 /// The next step of an operation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Step<T> {
     /// Perform this action and feed its result back.
@@ -147,43 +144,117 @@ pub trait Operation {
 
 /// An immutable snapshot of the namespace's token records. Cheap to clone:
 /// storages keep one and hand out clones until their data changes.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TokenSet(Arc<[TokenData]>);
+#[derive(Clone, Debug, Default)]
+pub struct TokenSet(Arc<TokenSetInner>);
+
+#[derive(Debug, Default)]
+struct TokenSetInner {
+    records: Vec<TokenData>,
+    /// Resource server to position, for sets too large to scan.
+    index: Option<std::collections::HashMap<String, usize>>,
+    /// The one identity of the records, computed once.
+    identity: IdentityIndex,
+    /// Per record: 1 + the requirements generation under which its root
+    /// scopes were last found sufficient (0: not yet). The records never
+    /// change, so the verdict holds until the requirements do.
+    root_scopes_ok: Vec<AtomicU64>,
+}
+
+/// Which record names the set's identity.
+#[derive(Debug, Default, Clone, Copy)]
+enum IdentityIndex {
+    #[default]
+    None,
+    At(usize),
+    Mixed,
+}
+
+impl PartialEq for TokenSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.records == other.0.records
+    }
+}
 
 impl TokenSet {
+    /// Above this many records lookups use a hash index.
+    const SCAN_LIMIT: usize = 8;
+
     /// A snapshot of these records.
     pub fn new(records: Vec<TokenData>) -> Self {
-        Self(records.into())
+        let index = (records.len() > Self::SCAN_LIMIT).then(|| {
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.resource_server.clone(), i))
+                .collect()
+        });
+        let mut identity = IdentityIndex::None;
+        for (i, record) in records.iter().enumerate() {
+            let Some(id) = record.identity_id.as_deref() else {
+                continue;
+            };
+            match identity {
+                IdentityIndex::At(first) if records[first].identity_id.as_deref() != Some(id) => {
+                    identity = IdentityIndex::Mixed;
+                    break;
+                }
+                IdentityIndex::None => identity = IdentityIndex::At(i),
+                _ => {}
+            }
+        }
+        let root_scopes_ok = records.iter().map(|_| AtomicU64::new(0)).collect();
+        Self(Arc::new(TokenSetInner {
+            records,
+            index,
+            identity,
+            root_scopes_ok,
+        }))
     }
 
     /// The record for `resource_server`.
     pub fn get(&self, resource_server: &str) -> Option<&TokenData> {
-        self.0.iter().find(|t| t.resource_server == resource_server)
+        self.position(resource_server).map(|i| &self.0.records[i])
+    }
+
+    pub(crate) fn position(&self, resource_server: &str) -> Option<usize> {
+        match &self.0.index {
+            Some(index) => index.get(resource_server).copied(),
+            None => self
+                .0
+                .records
+                .iter()
+                .position(|t| t.resource_server == resource_server),
+        }
+    }
+
+    /// Whether record `i`'s root scopes were found sufficient under
+    /// requirements `generation`.
+    pub(crate) fn root_scopes_known_ok(&self, i: usize, generation: u64) -> bool {
+        self.0.root_scopes_ok[i].load(Ordering::Relaxed) == generation.wrapping_add(1)
+    }
+
+    pub(crate) fn remember_root_scopes_ok(&self, i: usize, generation: u64) {
+        self.0.root_scopes_ok[i].store(generation.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// Every record.
     pub fn records(&self) -> &[TokenData] {
-        &self.0
+        &self.0.records
     }
 
     /// Whether there are no records.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.records.is_empty()
     }
 
     /// The one identity the records belong to, `Ok(None)` if none has one,
     /// or an error if they name several.
     pub fn identity(&self) -> Result<Option<&str>, super::TokenValidationError> {
-        let mut found: Option<&str> = None;
-        for id in self.0.iter().filter_map(|t| t.identity_id.as_deref()) {
-            match found {
-                Some(existing) if existing != id => {
-                    return Err(super::TokenValidationError::MixedIdentities);
-                }
-                _ => found = Some(id),
-            }
+        match self.0.identity {
+            IdentityIndex::At(i) => Ok(self.0.records[i].identity_id.as_deref()),
+            IdentityIndex::None => Ok(None),
+            IdentityIndex::Mixed => Err(super::TokenValidationError::MixedIdentities),
         }
-        Ok(found)
     }
 }
 
@@ -191,7 +262,6 @@ impl TokenSet {
 /// `Authorization` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorization {
-    resource_server: String,
     access_token: AccessToken,
     expires_at: UnixTime,
 }
@@ -199,15 +269,9 @@ pub struct Authorization {
 impl Authorization {
     pub(crate) fn new(record: &TokenData) -> Self {
         Self {
-            resource_server: record.resource_server.clone(),
             access_token: record.access_token.clone(),
             expires_at: record.expires_at,
         }
-    }
-
-    /// The resource server.
-    pub fn resource_server(&self) -> &str {
-        &self.resource_server
     }
 
     /// The access token.
@@ -233,7 +297,9 @@ impl Authorization {
 /// Everything the interactive part of a login needs: the adapter's login
 /// flow manager builds the authorize URL for its redirect URI, shows or
 /// opens it, and returns what comes back.
-pub struct AuthorizePlan {
+pub struct AuthorizePlan(Box<PlanInner>);
+
+pub(crate) struct PlanInner {
     pub(crate) client: LoginClient,
     pub(crate) flow: LoginFlowKind,
     pub(crate) redirect_uri: Option<String>,
@@ -246,32 +312,36 @@ pub struct AuthorizePlan {
 }
 
 impl AuthorizePlan {
+    pub(crate) fn new(inner: PlanInner) -> Self {
+        Self(Box::new(inner))
+    }
+
     /// The configured login flow.
     pub fn flow(&self) -> LoginFlowKind {
-        self.flow
+        self.0.flow
     }
 
     /// The redirect URI to use, or `None` for the local-server flow, whose
     /// listener picks `http://127.0.0.1:<port>`.
     pub fn redirect_uri(&self) -> Option<&str> {
-        self.redirect_uri.as_deref()
+        self.0.redirect_uri.as_deref()
     }
 
     /// The scopes the login asks for.
     pub fn scope(&self) -> &str {
-        &self.scope
+        &self.0.scope
     }
 
     /// The authorize URL for `redirect_uri`.
     pub fn url(&self, redirect_uri: &str) -> Url {
-        self.client.authorize_url(
+        self.0.client.authorize_url(
             redirect_uri,
-            &self.scope,
-            &self.state,
-            &self.pkce,
-            self.refresh_tokens,
-            self.prefill_named_grant.as_deref(),
-            &self.params,
+            &self.0.scope,
+            &self.0.state,
+            &self.0.pkce,
+            self.0.refresh_tokens,
+            self.0.prefill_named_grant.as_deref(),
+            &self.0.params,
         )
     }
 
@@ -279,7 +349,7 @@ impl AuthorizePlan {
     /// [`RedirectError::StateMismatch`] means "not ours, keep waiting"
     /// (answer 400); anything else ends the wait.
     pub fn check_redirect(&self, query: &str) -> Result<AuthorizationCode, RedirectError> {
-        parse_redirect_query(query, &self.state)
+        parse_redirect_query(query, &self.0.state)
     }
 
     /// Checks a pasted code before the exchange.
@@ -291,9 +361,9 @@ impl AuthorizePlan {
 impl fmt::Debug for AuthorizePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthorizePlan")
-            .field("flow", &self.flow)
-            .field("redirect_uri", &self.redirect_uri)
-            .field("scope", &self.scope)
+            .field("flow", &self.0.flow)
+            .field("redirect_uri", &self.0.redirect_uri)
+            .field("scope", &self.0.scope)
             .finish_non_exhaustive()
     }
 }

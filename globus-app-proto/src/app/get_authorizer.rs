@@ -23,34 +23,34 @@ use crate::token::TokenData;
 /// the app, the configured handler runs once (by default a forced login)
 /// and the lookup is retried.
 #[derive(Debug)]
-pub struct GetAuthorizer {
-    app: GlobusApp,
-    resource_server: String,
+pub struct GetAuthorizer<'r> {
+    app: &'r GlobusApp,
+    resource_server: &'r str,
     check_dependents: bool,
     handler: TokenValidationErrorHandler,
     retried: bool,
-    state: State,
+    state: State<'r>,
 }
 
 #[derive(Debug)]
-enum State {
+enum State<'r> {
     Start,
     Loading,
     Locking,
     Reloading,
     Renewing {
-        previous: Option<TokenData>,
+        previous: Option<Box<TokenData>>,
         renewal: Renewal,
         required: Option<Vec<Scope>>,
     },
     Storing {
-        record: TokenData,
+        record: Box<TokenData>,
     },
     Unlocking {
         then: AfterUnlock,
     },
     AuthToken {
-        nested: Box<GetAuthorizer>,
+        nested: Box<GetAuthorizer<'r>>,
         pending: Authorization,
         identity: String,
     },
@@ -63,19 +63,23 @@ enum State {
 
 #[derive(Debug)]
 enum AfterUnlock {
-    Ready(TokenData),
+    Ready(Box<TokenData>),
     Invalid(TokenValidationError),
     Fail(AppError),
 }
 
 type Out = Step<Result<Authorization, AppError>>;
 
-impl GetAuthorizer {
-    pub(crate) fn new(app: GlobusApp, resource_server: &str, check_dependents: bool) -> Self {
+impl<'r> GetAuthorizer<'r> {
+    pub(crate) fn new(
+        app: &'r GlobusApp,
+        resource_server: &'r str,
+        check_dependents: bool,
+    ) -> Self {
         let handler = app.config().token_validation_error_handler;
         Self {
             app,
-            resource_server: resource_server.to_owned(),
+            resource_server,
             check_dependents,
             handler,
             retried: false,
@@ -85,7 +89,7 @@ impl GetAuthorizer {
 
     /// The lookup of the `auth.globus.org` token for a consents call: no
     /// dependent check and no handler (the outer operation handles errors).
-    pub(crate) fn for_consents(app: GlobusApp) -> Self {
+    pub(crate) fn for_consents(app: &'r GlobusApp) -> Self {
         let mut op = Self::new(app, well_known::auth::RESOURCE_SERVER, false);
         op.handler = TokenValidationErrorHandler::Raise;
         op
@@ -96,88 +100,67 @@ impl GetAuthorizer {
         Step::Done(result)
     }
 
-    fn required(&self) -> Result<Option<Vec<Scope>>, AppError> {
-        let required = self.app.required_scopes(&self.resource_server);
-        if required.is_none() && self.app.kind() == AppKind::Client {
-            return Err(AppError::NoScopeRequirements(self.resource_server.clone()));
-        }
-        Ok(required)
-    }
-
     fn on_loaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
-        if let Err(e) = self.app.observe_identity(tokens) {
-            return self.invalid(e, now);
-        }
-        let required = match self.required() {
-            Ok(required) => required,
-            Err(e) => return self.done(Err(e)),
-        };
-        match self
-            .app
-            .evaluate(&self.resource_server, required.as_deref(), tokens, now)
-        {
-            Evaluation::Ready(record) => self.ready(&record.clone(), required.as_deref(), now),
-            Evaluation::Renew(_) => {
+        match self.app.evaluate(self.resource_server, tokens, now) {
+            Err(e) => self.done(Err(e)),
+            Ok((Evaluation::Ready(record), dependents)) => self.ready(record, dependents, now),
+            Ok((Evaluation::Renew(_), _)) => {
                 self.state = State::Locking;
-                Step::Action(Action::Lock(self.resource_server.clone()))
+                Step::Action(Action::Lock(self.resource_server.to_owned()))
             }
-            Evaluation::Invalid(e) => self.invalid(e, now),
+            Ok((Evaluation::Invalid(e), _)) => self.invalid(e, now),
         }
     }
 
     fn on_reloaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
-        let required = match self.required() {
-            Ok(required) => required,
+        let renewal = match self.app.evaluate(self.resource_server, tokens, now) {
             Err(e) => return self.unlock(AfterUnlock::Fail(e)),
-        };
-        match self
-            .app
-            .evaluate(&self.resource_server, required.as_deref(), tokens, now)
-        {
             // Another caller renewed it while we waited for the lock.
-            Evaluation::Ready(record) => self.unlock(AfterUnlock::Ready(record.clone())),
-            Evaluation::Invalid(e) => self.unlock(AfterUnlock::Invalid(e)),
-            Evaluation::Renew(renewal) => {
-                let previous = tokens.get(&self.resource_server).cloned();
-                let client = self.app.login_client();
-                let request = match (renewal, &previous) {
-                    (
-                        Renewal::Refresh,
-                        Some(TokenData {
-                            refresh_token: Some(refresh_token),
-                            ..
-                        }),
-                    ) => client.refresh(refresh_token),
-                    (Renewal::ClientCredentials { .. }, _) => {
-                        client.client_credentials(&serialize_scopes(required.iter().flatten()))
-                    }
-                    (Renewal::Refresh, _) => {
-                        return self.unlock(AfterUnlock::Invalid(
-                            TokenValidationError::MissingRefreshToken {
-                                resource_server: self.resource_server.clone(),
-                            },
-                        ));
-                    }
-                };
-                match request {
-                    Ok(request) => {
-                        self.state = State::Renewing {
-                            previous,
-                            renewal,
-                            required,
-                        };
-                        Step::Action(Action::Send(request))
-                    }
-                    Err(e) => self.unlock(AfterUnlock::Fail(e.into())),
-                }
+            Ok((Evaluation::Ready(record), _)) => {
+                return self.unlock(AfterUnlock::Ready(Box::new(record.clone())));
             }
+            Ok((Evaluation::Invalid(e), _)) => return self.unlock(AfterUnlock::Invalid(e)),
+            Ok((Evaluation::Renew(renewal), _)) => renewal,
+        };
+        let required = self.app.required_scopes(self.resource_server);
+        let previous = tokens.get(self.resource_server).cloned().map(Box::new);
+        let client = self.app.login_client();
+        let request = match (renewal, previous.as_deref()) {
+            (
+                Renewal::Refresh,
+                Some(TokenData {
+                    refresh_token: Some(refresh_token),
+                    ..
+                }),
+            ) => client.refresh(refresh_token),
+            (Renewal::ClientCredentials { .. }, _) => {
+                client.client_credentials(&serialize_scopes(required.iter().flatten()))
+            }
+            (Renewal::Refresh, _) => {
+                return self.unlock(AfterUnlock::Invalid(
+                    TokenValidationError::MissingRefreshToken {
+                        resource_server: self.resource_server.to_owned(),
+                    },
+                ));
+            }
+        };
+        match request {
+            Ok(request) => {
+                self.state = State::Renewing {
+                    previous,
+                    renewal,
+                    required,
+                };
+                Step::Action(Action::Send(request))
+            }
+            Err(e) => self.unlock(AfterUnlock::Fail(e.into())),
         }
     }
 
     fn on_renewed(
         &mut self,
         response: &http::Response<Vec<u8>>,
-        previous: Option<TokenData>,
+        previous: Option<Box<TokenData>>,
         renewal: Renewal,
         required: Option<&[Scope]>,
         now: UnixTime,
@@ -188,13 +171,14 @@ impl GetAuthorizer {
             Err(e) if renewal == Renewal::Refresh && e.is_invalid_grant() => {
                 if let Some(refresh_token) = previous.and_then(|p| p.refresh_token) {
                     self.app
-                        .state()
+                        .write()
+                        .state
                         .dead_refresh_tokens
-                        .push((self.resource_server.clone(), refresh_token));
+                        .push((self.resource_server.to_owned(), refresh_token));
                 }
                 return self.unlock(AfterUnlock::Invalid(
                     TokenValidationError::RefreshTokenRejected {
-                        resource_server: self.resource_server.clone(),
+                        resource_server: self.resource_server.to_owned(),
                     },
                 ));
             }
@@ -208,7 +192,7 @@ impl GetAuthorizer {
                 .into(),
             ));
         }
-        let record = match (&previous, renewal) {
+        let record = match (previous.as_deref(), renewal) {
             (Some(previous), Renewal::Refresh) => previous.refreshed_with(token),
             _ => token,
         };
@@ -216,30 +200,33 @@ impl GetAuthorizer {
         if !missing.is_empty() {
             return self.unlock(AfterUnlock::Invalid(
                 TokenValidationError::UnmetScopeRequirements {
-                    resource_server: self.resource_server.clone(),
+                    resource_server: self.resource_server.to_owned(),
                     missing,
                 },
             ));
         }
         self.state = State::Storing {
-            record: record.clone(),
+            record: Box::new(record.clone()),
         };
         Step::Action(Action::StoreTokens(vec![record]))
     }
 
     fn unlock(&mut self, then: AfterUnlock) -> Out {
         self.state = State::Unlocking { then };
-        Step::Action(Action::Unlock(self.resource_server.clone()))
+        Step::Action(Action::Unlock(self.resource_server.to_owned()))
     }
 
-    fn ready(&mut self, record: &TokenData, required: Option<&[Scope]>, now: UnixTime) -> Out {
+    fn ready(&mut self, record: &TokenData, dependents: bool, now: UnixTime) -> Out {
         let authorization = Authorization::new(record);
-        let required = required.unwrap_or_default();
-        if !self.check_dependents || !has_dependencies(required) {
+        if !self.check_dependents || !dependents {
             return self.done(Ok(authorization));
         }
-        let cached = self.app.state().consents.clone();
-        if cached.is_some_and(|forest| forest.meets_scope_requirements(required)) {
+        let required = self
+            .app
+            .required_scopes(self.resource_server)
+            .unwrap_or_default();
+        let cached = self.app.read().state.consents.clone();
+        if cached.is_some_and(|forest| forest.meets_scope_requirements(&required)) {
             return self.done(Ok(authorization));
         }
         let identity = match self.app.kind() {
@@ -250,7 +237,7 @@ impl GetAuthorizer {
         let Some(identity) = identity else {
             return self.invalid(TokenValidationError::MissingIdentity, now);
         };
-        let nested = Box::new(GetAuthorizer::for_consents(self.app.clone()));
+        let nested = Box::new(GetAuthorizer::for_consents(self.app));
         self.state = State::AuthToken {
             nested,
             pending: authorization,
@@ -307,17 +294,17 @@ impl GetAuthorizer {
             Ok(forest) => Arc::new(forest),
             Err(e) => return self.done(Err(e)),
         };
-        self.app.state().consents = Some(forest.clone());
+        self.app.write().state.consents = Some(forest.clone());
         let required = self
             .app
-            .required_scopes(&self.resource_server)
+            .required_scopes(self.resource_server)
             .unwrap_or_default();
         if forest.meets_scope_requirements(&required) {
             self.done(Ok(pending))
         } else {
             self.invalid(
                 TokenValidationError::UnmetDependentScopeRequirements {
-                    resource_server: self.resource_server.clone(),
+                    resource_server: self.resource_server.to_owned(),
                 },
                 now,
             )
@@ -352,7 +339,7 @@ impl GetAuthorizer {
     }
 }
 
-impl Operation for GetAuthorizer {
+impl Operation for GetAuthorizer<'_> {
     type Output = Result<Authorization, AppError>;
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
@@ -392,15 +379,19 @@ impl Operation for GetAuthorizer {
             ) => self.on_renewed(&response, previous, renewal, required.as_deref(), now),
             (State::Storing { record }, Some(Input::Stored)) => {
                 self.app
-                    .state()
+                    .write()
+                    .state
                     .dead_refresh_tokens
-                    .retain(|(rs, _)| rs != &self.resource_server);
+                    .retain(|(rs, _)| rs != self.resource_server);
                 self.unlock(AfterUnlock::Ready(record))
             }
             (State::Unlocking { then }, Some(Input::Unlocked)) => match then {
                 AfterUnlock::Ready(record) => {
-                    let required = self.app.required_scopes(&self.resource_server);
-                    self.ready(&record, required.as_deref(), now)
+                    let dependents = self
+                        .app
+                        .required_scopes(self.resource_server)
+                        .is_some_and(|r| has_dependencies(&r));
+                    self.ready(&record, dependents, now)
                 }
                 AfterUnlock::Invalid(e) => self.invalid(e, now),
                 AfterUnlock::Fail(e) => self.done(Err(e)),

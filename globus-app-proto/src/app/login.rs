@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::driver::{Action, AuthorizePlan, Input, Operation, Step, TokenSet};
+use super::driver::{Action, AuthorizePlan, Input, Operation, PlanInner, Step, TokenSet};
 use super::errors::{AppError, TokenValidationError};
 use super::{AppKind, GlobusApp, OidcKeys, missing_root_scopes, unexpected};
 use crate::UnixTime;
@@ -94,7 +94,7 @@ impl Login {
 
     /// The app's scopes merged with the parameters' `required_scopes`.
     fn scope(&self) -> Result<String, AppError> {
-        let mut merged = self.app.requirements().all_scopes()?;
+        let mut merged = self.app.read().requirements.all_scopes()?;
         for extra in self
             .params
             .iter()
@@ -141,7 +141,7 @@ impl Login {
         let pkce = Pkce::from_random_bytes(pkce_bytes.try_into().unwrap_or(&[0; 32]));
         let state = OAuthState::from_random_bytes(state_bytes.try_into().unwrap_or(&[0; 32]));
         let inner = &self.app.inner;
-        let plan = AuthorizePlan {
+        let plan = AuthorizePlan::new(PlanInner {
             client: inner.client.clone(),
             flow: inner
                 .config
@@ -154,7 +154,7 @@ impl Login {
             refresh_tokens: inner.config.request_refresh_tokens,
             prefill_named_grant: inner.prefill_named_grant.clone(),
             params: self.params.clone().unwrap_or_default(),
-        };
+        });
         self.state = State::Authorizing { state, pkce };
         Step::Action(Action::Authorize(plan))
     }
@@ -196,7 +196,7 @@ impl Login {
         if response.id_token().is_none() {
             return self.done(Err(TokenValidationError::MissingIdentity.into()));
         }
-        let cached = self.app.state().oidc.clone();
+        let cached = self.app.read().state.oidc.clone();
         match cached {
             Some(keys) => self.verify(response, &keys, now),
             None => match self.app.login_client().openid_configuration() {
@@ -244,7 +244,7 @@ impl Login {
 
     fn validate_and_store(&mut self, response: TokenResponse, identity: Option<String>) -> Out {
         if let Some(new) = &identity {
-            let stored = self.app.state().identity.clone();
+            let stored = self.app.read().state.identity.clone();
             if let Some(stored) = stored
                 && &stored != new
             {
@@ -255,7 +255,7 @@ impl Login {
                 .into()));
             }
         }
-        let requirements = self.app.requirements().clone();
+        let requirements = self.app.scope_requirements();
         for (resource_server, required) in requirements.iter() {
             let Some(token) = response.token_for(resource_server) else {
                 return self.done(Err(TokenValidationError::MissingToken {
@@ -329,7 +329,7 @@ impl Operation for Login {
                             configuration,
                             jwks,
                         });
-                        self.app.state().oidc = Some(keys.clone());
+                        self.app.write().state.oidc = Some(keys.clone());
                         self.verify(response, &keys, now)
                     }
                     Err(e) => self.done(Err(e)),
@@ -342,7 +342,8 @@ impl Operation for Login {
                 },
                 Some(Input::Stored),
             ) => {
-                let mut state = self.app.state();
+                let mut shared = self.app.write();
+                let state = &mut shared.state;
                 if identity.is_some() {
                     state.identity.clone_from(&identity);
                 }
@@ -350,7 +351,7 @@ impl Operation for Login {
                 state
                     .dead_refresh_tokens
                     .retain(|(rs, _)| !resource_servers.contains(rs));
-                drop(state);
+                drop(shared);
                 self.done(Ok(LoginOutcome::LoggedIn { identity }))
             }
             (state, input) => {

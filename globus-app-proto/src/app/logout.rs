@@ -132,7 +132,8 @@ impl Logout {
             .cloned()
             .collect();
         let still_identified = TokenSet::new(remaining).identity().ok().flatten().is_some();
-        let mut state = self.app.state();
+        let mut shared = self.app.write();
+        let state = &mut shared.state;
         state.consents = None;
         state
             .dead_refresh_tokens
@@ -140,7 +141,7 @@ impl Logout {
         if !still_identified {
             state.identity = None;
         }
-        drop(state);
+        drop(shared);
         let report = std::mem::take(&mut self.report);
         self.done(Ok(report))
     }

@@ -30,7 +30,7 @@ mod login;
 mod logout;
 mod requirements;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use config::{
     ConfigError, GlobusAppConfig, LoginFlowKind, TokenStorageKind, TokenValidationErrorHandler,
@@ -51,6 +51,13 @@ use crate::request::LoginClient;
 use crate::scope::{Scope, ScopeParseError, parse_scopes};
 use crate::secret::{ClientSecret, RefreshToken};
 use crate::token::TokenData;
+
+/// Requirements generations are unique in the process, so that a token
+/// snapshot shared by two apps never carries one app's verdict to the other.
+fn next_requirements_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Refresh or renew this many seconds before an access token expires.
 pub const RENEW_AHEAD_SECS: i64 = 60;
@@ -91,8 +98,17 @@ struct AppInner {
     /// local-server flow and for `ClientApp`.
     redirect_uri: Option<String>,
     prefill_named_grant: Option<String>,
-    requirements: RwLock<ScopeRequirements>,
-    state: Mutex<AppState>,
+    /// Requirements and learned state under one lock: the warm path takes
+    /// it once, for reading.
+    shared: RwLock<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) requirements: ScopeRequirements,
+    /// Replaced by a new process-unique number whenever the requirements
+    /// change.
+    pub(crate) requirements_generation: u64,
+    pub(crate) state: AppState,
 }
 
 /// What the app learns while it runs.
@@ -243,8 +259,11 @@ impl AppBuilder {
                 config,
                 redirect_uri,
                 prefill_named_grant,
-                requirements: RwLock::new(scope_requirements),
-                state: Mutex::new(AppState::default()),
+                shared: RwLock::new(Shared {
+                    requirements: scope_requirements,
+                    requirements_generation: next_requirements_generation(),
+                    state: AppState::default(),
+                }),
             }),
         })
     }
@@ -320,12 +339,12 @@ impl GlobusApp {
 
     /// The identity the app's tokens belong to, once known.
     pub fn identity(&self) -> Option<String> {
-        self.state().identity.clone()
+        self.read().state.identity.clone()
     }
 
     /// A copy of the scope requirements.
     pub fn scope_requirements(&self) -> ScopeRequirements {
-        self.requirements().clone()
+        self.read().requirements.clone()
     }
 
     /// Adds required scopes for a resource server (merged with the existing
@@ -335,11 +354,9 @@ impl GlobusApp {
         resource_server: &str,
         scopes: &[Scope],
     ) -> Result<(), ScopeParseError> {
-        self.inner
-            .requirements
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .add(resource_server, scopes)
+        let mut shared = self.write();
+        shared.requirements_generation = next_requirements_generation();
+        shared.requirements.add(resource_server, scopes)
     }
 
     /// [`add_scope_requirements`](Self::add_scope_requirements) from a scope string.
@@ -355,8 +372,8 @@ impl GlobusApp {
     /// refreshed or renewed if it expires within [`RENEW_AHEAD_SECS`], with
     /// one login (per the configured handler) if the stored tokens cannot
     /// satisfy the app.
-    pub fn get_authorizer(&self, resource_server: &str) -> GetAuthorizer {
-        GetAuthorizer::new(self.clone(), resource_server, true)
+    pub fn get_authorizer<'r>(&'r self, resource_server: &'r str) -> GetAuthorizer<'r> {
+        GetAuthorizer::new(self, resource_server, true)
     }
 
     /// Logs in if `params` are given, `force` is set, or a login is
@@ -407,41 +424,42 @@ impl GlobusApp {
         if self.observe_identity(tokens).is_err() {
             return true;
         }
-        let requirements = self.requirements();
-        let consents = self.state().consents.clone();
-        requirements.iter().any(
-            |(rs, scopes)| match self.evaluate(rs, Some(scopes), tokens, now) {
+        let shared = self.read();
+        let state = &shared.state;
+        shared.requirements.iter().any(|(rs, scopes)| {
+            match self.evaluate_record(rs, Some(scopes), tokens.get(rs), state, now) {
                 Evaluation::Invalid(_)
                 | Evaluation::Renew(Renewal::ClientCredentials { missing: true }) => true,
                 Evaluation::Renew(_) => false,
-                Evaluation::Ready(_) => consents.as_ref().is_some_and(|forest| {
+                Evaluation::Ready(_) => state.consents.as_ref().is_some_and(|forest| {
                     has_dependencies(scopes) && !forest.meets_scope_requirements(scopes)
                 }),
-            },
-        )
+            }
+        })
     }
 
-    fn requirements(&self) -> RwLockReadGuard<'_, ScopeRequirements> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Shared> {
         self.inner
-            .requirements
+            .shared
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn state(&self) -> MutexGuard<'_, AppState> {
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Shared> {
         self.inner
-            .state
-            .lock()
+            .shared
+            .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Learns the identity from stored tokens (the first one seen).
     pub(crate) fn observe_identity(&self, tokens: &TokenSet) -> Result<(), TokenValidationError> {
-        let identity = tokens.identity()?;
-        if let Some(identity) = identity {
-            let mut state = self.state();
-            if state.identity.is_none() {
-                state.identity = Some(identity.to_owned());
+        if let Some(identity) = tokens.identity()?
+            && self.read().state.identity.is_none()
+        {
+            let mut shared = self.write();
+            if shared.state.identity.is_none() {
+                shared.state.identity = Some(identity.to_owned());
             }
         }
         Ok(())
@@ -449,21 +467,70 @@ impl GlobusApp {
 
     /// The scopes required for `resource_server`, copied.
     pub(crate) fn required_scopes(&self, resource_server: &str) -> Option<Vec<Scope>> {
-        self.requirements()
+        self.read()
+            .requirements
             .get(resource_server)
             .map(<[Scope]>::to_vec)
     }
 
-    /// What the stored token of `resource_server` means, at `now`.
+    /// What the stored token of `resource_server` means, at `now`, and
+    /// whether its requirements have dependent scopes to check. Learns the
+    /// identity of the tokens on first sight.
     pub(crate) fn evaluate<'t>(
         &self,
         resource_server: &str,
-        required: Option<&[Scope]>,
         tokens: &'t TokenSet,
+        now: UnixTime,
+    ) -> Result<(Evaluation<'t>, bool), AppError> {
+        let identity = match tokens.identity() {
+            Ok(identity) => identity,
+            Err(e) => return Ok((Evaluation::Invalid(e), false)),
+        };
+        let mut shared = self.read();
+        if shared.state.identity.is_none() && identity.is_some() {
+            // First sight of the identity (once per app): learn it.
+            drop(shared);
+            self.observe_identity(tokens)?;
+            shared = self.read();
+        }
+        let required = shared.requirements.get(resource_server);
+        if required.is_none() && self.inner.kind == AppKind::Client {
+            return Err(AppError::NoScopeRequirements(resource_server.to_owned()));
+        }
+        let position = tokens.position(resource_server);
+        let generation = shared.requirements_generation;
+        // Root scopes already checked for this snapshot: skip the check.
+        let known_ok = position.is_some_and(|i| tokens.root_scopes_known_ok(i, generation));
+        let record = position.map(|i| &tokens.records()[i]);
+        let evaluation = self.evaluate_record(
+            resource_server,
+            if known_ok { None } else { required },
+            record,
+            &shared.state,
+            now,
+        );
+        if let (Some(i), false, Some(_)) = (position, known_ok, required)
+            && !matches!(
+                evaluation,
+                Evaluation::Invalid(TokenValidationError::UnmetScopeRequirements { .. })
+                    | Evaluation::Renew(Renewal::ClientCredentials { missing: true })
+            )
+        {
+            tokens.remember_root_scopes_ok(i, generation);
+        }
+        Ok((evaluation, required.is_some_and(has_dependencies)))
+    }
+
+    fn evaluate_record<'t>(
+        &self,
+        resource_server: &str,
+        required: Option<&[Scope]>,
+        record: Option<&'t TokenData>,
+        state: &AppState,
         now: UnixTime,
     ) -> Evaluation<'t> {
         let kind = self.inner.kind;
-        let Some(record) = tokens.get(resource_server) else {
+        let Some(record) = record else {
             return match kind {
                 AppKind::Client => Evaluation::Renew(Renewal::ClientCredentials { missing: true }),
                 AppKind::User => Evaluation::Invalid(TokenValidationError::MissingToken {
@@ -494,7 +561,6 @@ impl GlobusApp {
                 Evaluation::Ready(record)
             };
         }
-        let state = self.state();
         if let (Some(stored), Some(new)) = (&state.identity, &record.identity_id)
             && stored != new
         {
@@ -587,5 +653,7 @@ pub(crate) fn unexpected(expected: &'static str, got: Option<&Input>) -> AppErro
     }
 }
 
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod tests;

@@ -45,8 +45,8 @@ fn logged_in(config: GlobusAppConfig) -> Sim {
 }
 
 fn get(sim: &mut Sim, rs: &str) -> Result<Authorization, AppError> {
-    let op = sim.app.get_authorizer(rs);
-    sim.drive(op)
+    let app = sim.app.clone();
+    sim.drive(app.get_authorizer(rs))
 }
 
 fn login_required(sim: &mut Sim) -> bool {
@@ -203,7 +203,7 @@ fn app_is_send_sync_and_operations_are_send() {
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
     send_sync::<GlobusApp>();
-    send::<GetAuthorizer>();
+    send::<GetAuthorizer<'static>>();
     send::<Login>();
     send::<Logout>();
     send::<LoginRequired>();
@@ -586,8 +586,9 @@ fn a_transient_refresh_failure_is_retryable_and_leaves_no_lock_or_poison() {
 fn concurrent_callers_with_an_expired_token_cause_one_refresh() {
     let mut sim = logged_in(refresh_mode());
     sim.advance_time(2 * DAY);
-    let mut first = sim.app.get_authorizer(TRANSFER);
-    let mut second = sim.app.get_authorizer(TRANSFER);
+    let app = sim.app.clone();
+    let mut first = app.get_authorizer(TRANSFER);
+    let mut second = app.get_authorizer(TRANSFER);
     // Both load the expired token and ask for the lock.
     let Step::Action(load1) = first.advance(None, sim.now) else {
         panic!()
@@ -881,7 +882,8 @@ fn inputs_that_do_not_answer_the_action_are_typed_errors() {
 fn storage_failures_surface_as_io_errors_and_release_locks() {
     let mut sim = logged_in(refresh_mode());
     sim.advance_time(2 * DAY);
-    let mut op = sim.app.get_authorizer(TRANSFER);
+    let app = sim.app.clone();
+    let mut op = app.get_authorizer(TRANSFER);
     let mut input = None;
     let result = loop {
         match op.advance(input.take(), sim.now) {
@@ -904,4 +906,47 @@ fn storage_failures_surface_as_io_errors_and_release_locks() {
         }))
     ));
     assert!(sim.locks.is_empty());
+}
+
+#[test]
+fn a_token_snapshot_shared_by_two_apps_is_judged_by_each_apps_requirements() {
+    let sim = logged_in(GlobusAppConfig::default());
+    let tokens = TokenSet::new(sim.storage.clone());
+    assert!(!sim.app.login_required_for(&tokens, sim.now));
+    let app = sim.app.clone();
+    let mut op = app.get_authorizer(TRANSFER);
+    let _ = op.advance(None, sim.now);
+    assert!(matches!(
+        op.advance(Some(Input::Tokens(tokens.clone())), sim.now),
+        Step::Done(Ok(_))
+    ));
+    // Another app needs a scope the stored transfer token lacks.
+    let other = GlobusApp::user("Other")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(
+            TRANSFER,
+            "urn:globus:auth:scope:transfer.api.globus.org:other",
+        )
+        .config(
+            GlobusAppConfig::default()
+                .with_token_validation_error_handler(TokenValidationErrorHandler::Raise),
+        )
+        .build()
+        .unwrap();
+    let mut op = other.get_authorizer(TRANSFER);
+    let _ = op.advance(None, sim.now);
+    assert!(matches!(
+        op.advance(Some(Input::Tokens(tokens.clone())), sim.now),
+        Step::Done(Err(AppError::Validation(
+            TokenValidationError::UnmetScopeRequirements { .. }
+        )))
+    ));
+    // And the first app sees a change to its own requirements at once.
+    sim.app
+        .add_scope_requirements_str(
+            TRANSFER,
+            "urn:globus:auth:scope:transfer.api.globus.org:more",
+        )
+        .unwrap();
+    assert!(sim.app.login_required_for(&tokens, sim.now));
 }

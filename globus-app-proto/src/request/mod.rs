@@ -23,12 +23,12 @@ pub const USER_AGENT_PREFIX: &str = concat!("globus-app-rs-", env!("CARGO_PKG_VE
 ///
 /// Its `Debug` shows the method and URL but neither the body (which holds
 /// codes, verifiers and tokens) nor the `Authorization` header.
-pub struct AuthRequest(http::Request<Vec<u8>>);
+pub struct AuthRequest(Box<http::Request<Vec<u8>>>);
 
 impl AuthRequest {
     /// The request, to send.
     pub fn into_http(self) -> http::Request<Vec<u8>> {
-        self.0
+        *self.0
     }
 
     /// The request, to inspect.
@@ -335,7 +335,7 @@ impl LoginClient {
     fn get(&self, url: &Url) -> Result<AuthRequest, RequestError> {
         self.builder(http::Method::GET, url)
             .body(Vec::new())
-            .map(AuthRequest)
+            .map(|request| AuthRequest(Box::new(request)))
             .map_err(|_| RequestError::InvalidHeader("User-Agent"))
     }
 
@@ -355,7 +355,7 @@ impl LoginClient {
         }
         builder
             .body(form.into_bytes())
-            .map(AuthRequest)
+            .map(|request| AuthRequest(Box::new(request)))
             .map_err(|_| RequestError::InvalidHeader("User-Agent"))
     }
 }
