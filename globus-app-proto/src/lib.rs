@@ -9,6 +9,7 @@
 //!
 //! | concept | module |
 //! |---|---|
+//! | the app: `UserApp`/`ClientApp` behaviour as state machines | [`app`] |
 //! | scopes: grammar, merging, well-known scopes | [`scope`] |
 //! | token records and the `expires_in` rule | [`token`] |
 //! | token files (JSON v1/v2, SQLite records, default paths) | [`storage`] |
@@ -21,11 +22,85 @@
 //! | OpenID configuration, JWKS, id_token verification | [`id_token`] |
 //! | GAREs (re-login requirements from services) | [`gare`] |
 //! | secrets that never print | [`secret`] |
+//! | a fake Globus Auth and a simulated-time harness (feature `testing`) | `testing` |
 //!
 //! Time is always an argument ([`UnixTime`]); random bytes are always an
 //! argument (`[u8; 32]` for PKCE and `state`).
 //!
-//! # A code exchange, driven by hand
+//! # Driving an app: a complete login and refresh
+//!
+//! [`app::GlobusApp`] holds the `GlobusApp` behaviour; its operations are
+//! state machines that ask for actions. This is a whole adapter: one loop
+//! that performs each action and feeds back its result. Here the "network"
+//! is the fake Globus Auth of the [`testing`] module (feature `testing`)
+//! and the "token file" is a `Vec`; the real adapters send HTTP, use files,
+//! open a browser and draw secure random bytes in the same places.
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! use globus_app_proto::UnixTime;
+//! use globus_app_proto::app::{Action, GlobusApp, GlobusAppConfig, Input, Operation, Step, TokenSet};
+//! use globus_app_proto::testing::{FakeGlobusAuth, SIM_CLIENT_ID, SIM_START};
+//! use globus_app_proto::token::TokenData;
+//!
+//! fn drive<O: Operation>(mut op: O, auth: &mut FakeGlobusAuth, file: &mut Vec<TokenData>, now: UnixTime) -> O::Output {
+//!     let mut input = None;
+//!     loop {
+//!         let action = match op.advance(input.take(), now) {
+//!             Step::Done(output) => return output,
+//!             Step::Action(action) => action,
+//!         };
+//!         input = Some(match action {
+//!             Action::LoadTokens => Input::Tokens(TokenSet::new(file.clone())),
+//!             Action::StoreTokens(records) => {
+//!                 file.retain(|t| !records.iter().any(|r| r.resource_server == t.resource_server));
+//!                 file.extend(records);
+//!                 Input::Stored
+//!             }
+//!             Action::RemoveTokens(servers) => {
+//!                 file.retain(|t| !servers.contains(&t.resource_server));
+//!                 Input::Removed
+//!             }
+//!             Action::Lock(_) => Input::Locked,
+//!             Action::Unlock(_) => Input::Unlocked,
+//!             Action::Send(request) => Input::Response(auth.handle(request.as_http(), now)),
+//!             Action::Random => Input::Random(Box::new([7; 64])), // use a CSPRNG
+//!             Action::Authorize(plan) => {
+//!                 // The browser: the user approves and is redirected back.
+//!                 let redirect_uri = plan.redirect_uri().unwrap_or("http://127.0.0.1:50000").to_owned();
+//!                 Input::Redirect { query: auth.authorize(&plan.url(&redirect_uri)), redirect_uri }
+//!             }
+//!             other => unimplemented!("{other:?}"),
+//!         });
+//!     }
+//! }
+//!
+//! let app = GlobusApp::user("Example")
+//!     .client_id(SIM_CLIENT_ID)
+//!     .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
+//!     .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
+//!     .build()?;
+//! let (mut auth, mut file, mut now) = (FakeGlobusAuth::new(), Vec::new(), SIM_START);
+//!
+//! // Log in: authorize, exchange the code, verify the id_token, store.
+//! drive(app.login(None, false), &mut auth, &mut file, now)?;
+//! let first = drive(app.get_authorizer("transfer.api.globus.org"), &mut auth, &mut file, now)?;
+//!
+//! // Two days later the access token has expired: it is refreshed.
+//! now = now.saturating_add_secs(2 * 24 * 3600);
+//! let second = drive(app.get_authorizer("transfer.api.globus.org"), &mut auth, &mut file, now)?;
+//! assert_ne!(first.access_token(), second.access_token());
+//! assert!(second.expires_at() > now);
+//! assert!(file.iter().all(|t| t.refresh_token.is_some()));
+//!
+//! // Log out: every token is revoked and removed.
+//! let report = drive(app.logout(false), &mut auth, &mut file, now)?;
+//! assert!(report.is_complete() && file.is_empty());
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The primitives: a code exchange by hand
 //!
 //! ```
 //! use globus_app_proto::UnixTime;

@@ -184,15 +184,7 @@ pub fn token_response_from_json(
     let mut tokens = vec![token_entry(root, "", now)?];
     match root.get("other_tokens") {
         None | Some(Value::Null) => {}
-        Some(Value::Array(others)) => {
-            for (i, other) in others.iter().enumerate() {
-                let prefix = format!("other_tokens[{i}].");
-                let entry = other
-                    .as_object()
-                    .ok_or_else(|| invalid(&prefix[..prefix.len() - 1]))?;
-                push_unique(&mut tokens, token_entry(entry, &prefix, now)?)?;
-            }
-        }
+        Some(Value::Array(others)) => push_entries(&mut tokens, others, "other_tokens", now)?,
         Some(_) => return Err(invalid("other_tokens")),
     }
     let id_token = match root.get("id_token") {
@@ -212,29 +204,35 @@ pub fn parse_dependent_token_response(
     let json = parse_json(response)?;
     let entries = json.as_array().ok_or_else(|| invalid("(root array)"))?;
     let mut tokens = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.iter().enumerate() {
-        let prefix = format!("[{i}].");
-        let entry = entry
-            .as_object()
-            .ok_or_else(|| invalid(&prefix[..prefix.len() - 1]))?;
-        push_unique(&mut tokens, token_entry(entry, &prefix, now)?)?;
-    }
+    push_entries(&mut tokens, entries, "", now)?;
     Ok(TokenResponse {
         tokens,
         id_token: None,
     })
 }
 
-fn push_unique(tokens: &mut Vec<TokenData>, token: TokenData) -> Result<(), ResponseError> {
-    if tokens
-        .iter()
-        .any(|t| t.resource_server == token.resource_server)
-    {
-        return Err(ResponseError::DuplicateResourceServer {
-            resource_server: token.resource_server,
-        });
+/// Appends the token entries of a JSON array (`field` names it in errors),
+/// refusing a second token for a resource server.
+fn push_entries(
+    tokens: &mut Vec<TokenData>,
+    entries: &[Value],
+    field: &str,
+    now: UnixTime,
+) -> Result<(), ResponseError> {
+    for (i, entry) in entries.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        let entry = entry.as_object().ok_or_else(|| invalid(&path))?;
+        let token = token_entry(entry, &format!("{path}."), now)?;
+        if tokens
+            .iter()
+            .any(|t| t.resource_server == token.resource_server)
+        {
+            return Err(ResponseError::DuplicateResourceServer {
+                resource_server: token.resource_server,
+            });
+        }
+        tokens.push(token);
     }
-    tokens.push(token);
     Ok(())
 }
 

@@ -4,9 +4,10 @@
 //! is an [`Operation`]: the adapter calls [`Operation::advance`] with the
 //! result of the previous action (none the first time) and the current
 //! time, performs the [`Action`] it returns, and repeats until
-//! [`Step::Done`]. One loop drives every operation:
+//! [`Step::Done`]. One loop drives every operation (the crate docs show a
+//! complete, runnable one):
 //!
-//! ```ignore
+//! ```text
 //! let mut input = None;
 //! loop {
 //!     match op.advance(input.take(), clock.now()) {
@@ -284,13 +285,14 @@ impl Authorization {
         self.expires_at
     }
 
-    /// `Bearer <token>`, marked sensitive (http's `Debug` hides it).
-    pub fn header_value(&self) -> http::HeaderValue {
+    /// `Bearer <token>`, marked sensitive (http's `Debug` hides it). Fails
+    /// only for a token with characters a header cannot carry (a corrupt
+    /// token file).
+    pub fn header_value(&self) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
         let mut value =
-            http::HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))
-                .unwrap_or_else(|_| http::HeaderValue::from_static("Bearer"));
+            http::HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))?;
         value.set_sensitive(true);
-        value
+        Ok(value)
     }
 }
 

@@ -137,9 +137,11 @@ impl Login {
     }
 
     fn on_random(&mut self, random: &[u8; 64], scope: String) -> Out {
-        let (pkce_bytes, state_bytes) = random.split_at(32);
-        let pkce = Pkce::from_random_bytes(pkce_bytes.try_into().unwrap_or(&[0; 32]));
-        let state = OAuthState::from_random_bytes(state_bytes.try_into().unwrap_or(&[0; 32]));
+        let (mut pkce_bytes, mut state_bytes) = ([0u8; 32], [0u8; 32]);
+        pkce_bytes.copy_from_slice(&random[..32]);
+        state_bytes.copy_from_slice(&random[32..]);
+        let pkce = Pkce::from_random_bytes(&pkce_bytes);
+        let state = OAuthState::from_random_bytes(&state_bytes);
         let inner = &self.app.inner;
         let plan = AuthorizePlan::new(PlanInner {
             client: inner.client.clone(),

@@ -35,8 +35,7 @@ impl Default for ScopeRequirements {
 impl ScopeRequirements {
     /// Requirements holding only `auth.globus.org: openid`.
     pub fn new() -> Self {
-        let openid =
-            Scope::new(well_known::auth::OPENID).unwrap_or_else(|_| unreachable!("a valid name"));
+        let openid = Scope::from_parts(well_known::auth::OPENID.into(), false, Vec::new());
         Self {
             entries: vec![(well_known::auth::RESOURCE_SERVER.to_owned(), vec![openid])],
         }

@@ -277,8 +277,10 @@ fn user_login_runs_pkce_with_a_random_checked_state_and_stores_validated_tokens(
     assert!(!login_required(&mut sim));
     let auth = get(&mut sim, TRANSFER).unwrap();
     assert!(sim.auth.is_live(auth.access_token().secret(), sim.now));
+    let header = auth.header_value().unwrap();
+    assert!(header.is_sensitive());
     assert_eq!(
-        auth.header_value().to_str().unwrap(),
+        header.to_str().unwrap(),
         format!("Bearer {}", auth.access_token().secret())
     );
 }
