@@ -134,6 +134,9 @@ pub struct FakeGlobusAuth {
     pub client_secret: Option<String>,
     /// Issue an id_token whose audience is another client.
     pub wrong_audience: bool,
+    /// The base URL the server is reachable at (its JWKS URI is
+    /// `<base>jwk.json`); production Auth's by default.
+    pub base_url: String,
     /// The query of every authorize URL visited, in order.
     pub authorizations: Vec<Vec<(String, String)>>,
     /// Every request received, in order.
@@ -189,6 +192,7 @@ impl FakeGlobusAuth {
             rotated_keys: false,
             client_secret: None,
             wrong_audience: false,
+            base_url: "https://auth.globus.org/".into(),
             authorizations: Vec::new(),
             requests: Vec::new(),
             faults: VecDeque::new(),
@@ -322,7 +326,7 @@ impl FakeGlobusAuth {
                 200,
                 &json!({
                     "issuer": "https://auth.globus.org",
-                    "jwks_uri": "https://auth.globus.org/jwk.json",
+                    "jwks_uri": format!("{}jwk.json", self.base_url),
                     "id_token_signing_alg_values_supported": ["RS512"],
                 }),
             ),

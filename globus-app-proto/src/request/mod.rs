@@ -23,9 +23,24 @@ pub const USER_AGENT_PREFIX: &str = concat!("globus-app-rs-", env!("CARGO_PKG_VE
 ///
 /// Its `Debug` shows the method and URL but neither the body (which holds
 /// codes, verifiers and tokens) nor the `Authorization` header.
-pub struct AuthRequest(Box<http::Request<Vec<u8>>>);
+pub struct AuthRequest(Box<http::Request<Vec<u8>>>, Retry);
+
+/// Whether an adapter may send a request again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Allowed,
+    /// The authorization-code exchange: the code is single-use.
+    Never,
+}
 
 impl AuthRequest {
+    /// Whether the request may be sent again after a 429, a 5xx or a
+    /// connection error. False only for the authorization-code exchange,
+    /// whose code is single-use (the Python SDK retries it).
+    pub fn is_retryable(&self) -> bool {
+        self.1 == Retry::Allowed
+    }
+
     /// The request, to send.
     pub fn into_http(self) -> http::Request<Vec<u8>> {
         *self.0
@@ -214,7 +229,9 @@ impl LoginClient {
                 ("redirect_uri", redirect_uri),
             ])
         };
-        self.token_post("v2/oauth2/token", form)
+        let mut request = self.token_post("v2/oauth2/token", form)?;
+        request.1 = Retry::Never;
+        Ok(request)
     }
 
     /// Refreshes an access token. No `scope` is sent.
@@ -335,7 +352,7 @@ impl LoginClient {
     fn get(&self, url: &Url) -> Result<AuthRequest, RequestError> {
         self.builder(http::Method::GET, url)
             .body(Vec::new())
-            .map(|request| AuthRequest(Box::new(request)))
+            .map(|request| AuthRequest(Box::new(request), Retry::Allowed))
             .map_err(|_| RequestError::InvalidHeader("User-Agent"))
     }
 
@@ -355,7 +372,7 @@ impl LoginClient {
         }
         builder
             .body(form.into_bytes())
-            .map(|request| AuthRequest(Box::new(request)))
+            .map(|request| AuthRequest(Box::new(request), Retry::Allowed))
             .map_err(|_| RequestError::InvalidHeader("User-Agent"))
     }
 }

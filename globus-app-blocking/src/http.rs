@@ -1,0 +1,208 @@
+//! Sending Globus Auth requests: the [`HttpClient`] trait, the ureq client,
+//! and bounded retries.
+
+use std::time::{Duration, Instant};
+
+use globus_app_proto::request::AuthRequest;
+
+/// The largest response body accepted, in bytes.
+const MAX_BODY: u64 = 10 * 1024 * 1024;
+
+/// A request that got no HTTP response (connection refused, timeout, TLS
+/// failure, body too large). Messages contain no tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request to {url} failed: {message}")]
+pub struct TransportError {
+    /// The URL, without its query.
+    pub url: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Sends one HTTP request and returns the response, whatever its status
+/// (a 400 `invalid_grant` is a response, not an error). Must not follow
+/// redirects.
+pub trait HttpClient: Send + Sync {
+    /// Sends `request`.
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError>;
+}
+
+impl<F> HttpClient for F
+where
+    F: Fn(http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError> + Send + Sync,
+{
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        self(request)
+    }
+}
+
+/// The default client: ureq 3 with rustls, configured for OAuth — no
+/// redirects followed, every status returned as a response, a 10 s connect
+/// timeout and a 60 s overall timeout.
+#[derive(Debug, Clone)]
+pub struct UreqClient {
+    agent: ureq::Agent,
+}
+
+impl Default for UreqClient {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(60))
+    }
+}
+
+impl UreqClient {
+    /// A client whose calls time out after `timeout` overall.
+    pub fn new(timeout: Duration) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
+            .build()
+            .into();
+        Self { agent }
+    }
+}
+
+fn url_without_query(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", http::uri::Authority::as_str),
+        uri.path()
+    )
+}
+
+impl HttpClient for UreqClient {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let url = url_without_query(request.uri());
+        let fail = |e: ureq::Error| TransportError {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let response = self.agent.run(request).map_err(fail)?;
+        let (parts, mut body) = response.into_parts();
+        let bytes = body
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(fail)?;
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
+/// How often and how long to retry a request that failed transiently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The longest wait between two attempts.
+    pub max_delay: Duration,
+    /// No retry starts after this much time since the first attempt.
+    pub max_total: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Up to 6 attempts (5 retries, as the Python SDK), waits of at most
+    /// 10 s, and no retry after 30 s.
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            max_delay: Duration::from_secs(10),
+            max_total: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries.
+    pub const NEVER: Self = Self {
+        max_attempts: 1,
+        max_delay: Duration::ZERO,
+        max_total: Duration::ZERO,
+    };
+
+    /// The wait before retry number `retry` (0-based): the server's
+    /// `Retry-After` seconds if given, else exponential backoff with jitter,
+    /// `(0.25 + 0.5 * jitter) * 2^retry` seconds, capped at `max_delay`.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        let backoff = Duration::from_secs_f64(
+            (0.25 + 0.5 * jitter.clamp(0.0, 1.0)) * f64::from(1u32 << retry.min(16)),
+        );
+        retry_after.unwrap_or(backoff).min(self.max_delay)
+    }
+}
+
+/// Whether a response status is worth retrying.
+fn transient(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+fn retry_after(response: &http::Response<Vec<u8>>) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn copy_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    // Jitter only spreads retries out; without randomness, use the midpoint.
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
+}
+
+/// Sends a request, retrying 429, 500, 502, 503, 504 and transport errors
+/// within `policy` when the request allows it (never an authorization-code
+/// exchange). `sleep` waits between attempts.
+pub fn send_with_retries(
+    client: &dyn HttpClient,
+    request: AuthRequest,
+    policy: RetryPolicy,
+    sleep: &dyn Fn(Duration),
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let retryable = request.is_retryable();
+    let request = request.into_http();
+    let started = Instant::now();
+    let mut retry = 0;
+    loop {
+        let result = client.send(copy_request(&request));
+        let again = retryable
+            && retry + 1 < policy.max_attempts
+            && match &result {
+                Ok(response) => transient(response.status()),
+                Err(_) => true,
+            };
+        if !again {
+            return result;
+        }
+        let delay = policy.delay(retry, result.as_ref().ok().and_then(retry_after), jitter());
+        if started.elapsed() + delay > policy.max_total {
+            return result;
+        }
+        sleep(delay);
+        retry += 1;
+    }
+}

@@ -1,0 +1,88 @@
+//! Login flow managers: the interactive part of a `UserApp` login.
+
+mod command_line;
+mod local_server;
+
+use globus_app_proto::app::AuthorizePlan;
+
+pub use command_line::CommandLineLoginFlowManager;
+pub use local_server::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
+
+/// What the interactive part of a login brought back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizationResponse {
+    /// The query of the redirect a loopback listener accepted.
+    Redirect {
+        /// The query string.
+        query: String,
+        /// The redirect URI used in the authorize URL.
+        redirect_uri: String,
+    },
+    /// The code the user pasted.
+    PastedCode {
+        /// The text typed.
+        text: String,
+        /// The redirect URI used in the authorize URL.
+        redirect_uri: String,
+    },
+}
+
+/// Shows or opens the authorize URL and returns what comes back.
+pub trait LoginFlowManager: Send + Sync {
+    /// Runs the interactive part of a login for `plan`.
+    fn run(&self, plan: &AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError>;
+}
+
+/// Why the interactive part of a login could not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginFlowError {
+    /// Standard input closed before a code was entered.
+    #[error(
+        "An EOF was read when an authorization code was expected. (Are you running this in an interactive terminal?)"
+    )]
+    Eof,
+    /// Reading or writing the terminal failed.
+    #[error("terminal I/O failed: {0}")]
+    Terminal(std::io::Error),
+    /// The command-line flow has no redirect URI (a configuration error).
+    #[error("the command-line login flow needs a redirect URI")]
+    NoRedirectUri,
+    /// Running over SSH: a browser here cannot reach this machine's
+    /// loopback listener.
+    #[error("Cannot use LocalServerLoginFlowManager in a remote session")]
+    RemoteSession,
+    /// No usable browser.
+    #[error("Failed to open browser: {0}")]
+    Browser(String),
+    /// The loopback listener could not start.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Nothing came back in time.
+    #[error("Login timed out after {0:?}. Please try again.")]
+    Timeout(std::time::Duration),
+    /// Globus Auth redirected with an error, or with a code the flow rejected.
+    #[error("Authorization failed: {0}")]
+    Authorization(#[from] globus_app_proto::authorize::RedirectError),
+}
+
+/// Escapes text for HTML.
+pub(crate) fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            other => out.push(other),
+        }
+    }
+    out
+}

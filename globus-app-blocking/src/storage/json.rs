@@ -1,0 +1,236 @@
+//! The JSON token file, shared with the Python SDK.
+
+use std::fs::{self, File};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use globus_app_proto::app::{GlobusApp, TokenSet};
+use globus_app_proto::storage::{JsonTokenFile, TokenFileFormat};
+use globus_app_proto::token::TokenData;
+
+use super::locks::{FileLock, RenewalGuard, RenewalLocks};
+use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
+
+/// A JSON token file in the Python SDK's format (2.0; 1.0 is read and
+/// upgraded on the next write), so Python and Rust tools can share it.
+///
+/// Every write locks `<file>.lock`, re-reads the file, applies the change
+/// and replaces the file atomically with a 0600 temp file from the same
+/// directory (fsync, rename, fsync of the directory); directories it
+/// creates are 0700. A file it cannot read is reported with its path and
+/// never overwritten. Reads are served from memory while the file's size,
+/// modification time and inode are unchanged.
+///
+/// ```no_run
+/// use globus_app_blocking::storage::{JsonTokenStorage, TokenStorage};
+/// let storage = JsonTokenStorage::new("/tmp/example/tokens.json", "DEFAULT")?;
+/// let tokens = storage.load()?;
+/// # Ok::<(), globus_app_blocking::storage::StorageError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct JsonTokenStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    write_lock: PathBuf,
+    renewal_lock: PathBuf,
+    namespace: String,
+    cache: Mutex<Option<Cached>>,
+    renewals: Arc<RenewalLocks>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    identity: FileIdentity,
+    tokens: TokenSet,
+}
+
+/// What identifies one version of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(metadata: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Self {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            inode,
+        }
+    }
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+impl JsonTokenStorage {
+    /// The token file at `path`, namespace `namespace`. Creates the parent
+    /// directory (0700) if needed; the file itself appears on the first write.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        namespace: impl Into<String>,
+    ) -> Result<Self, StorageError> {
+        let path = path.into();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                write_lock: sidecar(&path, ".lock"),
+                renewal_lock: sidecar(&path, ".refresh.lock"),
+                path,
+                namespace: namespace.into(),
+                cache: Mutex::new(None),
+                renewals: Arc::default(),
+            }),
+        })
+    }
+
+    /// The app's default token file (shared with a Python app of the same
+    /// client id and name), in the app's namespace.
+    pub fn for_app(app: &GlobusApp) -> Result<Self, StorageError> {
+        Self::new(
+            default_token_file(app, TokenFileFormat::Json)?,
+            app.config().namespace.clone(),
+        )
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Reads the file: its identity, content and this namespace's records;
+    /// `None` if it does not exist.
+    fn read(&self) -> Result<Option<(FileIdentity, JsonTokenFile, TokenSet)>, StorageError> {
+        let path = &self.inner.path;
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StorageError::io("open", path, e)),
+        };
+        // The identity of the open file matches the bytes read from it, even
+        // if the path is replaced meanwhile.
+        let metadata = file
+            .metadata()
+            .map_err(|e| StorageError::io("inspect", path, e))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .map_err(|e| StorageError::io("read", path, e))?;
+        let corrupt = |source| StorageError::Corrupt {
+            path: path.clone(),
+            source,
+        };
+        let content = JsonTokenFile::parse(&bytes).map_err(corrupt)?;
+        let tokens = TokenSet::new(content.get_all(&self.inner.namespace).map_err(corrupt)?);
+        Ok(Some((FileIdentity::of(&metadata), content, tokens)))
+    }
+
+    fn current_identity(&self) -> Result<Option<FileIdentity>, StorageError> {
+        match fs::metadata(&self.inner.path) {
+            Ok(metadata) => Ok(Some(FileIdentity::of(&metadata))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io("inspect", &self.inner.path, e)),
+        }
+    }
+
+    /// Read, change and replace the file under the write lock.
+    fn update(&self, change: impl FnOnce(&mut JsonTokenFile, &str)) -> Result<(), StorageError> {
+        let _lock = FileLock::acquire(&self.inner.write_lock)?;
+        let mut content = self
+            .read()?
+            .map_or_else(JsonTokenFile::new, |(_, content, _)| content);
+        change(&mut content, &self.inner.namespace);
+        self.replace(&content.to_bytes())?;
+        // Refresh the cache from what is now on disk.
+        *self.cache() = self
+            .read()?
+            .map(|(identity, _, tokens)| Cached { identity, tokens });
+        Ok(())
+    }
+
+    fn replace(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        let path = &self.inner.path;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tokens-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| StorageError::io("create a temp file in", dir, e))?;
+        temp.write_all(bytes)
+            .map_err(|e| StorageError::io("write", temp.path(), e))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| StorageError::io("sync", temp.path(), e))?;
+        temp.persist(path)
+            .map_err(|e| StorageError::io("replace", path, e.error))?;
+        #[cfg(unix)]
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StorageError::io("sync the directory", dir, e))?;
+        Ok(())
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl TokenStorage for JsonTokenStorage {
+    fn load(&self) -> Result<TokenSet, StorageError> {
+        let Some(identity) = self.current_identity()? else {
+            *self.cache() = None;
+            return Ok(TokenSet::default());
+        };
+        if let Some(cached) = self.cache().as_ref().filter(|c| c.identity == identity) {
+            return Ok(cached.tokens.clone());
+        }
+        let Some((identity, _, tokens)) = self.read()? else {
+            return Ok(TokenSet::default());
+        };
+        *self.cache() = Some(Cached {
+            identity,
+            tokens: tokens.clone(),
+        });
+        Ok(tokens)
+    }
+
+    fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {
+        self.update(|content, namespace| content.store(namespace, records))
+    }
+
+    fn remove(&self, resource_servers: &[String]) -> Result<(), StorageError> {
+        self.update(|content, namespace| {
+            for rs in resource_servers {
+                content.remove(namespace, rs);
+            }
+        })
+    }
+
+    fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
+        let in_process = self.inner.renewals.lock(resource_server);
+        let file = FileLock::acquire(&self.inner.renewal_lock)?;
+        Ok(RenewalGuard::new(in_process, Some(file)))
+    }
+}

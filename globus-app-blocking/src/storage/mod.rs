@@ -1,0 +1,150 @@
+//! Token storage: where an app keeps its tokens.
+//!
+//! Every storage serves one namespace, hands out immutable snapshots
+//! ([`TokenSet`]) that are cheap to clone, and provides the renewal lock
+//! that makes concurrent refreshes single-flight: in this process per
+//! resource server, and across processes for file-backed storages.
+
+mod json;
+mod locks;
+mod memory;
+mod sqlite;
+
+use std::path::{Path, PathBuf};
+
+use globus_app_proto::app::{GlobusApp, TokenSet};
+use globus_app_proto::storage::{
+    AppNameError, StorageCodecError, TokenFileFormat, default_token_file_relative_path,
+};
+use globus_app_proto::token::TokenData;
+
+pub use json::JsonTokenStorage;
+pub use locks::RenewalGuard;
+pub use memory::MemoryTokenStorage;
+pub use sqlite::SqliteTokenStorage;
+
+/// A place to keep an app's tokens.
+///
+/// Implementations must be safe to share between threads; `load` should be
+/// cheap when nothing changed (it is called on every `get_authorizer`).
+pub trait TokenStorage: Send + Sync {
+    /// The records of this storage's namespace.
+    fn load(&self) -> Result<TokenSet, StorageError>;
+
+    /// Stores records, replacing each resource server's record.
+    fn store(&self, records: &[TokenData]) -> Result<(), StorageError>;
+
+    /// Removes the records of these resource servers.
+    fn remove(&self, resource_servers: &[String]) -> Result<(), StorageError>;
+
+    /// Takes the renewal lock of a resource server until the guard drops.
+    fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError>;
+}
+
+/// A token storage failure. Messages name the file and never contain
+/// tokens.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A file system operation failed.
+    #[error("cannot {operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a token file this library can read; it is left as is.
+    #[error("{} is not a valid token file ({source}); it was not modified", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: StorageCodecError,
+    },
+    /// The SQLite database failed.
+    #[error("SQLite token database {}: {message}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's message.
+        message: String,
+    },
+    /// The database's schema version is not one this library reads.
+    #[error("SQLite token database {} has schema version {version:?}, which this library does not read", path.display())]
+    UnsupportedSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        version: Option<String>,
+    },
+    /// The app name cannot name a token directory.
+    #[error(transparent)]
+    AppName(#[from] AppNameError),
+    /// No home or application-data directory to put the default file in.
+    #[error("cannot find the home directory for the default token file (set HOME)")]
+    NoHomeDirectory,
+    /// `:memory:` was given as a SQLite path.
+    #[error(
+        "SqliteTokenStorage cannot be used with a ':memory:' database. Use MemoryTokenStorage instead."
+    )]
+    MemoryDatabase,
+}
+
+impl StorageError {
+    pub(crate) fn io(operation: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            operation,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The default token file of an app, as the Python SDK computes it:
+/// `~/.globus/app/<client id>/<app name slug>/[<env>-]tokens.<json|db>` on
+/// POSIX, `%LOCALAPPDATA%\globus\app\...` on Windows.
+pub fn default_token_file(
+    app: &GlobusApp,
+    format: TokenFileFormat,
+) -> Result<PathBuf, StorageError> {
+    let environment = app.config().environment.name();
+    let parts =
+        default_token_file_relative_path(app.client_id(), app.app_name(), environment, format)?;
+    Ok(parts
+        .iter()
+        .fold(base_directory()?, |path, part| path.join(part)))
+}
+
+fn base_directory() -> Result<PathBuf, StorageError> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if cfg!(windows) {
+        let data = var("LOCALAPPDATA")
+            .or_else(|| var("APPDATA"))
+            .or_else(|| var("USERPROFILE").map(|home| home.join("AppData").join("Local")))
+            .ok_or(StorageError::NoHomeDirectory)?;
+        Ok(data.join("globus").join("app"))
+    } else {
+        Ok(var("HOME")
+            .ok_or(StorageError::NoHomeDirectory)?
+            .join(".globus")
+            .join("app"))
+    }
+}
+
+/// Creates a directory and its missing parents with mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StorageError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| StorageError::io("create the directory", dir, e))
+}

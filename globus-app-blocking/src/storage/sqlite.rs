@@ -1,0 +1,257 @@
+//! The SQLite token database, shared with the Python SDK.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use globus_app_proto::app::{GlobusApp, TokenSet};
+use globus_app_proto::storage::{TokenFileFormat, sqlite};
+use globus_app_proto::token::TokenData;
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
+
+use super::locks::{FileLock, RenewalGuard, RenewalLocks};
+use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
+
+/// How long a write waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A SQLite token database with the Python SDK's schema (version 2; a
+/// version 1 database is read too), so Python and Rust tools can share it.
+///
+/// The schema is created inside an immediate transaction when its tables
+/// are missing (also for an existing empty file), and its version is
+/// checked. Writes run in `BEGIN IMMEDIATE` transactions with a busy
+/// timeout. New databases are made 0600 in a 0700 directory. Reads are
+/// served from memory until another connection commits (`PRAGMA
+/// data_version`).
+#[derive(Debug, Clone)]
+pub struct SqliteTokenStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    namespace: String,
+    connection: Mutex<Connection>,
+    /// (data_version, snapshot) of the last read; cleared by our writes.
+    cache: Mutex<Option<(i64, TokenSet)>>,
+    renewal_lock: PathBuf,
+    renewals: Arc<RenewalLocks>,
+}
+
+impl SqliteTokenStorage {
+    /// The database at `path`, namespace `namespace`, created if needed.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        namespace: impl Into<String>,
+    ) -> Result<Self, StorageError> {
+        let path = path.into();
+        if path.as_os_str() == ":memory:" {
+            return Err(StorageError::MemoryDatabase);
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+        let sql = |e: rusqlite::Error| StorageError::Sqlite {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let mut connection = Connection::open(&path).map_err(sql)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StorageError::io("restrict the permissions of", &path, e))?;
+        }
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        ensure_schema(&mut connection, &path)?;
+        let mut renewal_lock = path.as_os_str().to_owned();
+        renewal_lock.push(".refresh.lock");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                namespace: namespace.into(),
+                connection: Mutex::new(connection),
+                cache: Mutex::new(None),
+                renewal_lock: PathBuf::from(renewal_lock),
+                renewals: Arc::default(),
+                path,
+            }),
+        })
+    }
+
+    /// The app's default database (`tokens.db` beside the JSON default).
+    pub fn for_app(app: &GlobusApp) -> Result<Self, StorageError> {
+        Self::new(
+            default_token_file(app, TokenFileFormat::Sqlite)?,
+            app.config().namespace.clone(),
+        )
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The namespaces present in the database.
+    pub fn namespaces(&self) -> Result<Vec<String>, StorageError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare(sqlite::SELECT_NAMESPACES)
+            .map_err(|e| self.sql(&e))?;
+        let rows = statement
+            .query_map([], |row| row.get(0))
+            .map_err(|e| self.sql(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(&e))
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.inner
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sql(&self, e: &rusqlite::Error) -> StorageError {
+        StorageError::Sqlite {
+            path: self.inner.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn write(
+        &self,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), StorageError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(&e))?;
+        change(&transaction).map_err(|e| self.sql(&e))?;
+        transaction.commit().map_err(|e| self.sql(&e))?;
+        *self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        Ok(())
+    }
+}
+
+fn ensure_schema(connection: &mut Connection, path: &Path) -> Result<(), StorageError> {
+    let sql = |e: rusqlite::Error| StorageError::Sqlite {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let exists: bool = transaction
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='token_storage'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map_err(sql)?
+        > 0;
+    if exists {
+        let version: Option<String> = transaction
+            .query_row(sqlite::SELECT_SCHEMA_VERSION, [], |row| row.get(0))
+            .optional()
+            .map_err(sql)?;
+        if !version
+            .as_deref()
+            .is_some_and(|v| sqlite::READABLE_SCHEMA_VERSIONS.contains(&v))
+        {
+            return Err(StorageError::UnsupportedSchema {
+                path: path.to_owned(),
+                version,
+            });
+        }
+    } else {
+        transaction
+            .execute_batch(sqlite::CREATE_SCHEMA)
+            .map_err(sql)?;
+        for (attribute, value) in sqlite::INITIAL_INTERNAL_ATTRIBUTES {
+            transaction
+                .execute(sqlite::INSERT_INTERNAL_ATTRIBUTE, [attribute, value])
+                .map_err(sql)?;
+        }
+    }
+    transaction.commit().map_err(sql)
+}
+
+impl TokenStorage for SqliteTokenStorage {
+    fn load(&self) -> Result<TokenSet, StorageError> {
+        let connection = self.connection();
+        let version: i64 = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.sql(&e))?;
+        let mut cache = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((cached_version, tokens)) = cache.as_ref()
+            && *cached_version == version
+        {
+            return Ok(tokens.clone());
+        }
+        let mut statement = connection
+            .prepare_cached(sqlite::SELECT_NAMESPACE)
+            .map_err(|e| self.sql(&e))?;
+        let rows = statement
+            .query_map([&self.inner.namespace], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.sql(&e))?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (resource_server, json) = row.map_err(|e| self.sql(&e))?;
+            records.push(
+                sqlite::decode_record(&resource_server, &json).map_err(|source| {
+                    StorageError::Corrupt {
+                        path: self.inner.path.clone(),
+                        source,
+                    }
+                })?,
+            );
+        }
+        let tokens = TokenSet::new(records);
+        *cache = Some((version, tokens.clone()));
+        Ok(tokens)
+    }
+
+    fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {
+        let namespace = self.inner.namespace.clone();
+        self.write(|transaction| {
+            for record in records {
+                transaction.execute(
+                    sqlite::REPLACE_RECORD,
+                    [
+                        namespace.as_str(),
+                        record.resource_server.as_str(),
+                        &sqlite::encode_record(record),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove(&self, resource_servers: &[String]) -> Result<(), StorageError> {
+        let namespace = self.inner.namespace.clone();
+        self.write(|transaction| {
+            for rs in resource_servers {
+                transaction.execute(sqlite::DELETE_RECORD, [namespace.as_str(), rs.as_str()])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
+        let in_process = self.inner.renewals.lock(resource_server);
+        let file = FileLock::acquire(&self.inner.renewal_lock)?;
+        Ok(RenewalGuard::new(in_process, Some(file)))
+    }
+}

@@ -1,0 +1,410 @@
+//! UserApp and ClientApp end to end over HTTP on 127.0.0.1, against the
+//! fake Globus Auth.
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, TempDir, now};
+use globus_app_blocking::login::{
+    BrowserOpener, CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowError,
+};
+use globus_app_blocking::proto::app::{AppError, LoginOutcome};
+use globus_app_blocking::proto::authorize::RedirectError;
+use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage, TokenStorage};
+use globus_app_blocking::{ClientApp, Error, GlobusAppConfig, UserApp};
+
+const TRANSFER: &str = "transfer.api.globus.org";
+const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+fn local_server(browser: impl BrowserOpener + 'static) -> LocalServerLoginFlowManager {
+    LocalServerLoginFlowManager::new()
+        .with_browser(browser)
+        .with_timeout(Duration::from_secs(10))
+        .allow_remote_session(true)
+}
+
+fn config(server: &AuthServer, refresh: bool) -> GlobusAppConfig {
+    GlobusAppConfig::default()
+        .with_auth_base_url(server.base_url.clone())
+        .with_request_refresh_tokens(refresh)
+}
+
+fn user_app(server: &AuthServer, storage: impl TokenStorage + 'static, refresh: bool) -> UserApp {
+    UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(config(server, refresh))
+            .token_storage(storage)
+            .login_flow_manager(local_server(FollowingBrowser)),
+    )
+    .unwrap()
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn user_login_through_the_loopback_listener_writes_a_private_token_file() {
+    let server = AuthServer::start();
+    let dir = TempDir::new("login");
+    let path = dir.0.join("app").join("tokens.json");
+    let app = user_app(
+        &server,
+        JsonTokenStorage::new(&path, "DEFAULT").unwrap(),
+        false,
+    );
+    assert!(app.login_required().unwrap());
+    let outcome = app.login(None, false).unwrap();
+    assert!(matches!(
+        outcome,
+        LoginOutcome::LoggedIn { identity: Some(_) }
+    ));
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with(
+            r#"{"data": {"DEFAULT": {"auth.globus.org": {"resource_server": "auth.globus.org""#
+        ),
+        "{text}"
+    );
+    assert!(!app.login_required().unwrap());
+    let authorization = app.get_authorizer(TRANSFER).unwrap();
+    assert!(
+        server
+            .fake()
+            .is_live(authorization.access_token().secret(), now())
+    );
+    let exchange = server
+        .fake()
+        .requests
+        .iter()
+        .find(|r| r.field("grant_type") == Some("authorization_code"))
+        .cloned();
+    assert!(
+        exchange
+            .unwrap()
+            .field("redirect_uri")
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+
+    let report = app.logout(false).unwrap();
+    assert!(report.is_complete());
+    assert!(
+        !server
+            .fake()
+            .is_live(authorization.access_token().secret(), now())
+    );
+    assert!(app.token_storage().load().unwrap().is_empty());
+    assert!(app.login_required().unwrap());
+}
+
+/// Standard input fed by the test: lines arrive over a channel.
+struct ChannelInput(mpsc::Receiver<String>, Vec<u8>);
+
+impl Read for ChannelInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.fill_buf()?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.1[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChannelInput {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.1.is_empty()
+            && let Ok(line) = self.0.recv_timeout(Duration::from_secs(10))
+        {
+            self.1 = line.into_bytes();
+        }
+        Ok(&self.1)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.1.drain(..amount);
+    }
+}
+
+/// Standard output read by the test.
+struct ChannelOutput(mpsc::Sender<Vec<u8>>);
+
+impl Write for ChannelOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn command_line_login_prints_the_url_and_reads_the_pasted_code() {
+    let server = AuthServer::start();
+    let (to_stdin, stdin) = mpsc::channel();
+    let (stdout, from_stdout) = mpsc::channel::<Vec<u8>>();
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(&server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(CommandLineLoginFlowManager::with_io(
+                ChannelInput(stdin, Vec::new()),
+                ChannelOutput(stdout),
+            )),
+    )
+    .unwrap();
+    // The person: reads the printed URL, approves in a browser, pastes the code.
+    let person = std::thread::spawn(move || {
+        let mut printed = String::new();
+        while !printed.contains("Enter the resulting Authorization Code here: ") {
+            printed.push_str(
+                &String::from_utf8(from_stdout.recv_timeout(Duration::from_secs(10)).unwrap())
+                    .unwrap(),
+            );
+        }
+        let url = printed
+            .lines()
+            .find(|l| l.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let location = agent.get(&url).call().unwrap().headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let code = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        to_stdin.send(format!("  {code}\n")).unwrap();
+        printed
+    });
+    app.login(None, false).unwrap();
+    let printed = person.join().unwrap();
+    assert!(printed.starts_with(
+        "\nPlease authenticate with Globus here:\n-------------------------------------\nhttp://"
+    ));
+    assert!(printed.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
+    assert!(!app.login_required().unwrap());
+}
+
+#[test]
+fn command_line_login_at_end_of_input_is_a_typed_error() {
+    let server = AuthServer::start();
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(&server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(CommandLineLoginFlowManager::with_io(&b""[..], Vec::new())),
+    )
+    .unwrap();
+    let err = app.login(None, false).unwrap_err();
+    assert!(matches!(err, Error::Login(LoginFlowError::Eof)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "An EOF was read when an authorization code was expected. (Are you running this in an interactive terminal?)"
+    );
+}
+
+#[test]
+fn client_app_uses_client_credentials_over_basic_auth() {
+    let server = AuthServer::start();
+    server.fake().client_secret = Some("s3cret".into());
+    let app = ClientApp::from_builder(
+        ClientApp::builder("Blocking Service")
+            .client_id(SIM_CLIENT_ID)
+            .client_secret("s3cret")
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+            .token_storage(MemoryTokenStorage::new()),
+    )
+    .unwrap();
+    assert!(app.login_required().unwrap());
+    assert!(
+        server.fake().requests.is_empty(),
+        "login_required sends nothing"
+    );
+    let authorization = app.get_authorizer(TRANSFER).unwrap();
+    assert!(
+        server
+            .fake()
+            .is_live(authorization.access_token().secret(), now())
+    );
+    assert_eq!(
+        server.fake().requests[0].field("grant_type"),
+        Some("client_credentials")
+    );
+}
+
+#[test]
+fn eight_threads_with_an_expired_token_cause_one_refresh() {
+    let server = AuthServer::start();
+    let dir = TempDir::new("threads");
+    let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
+    let app = user_app(&server, storage.clone(), true);
+    app.login(None, false).unwrap();
+    // Expire the stored access tokens.
+    let mut records = storage.load().unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = now().saturating_sub_secs(10);
+    }
+    storage.store(&records).unwrap();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| app.get_authorizer(TRANSFER).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let refreshes = server
+        .fake()
+        .requests
+        .iter()
+        .filter(|r| r.field("grant_type") == Some("refresh_token"))
+        .count();
+    assert_eq!(refreshes, 1);
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    assert!(results[0].expires_at() > now());
+}
+
+#[test]
+fn transient_failures_are_retried_but_a_code_exchange_never_is() {
+    let server = AuthServer::start();
+    let app = user_app(&server, MemoryTokenStorage::new(), true).clone();
+    // The exchange answered 503: one attempt, a retryable error.
+    server.fake().fail_next(1, 503, b"busy");
+    let err = app.login(None, false).unwrap_err();
+    assert!(matches!(&err, Error::App(e) if e.is_retryable()), "{err:?}");
+    let exchanges = server.fake().count("/v2/oauth2/token");
+    assert_eq!(exchanges, 1);
+    app.login(None, false).unwrap();
+    // A refresh answered 503 twice is retried until it succeeds.
+    let mut records = app.token_storage().load().unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = now();
+    }
+    app.token_storage().store(&records).unwrap();
+    let before = server.fake().count("/v2/oauth2/token");
+    server.fake().fail_next(2, 503, b"busy");
+    app.get_authorizer(TRANSFER).unwrap();
+    assert_eq!(server.fake().count("/v2/oauth2/token"), before + 3);
+}
+
+/// A browser that first sends a forged redirect, then follows the real one.
+struct ForgingBrowser;
+
+impl BrowserOpener for ForgingBrowser {
+    fn open(&self, url: &str) -> Result<(), String> {
+        let url = url.to_owned();
+        // Like a real browser, work after open() returns.
+        std::thread::spawn(move || {
+            let redirect_uri = url::Url::parse(&url)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "redirect_uri")
+                .unwrap()
+                .1
+                .into_owned();
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build()
+                .into();
+            let forged = agent
+                .get(&format!("{redirect_uri}?code=evil&state=forged"))
+                .call()
+                .unwrap();
+            assert_eq!(forged.status(), 400);
+            let favicon = agent
+                .get(&format!("{redirect_uri}/favicon.ico"))
+                .call()
+                .unwrap();
+            assert_eq!(favicon.status(), 400);
+            FollowingBrowser.open(&url).unwrap();
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn the_listener_refuses_other_states_and_keeps_waiting() {
+    let server = AuthServer::start();
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(&server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(local_server(ForgingBrowser)),
+    )
+    .unwrap();
+    app.login(None, false).unwrap();
+    let exchange = server
+        .fake()
+        .requests
+        .iter()
+        .find(|r| r.field("grant_type") == Some("authorization_code"))
+        .cloned();
+    assert_ne!(exchange.unwrap().field("code"), Some("evil"));
+}
+
+/// A browser that never comes back.
+struct SilentBrowser;
+
+impl BrowserOpener for SilentBrowser {
+    fn open(&self, _url: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
+    let server = AuthServer::start();
+    server.fake().deny_next_authorization = true;
+    let app = user_app(&server, MemoryTokenStorage::new(), false);
+    let err = app.login(None, false).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Login(LoginFlowError::Authorization(RedirectError::Denied { .. }))
+        ),
+        "{err:?}"
+    );
+
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(&server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(
+                local_server(SilentBrowser).with_timeout(Duration::from_millis(300)),
+            ),
+    )
+    .unwrap();
+    let err = app.login(None, false).unwrap_err();
+    assert!(
+        matches!(err, Error::Login(LoginFlowError::Timeout(_))),
+        "{err:?}"
+    );
+    assert!(!matches!(err, Error::App(AppError::Io(_))));
+}
