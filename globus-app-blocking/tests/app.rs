@@ -408,3 +408,76 @@ fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
     );
     assert!(!matches!(err, Error::App(AppError::Io(_))));
 }
+
+#[test]
+fn apps_are_send_sync_and_cheap_to_clone() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<UserApp>();
+    shareable::<ClientApp>();
+    shareable::<JsonTokenStorage>();
+}
+
+/// A machine without a browser.
+struct NoBrowser;
+
+impl BrowserOpener for NoBrowser {
+    fn open(&self, _url: &str) -> Result<(), String> {
+        Err("no display".into())
+    }
+}
+
+#[test]
+fn no_browser_is_a_typed_error_and_nothing_is_stored() {
+    let server = AuthServer::start();
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(&server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(local_server(NoBrowser)),
+    )
+    .unwrap();
+    let err = app.login(None, false).unwrap_err();
+    assert!(
+        matches!(err, Error::Login(LoginFlowError::Browser(_))),
+        "{err:?}"
+    );
+    assert!(app.token_storage().load().unwrap().is_empty());
+}
+
+#[test]
+fn a_gare_from_a_service_triggers_one_login_when_enabled() {
+    let server = AuthServer::start();
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(config(&server, false).with_auto_redrive_gares(true))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(local_server(FollowingBrowser)),
+    )
+    .unwrap();
+    app.login(None, false).unwrap();
+    // A Transfer 403 with a GARE nested in errors[].
+    let body = format!(
+        r#"{{"errors": [{{"code": "ConsentRequired", "authorization_parameters": {{"required_scopes": ["{TRANSFER_ALL}[*https://auth.globus.org/scopes/c1/data_access]"], "session_message": "need data access"}}}}]}}"#
+    );
+    let forbidden = http::Response::builder()
+        .status(403)
+        .body(body.into_bytes())
+        .unwrap();
+    assert!(app.redrive_gare(&forbidden).unwrap(), "retry once");
+    let authorize = server.fake().authorizations.last().cloned().unwrap();
+    let scope = authorize
+        .iter()
+        .find(|(k, _)| k == "scope")
+        .unwrap()
+        .1
+        .clone();
+    assert!(scope.contains("data_access"), "{scope}");
+    let ok = http::Response::builder()
+        .status(200)
+        .body(Vec::new())
+        .unwrap();
+    assert!(!app.redrive_gare(&ok).unwrap());
+}
