@@ -206,3 +206,55 @@ pub fn send_with_retries(
         retry += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_back_off_with_jitter_and_respect_caps_and_retry_after() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.delay(0, None, 0.0), Duration::from_millis(250));
+        assert_eq!(policy.delay(0, None, 1.0), Duration::from_millis(750));
+        assert_eq!(policy.delay(2, None, 0.5), Duration::from_secs(2));
+        assert_eq!(policy.delay(10, None, 0.5), policy.max_delay);
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(3)), 0.5),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(3600)), 0.5),
+            policy.max_delay
+        );
+    }
+
+    #[test]
+    fn retries_stop_at_the_attempt_limit_and_never_for_a_code_exchange() {
+        let base = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        let client = globus_app_proto::request::LoginClient::native("c", base);
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let always_503 = |_request: http::Request<Vec<u8>>| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(http::Response::builder()
+                .status(503)
+                .body(Vec::new())
+                .unwrap())
+        };
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            max_delay: Duration::ZERO,
+            max_total: Duration::from_secs(5),
+        };
+        let refresh = client
+            .refresh(&globus_app_proto::secret::RefreshToken::new("r"))
+            .unwrap();
+        let response = send_with_retries(&always_503, refresh, policy, &|_| {}).unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(calls.swap(0, std::sync::atomic::Ordering::Relaxed), 3);
+        let code = globus_app_proto::secret::AuthorizationCode::new("c");
+        let verifier = globus_app_proto::secret::PkceVerifier::new("v".repeat(43));
+        let exchange = client.exchange_code(&code, Some(&verifier), "r").unwrap();
+        send_with_retries(&always_503, exchange, policy, &|_| {}).unwrap();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}

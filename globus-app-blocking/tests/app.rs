@@ -481,3 +481,70 @@ fn a_gare_from_a_service_triggers_one_login_when_enabled() {
         .unwrap();
     assert!(!app.redrive_gare(&ok).unwrap());
 }
+
+#[test]
+fn the_default_token_file_is_the_python_sdks() {
+    let server = AuthServer::start();
+    let app =
+        UserApp::from_builder(
+            UserApp::builder("Blocking Test")
+                .client_id(SIM_CLIENT_ID)
+                .config(config(&server, false).with_environment(
+                    globus_app_blocking::proto::environment::Environment::Sandbox,
+                ))
+                .token_storage(MemoryTokenStorage::new()),
+        )
+        .unwrap();
+    let path = globus_app_blocking::storage::default_token_file(
+        app.core(),
+        globus_app_blocking::proto::storage::TokenFileFormat::Json,
+    )
+    .unwrap();
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
+    assert_eq!(
+        path,
+        home.join(".globus")
+            .join("app")
+            .join(SIM_CLIENT_ID)
+            .join("blocking-test")
+            .join("sandbox-tokens.json")
+    );
+}
+
+/// Run as a child process with SSH_TTY set: the local-server flow refuses.
+#[test]
+fn remote_session_child_entry() {
+    if std::env::var_os("GLOBUS_APP_TEST_REMOTE_CHILD").is_none() {
+        return;
+    }
+    let server = AuthServer::start();
+    let app = UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(&server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(LocalServerLoginFlowManager::new().with_browser(FollowingBrowser)),
+    )
+    .unwrap();
+    let err = app.login(None, false).unwrap_err();
+    assert!(
+        matches!(err, Error::Login(LoginFlowError::RemoteSession)),
+        "{err:?}"
+    );
+    println!("REMOTE_SESSION_REFUSED");
+}
+
+#[test]
+fn the_local_server_flow_refuses_remote_sessions() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "remote_session_child_entry", "--nocapture"])
+        .env("GLOBUS_APP_TEST_REMOTE_CHILD", "1")
+        .env("SSH_TTY", "/dev/pts/9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("REMOTE_SESSION_REFUSED"),
+        "{stdout}"
+    );
+}
