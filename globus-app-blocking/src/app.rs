@@ -16,8 +16,7 @@ use globus_app_proto::secret::ClientSecret;
 
 use crate::http::{HttpClient, RetryPolicy, TransportError, UreqClient, send_with_retries};
 use crate::login::{
-    AuthorizationResponse, CommandLineLoginFlowManager, LocalServerLoginFlowManager,
-    LoginFlowError, LoginFlowManager,
+    CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowError, LoginFlowManager,
 };
 use crate::storage::{
     JsonTokenStorage, MemoryTokenStorage, RenewalGuard, SqliteTokenStorage, StorageError,
@@ -202,16 +201,7 @@ impl Driver {
                     return failure(IoFailureKind::Interaction, &"no login flow manager", false);
                 };
                 match login.run(&plan) {
-                    Ok(AuthorizationResponse::Redirect {
-                        query,
-                        redirect_uri,
-                    }) => Input::Redirect {
-                        query,
-                        redirect_uri,
-                    },
-                    Ok(AuthorizationResponse::PastedCode { text, redirect_uri }) => {
-                        Input::PastedCode { text, redirect_uri }
-                    }
+                    Ok(response) => Input::Authorization(response),
                     Err(e) => {
                         let input = failure(IoFailureKind::Interaction, &e, false);
                         *failed = Some(e.into());

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, TempDir, now};
 use globus_app_blocking::login::{
     BrowserOpener, CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowError,
+    LoginFlowManager,
 };
 use globus_app_blocking::proto::app::{AppError, LoginOutcome};
 use globus_app_blocking::proto::authorize::RedirectError;
@@ -30,6 +31,18 @@ fn config(server: &AuthServer, refresh: bool) -> GlobusAppConfig {
     GlobusAppConfig::default()
         .with_auth_base_url(server.base_url.clone())
         .with_request_refresh_tokens(refresh)
+}
+
+/// A user app with memory storage, only the `openid` requirement, and `flow`.
+fn memory_app(server: &AuthServer, flow: impl LoginFlowManager + 'static) -> UserApp {
+    UserApp::from_builder(
+        UserApp::builder("Blocking Test")
+            .client_id(SIM_CLIENT_ID)
+            .config(config(server, false))
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(flow),
+    )
+    .unwrap()
 }
 
 fn user_app(server: &AuthServer, storage: impl TokenStorage + 'static, refresh: bool) -> UserApp {
@@ -156,17 +169,13 @@ fn command_line_login_prints_the_url_and_reads_the_pasted_code() {
     let server = AuthServer::start();
     let (to_stdin, stdin) = mpsc::channel();
     let (stdout, from_stdout) = mpsc::channel::<Vec<u8>>();
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(&server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(CommandLineLoginFlowManager::with_io(
-                ChannelInput(stdin, Vec::new()),
-                ChannelOutput(stdout),
-            )),
-    )
-    .unwrap();
+    let app = memory_app(
+        &server,
+        CommandLineLoginFlowManager::with_io(
+            ChannelInput(stdin, Vec::new()),
+            ChannelOutput(stdout),
+        ),
+    );
     // The person: reads the printed URL, approves in a browser, pastes the code.
     let person = std::thread::spawn(move || {
         let mut printed = String::new();
@@ -212,14 +221,10 @@ fn command_line_login_prints_the_url_and_reads_the_pasted_code() {
 #[test]
 fn command_line_login_at_end_of_input_is_a_typed_error() {
     let server = AuthServer::start();
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(&server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(CommandLineLoginFlowManager::with_io(&b""[..], Vec::new())),
-    )
-    .unwrap();
+    let app = memory_app(
+        &server,
+        CommandLineLoginFlowManager::with_io(&b""[..], Vec::new()),
+    );
     let err = app.login(None, false).unwrap_err();
     assert!(matches!(err, Error::Login(LoginFlowError::Eof)), "{err:?}");
     assert_eq!(
@@ -350,14 +355,7 @@ impl BrowserOpener for ForgingBrowser {
 #[test]
 fn the_listener_refuses_other_states_and_keeps_waiting() {
     let server = AuthServer::start();
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(&server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(local_server(ForgingBrowser)),
-    )
-    .unwrap();
+    let app = memory_app(&server, local_server(ForgingBrowser));
     app.login(None, false).unwrap();
     let exchange = server
         .fake()
@@ -391,16 +389,10 @@ fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
         "{err:?}"
     );
 
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(&server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(
-                local_server(SilentBrowser).with_timeout(Duration::from_millis(300)),
-            ),
-    )
-    .unwrap();
+    let app = memory_app(
+        &server,
+        local_server(SilentBrowser).with_timeout(Duration::from_millis(300)),
+    );
     let err = app.login(None, false).unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginFlowError::Timeout(_))),
@@ -429,14 +421,7 @@ impl BrowserOpener for NoBrowser {
 #[test]
 fn no_browser_is_a_typed_error_and_nothing_is_stored() {
     let server = AuthServer::start();
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(&server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(local_server(NoBrowser)),
-    )
-    .unwrap();
+    let app = memory_app(&server, local_server(NoBrowser));
     let err = app.login(None, false).unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginFlowError::Browser(_))),
@@ -518,14 +503,10 @@ fn remote_session_child_entry() {
         return;
     }
     let server = AuthServer::start();
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(&server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(LocalServerLoginFlowManager::new().with_browser(FollowingBrowser)),
-    )
-    .unwrap();
+    let app = memory_app(
+        &server,
+        LocalServerLoginFlowManager::new().with_browser(FollowingBrowser),
+    );
     let err = app.login(None, false).unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginFlowError::RemoteSession)),

@@ -120,55 +120,39 @@ fn a_loose_existing_file_is_tightened_on_write_and_directories_are_private() {
     assert_eq!(mode(&db), 0o600);
 }
 
+/// Two storages on one file: a write by the second is seen by the first
+/// on its next load, through its read cache.
+fn sees_the_other_writer(open: impl Fn() -> Box<dyn TokenStorage>) {
+    let (ours, theirs) = (open(), open());
+    ours.store(&[record("rs", "A")]).unwrap();
+    assert_eq!(
+        ours.load()
+            .unwrap()
+            .get("rs")
+            .unwrap()
+            .access_token
+            .secret(),
+        "A"
+    );
+    theirs.store(&[record("rs", "B")]).unwrap();
+    assert_eq!(
+        ours.load()
+            .unwrap()
+            .get("rs")
+            .unwrap()
+            .access_token
+            .secret(),
+        "B"
+    );
+}
+
 #[test]
 fn changes_by_another_writer_are_seen_on_the_next_load() {
     let dir = TempDir::new("external");
-    let path = dir.0.join("tokens.json");
-    let ours = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
-    let theirs = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
-    ours.store(&[record("rs", "A")]).unwrap();
-    assert_eq!(
-        ours.load()
-            .unwrap()
-            .get("rs")
-            .unwrap()
-            .access_token
-            .secret(),
-        "A"
-    );
-    theirs.store(&[record("rs", "B")]).unwrap();
-    assert_eq!(
-        ours.load()
-            .unwrap()
-            .get("rs")
-            .unwrap()
-            .access_token
-            .secret(),
-        "B"
-    );
+    let json = dir.0.join("tokens.json");
+    sees_the_other_writer(|| Box::new(JsonTokenStorage::new(&json, "DEFAULT").unwrap()));
     let db = dir.0.join("tokens.db");
-    let ours = SqliteTokenStorage::new(&db, "DEFAULT").unwrap();
-    let theirs = SqliteTokenStorage::new(&db, "DEFAULT").unwrap();
-    ours.store(&[record("rs", "A")]).unwrap();
-    assert_eq!(
-        ours.load()
-            .unwrap()
-            .get("rs")
-            .unwrap()
-            .access_token
-            .secret(),
-        "A"
-    );
-    theirs.store(&[record("rs", "B")]).unwrap();
-    assert_eq!(
-        ours.load()
-            .unwrap()
-            .get("rs")
-            .unwrap()
-            .access_token
-            .secret(),
-        "B"
-    );
+    sees_the_other_writer(|| Box::new(SqliteTokenStorage::new(&db, "DEFAULT").unwrap()));
 }
 
 #[test]

@@ -39,7 +39,7 @@
 //! ```
 //! # #[cfg(feature = "testing")] {
 //! use globus_app_proto::UnixTime;
-//! use globus_app_proto::app::{Action, GlobusApp, GlobusAppConfig, Input, Operation, Step, TokenSet};
+//! use globus_app_proto::app::{Action, AuthorizationResponse, GlobusApp, GlobusAppConfig, Input, Operation, Step, TokenSet};
 //! use globus_app_proto::testing::{FakeGlobusAuth, SIM_CLIENT_ID, SIM_START};
 //! use globus_app_proto::token::TokenData;
 //!
@@ -68,7 +68,8 @@
 //!             Action::Authorize(plan) => {
 //!                 // The browser: the user approves and is redirected back.
 //!                 let redirect_uri = plan.redirect_uri().unwrap_or("http://127.0.0.1:50000").to_owned();
-//!                 Input::Redirect { query: auth.authorize(&plan.url(&redirect_uri)), redirect_uri }
+//!                 let query = auth.authorize(&plan.url(&redirect_uri));
+//!                 Input::Authorization(AuthorizationResponse::Redirect { query, redirect_uri })
 //!             }
 //!             other => unimplemented!("{other:?}"),
 //!         });

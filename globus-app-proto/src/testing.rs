@@ -26,7 +26,10 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::UnixTime;
-use crate::app::{Action, GlobusApp, Input, IoFailure, LoginFlowKind, Operation, Step, TokenSet};
+use crate::app::{
+    Action, AuthorizationResponse, GlobusApp, Input, IoFailure, LoginFlowKind, Operation, Step,
+    TokenSet,
+};
 use crate::scope::{Scope, parse_scopes};
 use crate::token::TokenData;
 
@@ -672,10 +675,10 @@ impl Sim {
                 let redirect_uri = plan.redirect_uri().unwrap_or(SIM_LOOPBACK).to_owned();
                 let query = self.auth.authorize(&plan.url(&redirect_uri));
                 if plan.flow() == LoginFlowKind::LocalServer {
-                    Input::Redirect {
+                    Input::Authorization(AuthorizationResponse::Redirect {
                         query,
                         redirect_uri,
-                    }
+                    })
                 } else {
                     let code: HashMap<String, String> =
                         url::form_urlencoded::parse(query.as_bytes())
@@ -683,10 +686,10 @@ impl Sim {
                             .collect();
                     // The person reads the code off the page and pastes it.
                     let text = code.get("code").cloned().unwrap_or_default();
-                    Input::PastedCode {
+                    Input::Authorization(AuthorizationResponse::PastedCode {
                         text: format!("{text}\n"),
                         redirect_uri,
-                    }
+                    })
                 }
             }
         }

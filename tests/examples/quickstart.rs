@@ -14,7 +14,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use globus_app_proto::UnixTime;
-use globus_app_proto::app::{Action, GlobusApp, GlobusAppConfig, Input, Operation, Step, TokenSet};
+use globus_app_proto::app::{
+    Action, AuthorizationResponse, GlobusApp, GlobusAppConfig, Input, Operation, Step, TokenSet,
+};
 use globus_app_proto::storage::{
     DEFAULT_NAMESPACE, JsonTokenFile, TokenFileFormat, default_token_file_relative_path,
 };
@@ -93,10 +95,11 @@ impl Session {
                         &url.as_str()[..80.min(url.as_str().len())]
                     );
                     println!("   (the simulated user approves)");
-                    Input::Redirect {
-                        query: self.auth.authorize(&url),
+                    let query = self.auth.authorize(&url);
+                    Input::Authorization(AuthorizationResponse::Redirect {
+                        query,
                         redirect_uri,
-                    }
+                    })
                 }
                 other => panic!("this demo does not perform {other:?}"),
             });

@@ -3,29 +3,11 @@
 mod command_line;
 mod local_server;
 
+pub use globus_app_proto::app::AuthorizationResponse;
 use globus_app_proto::app::AuthorizePlan;
 
 pub use command_line::CommandLineLoginFlowManager;
 pub use local_server::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
-
-/// What the interactive part of a login brought back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthorizationResponse {
-    /// The query of the redirect a loopback listener accepted.
-    Redirect {
-        /// The query string.
-        query: String,
-        /// The redirect URI used in the authorize URL.
-        redirect_uri: String,
-    },
-    /// The code the user pasted.
-    PastedCode {
-        /// The text typed.
-        text: String,
-        /// The redirect URI used in the authorize URL.
-        redirect_uri: String,
-    },
-}
 
 /// Shows or opens the authorize URL and returns what comes back.
 pub trait LoginFlowManager: Send + Sync {

@@ -55,8 +55,8 @@ pub enum Action {
     Unlock(String),
     /// Send the request; answer [`Input::Response`] with any status.
     Send(AuthRequest),
-    /// Run the interactive part of a login; answer [`Input::Redirect`] or
-    /// [`Input::PastedCode`] (or [`Input::Failed`]).
+    /// Run the interactive part of a login; answer [`Input::Authorization`]
+    /// (or [`Input::Failed`]).
     Authorize(AuthorizePlan),
     /// Draw 64 random bytes from a secure source; answer [`Input::Random`].
     Random,
@@ -78,21 +78,8 @@ pub enum Input {
     Unlocked,
     /// The response to [`Action::Send`].
     Response(http::Response<Vec<u8>>),
-    /// The query string of the redirect the loopback listener accepted
-    /// (see [`AuthorizePlan::check_redirect`]), and the redirect URI used.
-    Redirect {
-        /// The query string, without `?`.
-        query: String,
-        /// The redirect URI the authorize URL named.
-        redirect_uri: String,
-    },
-    /// What the user pasted (command-line flow), and the redirect URI used.
-    PastedCode {
-        /// The text as typed.
-        text: String,
-        /// The redirect URI the authorize URL named.
-        redirect_uri: String,
-    },
+    /// What the interactive login brought back ([`Action::Authorize`]).
+    Authorization(AuthorizationResponse),
     /// 64 random bytes ([`Action::Random`]).
     Random(Box<[u8; 64]>),
     /// The action could not be performed.
@@ -108,8 +95,7 @@ impl Input {
             Self::Locked => "Locked",
             Self::Unlocked => "Unlocked",
             Self::Response(_) => "Response",
-            Self::Redirect { .. } => "Redirect",
-            Self::PastedCode { .. } => "PastedCode",
+            Self::Authorization(_) => "Authorization",
             Self::Random(_) => "Random",
             Self::Failed(_) => "Failed",
         }
@@ -120,6 +106,40 @@ impl fmt::Debug for Input {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Inputs carry tokens, codes and random bytes: name them only.
         write!(f, "Input::{}", self.name())
+    }
+}
+
+/// What the interactive part of a login brought back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthorizationResponse {
+    /// The query string of the redirect the loopback listener accepted
+    /// (see [`AuthorizePlan::check_redirect`]), without `?`.
+    Redirect {
+        /// The query string.
+        query: String,
+        /// The redirect URI the authorize URL named.
+        redirect_uri: String,
+    },
+    /// What the user pasted (command-line flow).
+    PastedCode {
+        /// The text as typed.
+        text: String,
+        /// The redirect URI the authorize URL named.
+        redirect_uri: String,
+    },
+}
+
+impl fmt::Debug for AuthorizationResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Both carry the authorization code.
+        match self {
+            Self::Redirect { redirect_uri, .. } => {
+                write!(f, "Redirect {{ redirect_uri: {redirect_uri:?}, .. }}")
+            }
+            Self::PastedCode { redirect_uri, .. } => {
+                write!(f, "PastedCode {{ redirect_uri: {redirect_uri:?}, .. }}")
+            }
+        }
     }
 }
 

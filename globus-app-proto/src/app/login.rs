@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::driver::{Action, AuthorizePlan, Input, Operation, PlanInner, Step, TokenSet};
+use super::driver::{
+    Action, AuthorizationResponse, AuthorizePlan, Input, Operation, PlanInner, Step, TokenSet,
+};
 use super::errors::{AppError, TokenValidationError};
 use super::{AppKind, GlobusApp, OidcKeys, missing_root_scopes, unexpected};
 use crate::UnixTime;
@@ -163,12 +165,14 @@ impl Login {
 
     fn on_code(&mut self, input: Input, state: &OAuthState, pkce: &Pkce) -> Out {
         let (code, redirect_uri) = match input {
-            Input::Redirect {
+            Input::Authorization(AuthorizationResponse::Redirect {
                 query,
                 redirect_uri,
-            } => (parse_redirect_query(&query, state), redirect_uri),
-            Input::PastedCode { text, redirect_uri } => (parse_pasted_code(&text), redirect_uri),
-            other => return self.done(Err(unexpected("Redirect or PastedCode", Some(&other)))),
+            }) => (parse_redirect_query(&query, state), redirect_uri),
+            Input::Authorization(AuthorizationResponse::PastedCode { text, redirect_uri }) => {
+                (parse_pasted_code(&text), redirect_uri)
+            }
+            other => return self.done(Err(unexpected("Authorization", Some(&other)))),
         };
         let code = match code {
             Ok(code) => code,
@@ -361,7 +365,7 @@ impl Operation for Login {
                     State::Start => "nothing",
                     State::Loading => "Tokens",
                     State::Randomizing { .. } => "Random",
-                    State::Authorizing { .. } => "Redirect or PastedCode",
+                    State::Authorizing { .. } => "Authorization",
                     State::Exchanging
                     | State::FetchingConfiguration { .. }
                     | State::FetchingJwks { .. } => "Response",

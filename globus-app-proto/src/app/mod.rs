@@ -35,7 +35,9 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use config::{
     ConfigError, GlobusAppConfig, LoginFlowKind, TokenStorageKind, TokenValidationErrorHandler,
 };
-pub use driver::{Action, Authorization, AuthorizePlan, Input, Operation, Step, TokenSet};
+pub use driver::{
+    Action, Authorization, AuthorizationResponse, AuthorizePlan, Input, Operation, Step, TokenSet,
+};
 pub use errors::{AppError, IoFailure, IoFailureKind, TokenValidationError};
 pub use get_authorizer::GetAuthorizer;
 pub use login::{Login, LoginOutcome};

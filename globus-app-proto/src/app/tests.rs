@@ -363,10 +363,10 @@ fn local_server_flow_checks_the_state_of_the_redirect() {
                     plan.check_redirect("code=x&state=forged"),
                     Err(RedirectError::StateMismatch)
                 );
-                input = Some(Input::Redirect {
+                input = Some(Input::Authorization(AuthorizationResponse::Redirect {
                     query: "code=x&state=forged".into(),
                     redirect_uri: "r".into(),
-                });
+                }));
             }
             Step::Action(action) => input = Some(sim.perform(action)),
             Step::Done(result) => {
