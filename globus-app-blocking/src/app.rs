@@ -1,7 +1,9 @@
 //! `UserApp` and `ClientApp`: the app core driven with blocking I/O.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[cfg(feature = "ureq")]
+use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use globus_app_proto::UnixTime;
 use globus_app_proto::app::{
@@ -14,7 +16,7 @@ use globus_app_proto::environment::Environment;
 use globus_app_proto::scope::ScopeParseError;
 use globus_app_proto::secret::ClientSecret;
 
-use crate::http::{HttpClient, RetryPolicy, TransportError, UreqClient, send_with_retries};
+use crate::http::{HttpClient, RetryPolicy, TransportError, send_with_retries};
 use crate::login::{
     CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowError, LoginFlowManager,
 };
@@ -281,7 +283,7 @@ impl AppBuilder {
         self
     }
 
-    /// The HTTP client (default: [`UreqClient`]).
+    /// The HTTP client (default: `UreqClient`, feature `ureq`).
     pub fn http_client(mut self, client: impl HttpClient + 'static) -> Self {
         self.http = Some(Arc::new(client));
         self
@@ -318,9 +320,13 @@ impl AppBuilder {
                 }
                 (None, _, Some(_)) => return Err(Error::MissingCustom("login flow manager")),
             };
-        let http = self
-            .http
-            .unwrap_or_else(|| Arc::new(UreqClient::new(Duration::from_secs(60))));
+        let http = match self.http {
+            Some(http) => http,
+            #[cfg(feature = "ureq")]
+            None => Arc::new(crate::http::UreqClient::new(Duration::from_secs(60))),
+            #[cfg(not(feature = "ureq"))]
+            None => return Err(Error::MissingCustom("HTTP client")),
+        };
         Ok(Driver {
             app,
             storage,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use globus_app_proto::request::AuthRequest;
 
 /// The largest response body accepted, in bytes.
+#[cfg(feature = "ureq")]
 const MAX_BODY: u64 = 10 * 1024 * 1024;
 
 /// A request that got no HTTP response (connection refused, timeout, TLS
@@ -42,20 +43,24 @@ where
     }
 }
 
+#[cfg(feature = "ureq")]
 /// The default client: ureq 3 with rustls, configured for OAuth — no
 /// redirects followed, every status returned as a response, a 10 s connect
 /// timeout and a 60 s overall timeout.
+#[cfg(feature = "ureq")]
 #[derive(Debug, Clone)]
 pub struct UreqClient {
     agent: ureq::Agent,
 }
 
+#[cfg(feature = "ureq")]
 impl Default for UreqClient {
     fn default() -> Self {
         Self::new(Duration::from_secs(60))
     }
 }
 
+#[cfg(feature = "ureq")]
 impl UreqClient {
     /// A client whose calls time out after `timeout` overall.
     pub fn new(timeout: Duration) -> Self {
@@ -70,6 +75,7 @@ impl UreqClient {
     }
 }
 
+#[cfg(feature = "ureq")]
 fn url_without_query(uri: &http::Uri) -> String {
     format!(
         "{}://{}{}",
@@ -79,6 +85,7 @@ fn url_without_query(uri: &http::Uri) -> String {
     )
 }
 
+#[cfg(feature = "ureq")]
 impl HttpClient for UreqClient {
     fn send(
         &self,

@@ -1,12 +1,17 @@
 //! End-to-end tests of globus-app.
 //!
-//! **Status:** the Globus-Auth-compatible local server and the end-to-end
-//! suites of both adapters arrive with the adapters (see the repository
-//! README). Today this package holds the shared fixtures loader and
-//! cross-crate tests of the protocol core against every recorded Globus
-//! Auth response (`tests/fixtures.rs`).
+//! Holds [`AuthServer`], a Globus-Auth-compatible HTTP server on 127.0.0.1
+//! (the fake of `globus_app_proto::testing` over real sockets), used by the
+//! adapters' tests; the fixtures loader; and cross-crate tests of the
+//! protocol core against every recorded Globus Auth response
+//! (`tests/fixtures.rs`). Fault injection beyond the fake's, the standalone
+//! binary and the end-to-end suites are still to come.
+
+mod auth_server;
 
 use std::path::PathBuf;
+
+pub use auth_server::{AuthServer, TempDir, now};
 
 /// The directory of the recorded Globus Auth responses and token files.
 pub fn fixtures_dir() -> PathBuf {

@@ -1,0 +1,152 @@
+//! A fake Globus Auth served over HTTP/1.1 on 127.0.0.1: the pure-Rust
+//! `FakeGlobusAuth` of `globus_app_proto::testing` behind a small std-thread
+//! server (one request per connection). `GET /v2/oauth2/authorize` plays the
+//! approving user and redirects to the `redirect_uri` with `code` and `state`.
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use globus_app_proto::UnixTime;
+use globus_app_proto::testing::FakeGlobusAuth;
+
+/// The current time, as the server and the apps see it.
+///
+/// # Panics
+/// If the system clock is before 1970.
+pub fn now() -> UnixTime {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    UnixTime::from_secs(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// A running server; it serves until the process exits.
+pub struct AuthServer {
+    /// `http://127.0.0.1:<port>/`.
+    pub base_url: String,
+    fake: Arc<Mutex<FakeGlobusAuth>>,
+}
+
+impl AuthServer {
+    /// Starts a server on an ephemeral port.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}/", listener.local_addr().unwrap());
+        let mut fake = FakeGlobusAuth::new();
+        fake.base_url.clone_from(&base_url);
+        let fake = Arc::new(Mutex::new(fake));
+        let shared = Arc::clone(&fake);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let fake = Arc::clone(&shared);
+                std::thread::spawn(move || serve(stream, &fake));
+            }
+        });
+        Self { base_url, fake }
+    }
+
+    /// The fake, to configure faults or inspect requests.
+    pub fn fake(&self) -> MutexGuard<'_, FakeGlobusAuth> {
+        self.fake.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("GET").to_owned(),
+        parts.next().unwrap_or("/").to_owned(),
+    );
+    let mut builder = http::Request::builder()
+        .method(method.as_str())
+        .uri(target.as_str());
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            builder = builder.header(name.trim(), value.trim());
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).unwrap();
+    let request = builder.body(body).unwrap();
+    let response = if request.uri().path() == "/v2/oauth2/authorize" {
+        // The browser's visit: approve, redirect back with code and state.
+        let url = url::Url::parse(&format!("http://localhost{target}")).unwrap();
+        let redirect_uri = url
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned());
+        let query = fake.lock().unwrap().authorize(&url);
+        http::Response::builder()
+            .status(302)
+            .header(
+                "location",
+                format!("{}?{query}", redirect_uri.unwrap_or_default()),
+            )
+            .body(Vec::new())
+            .unwrap()
+    } else {
+        fake.lock().unwrap().handle(&request, now())
+    };
+    let mut head = format!("HTTP/1.1 {}\r\n", response.status());
+    for (name, value) in response.headers() {
+        let _ = write!(head, "{name}: {}\r\n", value.to_str().unwrap_or(""));
+    }
+    let _ = write!(
+        head,
+        "content-length: {}
+connection: close
+
+",
+        response.body().len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(response.body());
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/globus-app-<name>-<pid>-<n>`.
+    ///
+    /// # Panics
+    /// If the directory cannot be created.
+    pub fn new(name: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("globus-app-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
