@@ -70,7 +70,9 @@ pub fn config_from_env() -> Result<GlobusAppConfig, ConfigError> {
     Ok(config)
 }
 
-fn hostname() -> String {
+/// This machine's host name, for the consent's name ("<app> on <host>");
+/// empty if unknown.
+pub fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
@@ -79,7 +81,8 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn now() -> UnixTime {
+/// The current time from the system clock.
+pub fn now() -> UnixTime {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

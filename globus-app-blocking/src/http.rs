@@ -163,7 +163,8 @@ fn retry_after(response: &http::Response<Vec<u8>>) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn copy_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+/// A copy of a request, for another attempt (`http::Request` is not `Clone`).
+pub fn copy_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
     let mut copy = http::Request::new(request.body().clone());
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
@@ -181,36 +182,70 @@ fn jitter() -> f64 {
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
 }
 
-/// Sends a request, retrying 429, 500, 502, 503, 504 and transport errors
-/// within `policy` when the request allows it (never an authorization-code
-/// exchange). `sleep` waits between attempts.
+/// The retry decisions for one request, shared by the blocking and async
+/// drivers: after each attempt, [`next_delay`](Self::next_delay) says how
+/// long to wait before the next one, or that this result is final.
+#[derive(Debug)]
+pub struct Retries {
+    retryable: bool,
+    policy: RetryPolicy,
+    started: Instant,
+    retry: u32,
+}
+
+impl Retries {
+    /// Decisions for a request (see [`AuthRequest::is_retryable`]).
+    pub fn new(request: &AuthRequest, policy: RetryPolicy) -> Self {
+        Self {
+            retryable: request.is_retryable(),
+            policy,
+            started: Instant::now(),
+            retry: 0,
+        }
+    }
+
+    /// The wait before another attempt after `result`, or `None` to return
+    /// it: retried are 429, 500, 502, 503, 504 and transport errors, within
+    /// the attempt and time limits, honouring `Retry-After`.
+    pub fn next_delay(
+        &mut self,
+        result: &Result<http::Response<Vec<u8>>, TransportError>,
+    ) -> Option<Duration> {
+        let transient_result = match result {
+            Ok(response) => transient(response.status()),
+            Err(_) => true,
+        };
+        if !self.retryable || !transient_result || self.retry + 1 >= self.policy.max_attempts {
+            return None;
+        }
+        let delay = self.policy.delay(
+            self.retry,
+            result.as_ref().ok().and_then(retry_after),
+            jitter(),
+        );
+        if self.started.elapsed() + delay > self.policy.max_total {
+            return None;
+        }
+        self.retry += 1;
+        Some(delay)
+    }
+}
+
+/// Sends a request with [`Retries`], sleeping with `sleep` between attempts.
 pub fn send_with_retries(
     client: &dyn HttpClient,
     request: AuthRequest,
     policy: RetryPolicy,
     sleep: &dyn Fn(Duration),
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
-    let retryable = request.is_retryable();
+    let mut retries = Retries::new(&request, policy);
     let request = request.into_http();
-    let started = Instant::now();
-    let mut retry = 0;
     loop {
         let result = client.send(copy_request(&request));
-        let again = retryable
-            && retry + 1 < policy.max_attempts
-            && match &result {
-                Ok(response) => transient(response.status()),
-                Err(_) => true,
-            };
-        if !again {
-            return result;
+        match retries.next_delay(&result) {
+            Some(delay) => sleep(delay),
+            None => return result,
         }
-        let delay = policy.delay(retry, result.as_ref().ok().and_then(retry_after), jitter());
-        if started.elapsed() + delay > policy.max_total {
-            return result;
-        }
-        sleep(delay);
-        retry += 1;
     }
 }
 

@@ -72,7 +72,7 @@ pub mod http;
 pub mod login;
 pub mod storage;
 
-pub use app::{AppBuilder, ClientApp, Error, UserApp, config_from_env};
+pub use app::{AppBuilder, ClientApp, Error, UserApp, config_from_env, hostname, now};
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
     Authorization, GlobusAppConfig, LoginFlowKind, LoginOutcome, LogoutReport, TokenStorageKind,

@@ -116,10 +116,7 @@ fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>) {
     }
     let _ = write!(
         head,
-        "content-length: {}
-connection: close
-
-",
+        "content-length: {}\r\nconnection: close\r\n\r\n",
         response.body().len()
     );
     let _ = stream.write_all(head.as_bytes());
@@ -149,4 +146,30 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Does what a browser does with an authorize URL, on a new thread: visits
+/// it (the server approves and redirects), then visits the redirect (the
+/// app's loopback listener).
+pub fn follow_authorize_url(url: &str) {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let Ok(redirect) = agent.get(&url).call() else {
+            return;
+        };
+        let Some(location) = redirect
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+        else {
+            return;
+        };
+        let _ = agent.get(location).call();
+    });
 }

@@ -11,7 +11,7 @@ mod auth_server;
 
 use std::path::PathBuf;
 
-pub use auth_server::{AuthServer, TempDir, now};
+pub use auth_server::{AuthServer, TempDir, follow_authorize_url, now};
 
 /// The directory of the recorded Globus Auth responses and token files.
 pub fn fixtures_dir() -> PathBuf {

@@ -4,8 +4,6 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
-use std::time::Duration;
-
 pub use globus_app_proto::testing::SIM_CLIENT_ID;
 pub use globus_app_tests::{AuthServer, TempDir, now};
 
@@ -16,18 +14,7 @@ pub struct FollowingBrowser;
 
 impl globus_app_blocking::login::BrowserOpener for FollowingBrowser {
     fn open(&self, url: &str) -> Result<(), String> {
-        let url = url.to_owned();
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .max_redirects(0)
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build()
-                .into();
-            let redirect = agent.get(&url).call().unwrap();
-            let location = redirect.headers()["location"].to_str().unwrap().to_owned();
-            let _ = agent.get(&location).call();
-        });
+        globus_app_tests::follow_authorize_url(url);
         Ok(())
     }
 }

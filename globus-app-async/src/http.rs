@@ -1,0 +1,179 @@
+//! Sending Globus Auth requests asynchronously: the [`AsyncHttpClient`]
+//! trait, the surf client (feature `surf`), and bounded retries.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+pub use globus_app_blocking::http::TransportError;
+use globus_app_blocking::http::{Retries, RetryPolicy, copy_request};
+use globus_app_proto::request::AuthRequest;
+
+/// Sends one HTTP request and returns the response whatever its status; must
+/// not follow redirects. Closures returning a future implement it too, so any
+/// client (reqwest, hyper, isahc...) plugs in:
+///
+/// ```
+/// use globus_app_async::http::{AsyncHttpClient, TransportError};
+///
+/// // Adapting another client: convert the request, send, convert back.
+/// let client = |request: http::Request<Vec<u8>>| async move {
+///     let _ = request; // send it with your client here
+///     Ok::<_, TransportError>(http::Response::builder().status(200).body(Vec::new()).unwrap())
+/// };
+/// fn takes(_: &dyn AsyncHttpClient) {}
+/// takes(&client);
+/// ```
+#[async_trait::async_trait]
+pub trait AsyncHttpClient: Send + Sync {
+    /// Sends `request`.
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError>;
+}
+
+#[async_trait::async_trait]
+impl<F, Fut> AsyncHttpClient for F
+where
+    F: Fn(http::Request<Vec<u8>>) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send,
+{
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        self(request).await
+    }
+}
+
+/// Waits without blocking an executor thread.
+pub trait Sleeper: Send + Sync {
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// The default sleeper: sleeps on the `blocking` thread pool, so it works
+/// under any executor (or none).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ThreadPoolSleeper;
+
+impl Sleeper for ThreadPoolSleeper {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(blocking::unblock(move || std::thread::sleep(duration)))
+    }
+}
+
+/// The bundled client: surf with its HTTP/1.1 rustls backend. surf
+/// returns every status as a response and follows no redirects unless
+/// asked; a 60 s timeout applies, and each request uses a fresh connection.
+#[cfg(feature = "surf")]
+#[derive(Debug, Clone)]
+pub struct SurfClient {
+    client: surf::Client,
+}
+
+#[cfg(feature = "surf")]
+impl Default for SurfClient {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(60))
+    }
+}
+
+#[cfg(feature = "surf")]
+impl SurfClient {
+    /// A client whose calls time out after `timeout`.
+    ///
+    /// # Panics
+    /// Never in practice: surf's configuration only fails for an invalid base URL, and none is set.
+    pub fn new(timeout: Duration) -> Self {
+        let client = surf::Config::new()
+            .set_timeout(Some(timeout))
+            .try_into()
+            .unwrap_or_else(|_| surf::Client::new());
+        Self { client }
+    }
+}
+
+#[cfg(feature = "surf")]
+#[async_trait::async_trait]
+impl AsyncHttpClient for SurfClient {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let url_text = format!(
+            "{}://{}{}",
+            request.uri().scheme_str().unwrap_or("http"),
+            request
+                .uri()
+                .authority()
+                .map_or("", http::uri::Authority::as_str),
+            request.uri().path()
+        );
+        let fail = |message: String| TransportError {
+            url: url_text.clone(),
+            message,
+        };
+        let url = surf::Url::parse(&request.uri().to_string()).map_err(|e| fail(e.to_string()))?;
+        let method: surf::http::Method = request
+            .method()
+            .as_str()
+            .parse()
+            .map_err(|_| fail("unsupported method".into()))?;
+        let mut outgoing = surf::Request::new(method, url);
+        for (name, value) in request.headers() {
+            if let Ok(value) = value.to_str() {
+                outgoing.append_header(name.as_str(), value);
+            }
+        }
+        // Token requests are rare: a fresh connection each time avoids
+        // reusing a pooled one the server has since closed.
+        outgoing.insert_header("connection", "close");
+        outgoing.set_body(request.into_body());
+        let mut response = self
+            .client
+            .send(outgoing)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let body = response
+            .body_bytes()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let mut converted = http::Response::new(body);
+        *converted.status_mut() = http::StatusCode::from_u16(u16::from(response.status()))
+            .map_err(|e| fail(e.to_string()))?;
+        for (name, values) in response.iter() {
+            for value in values {
+                // Skip what `http` cannot carry: surf's async-h1 synthesises a
+                // `date` value with the header name and CRLF inside it.
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                    http::HeaderValue::from_str(value.as_str()),
+                ) {
+                    converted.headers_mut().append(name, value);
+                }
+            }
+        }
+        Ok(converted)
+    }
+}
+
+/// Sends a request with the shared [`Retries`] decisions (never retrying an
+/// authorization-code exchange), waiting with `sleeper` between attempts.
+pub async fn send_with_retries(
+    client: &dyn AsyncHttpClient,
+    request: AuthRequest,
+    policy: RetryPolicy,
+    sleeper: &dyn Sleeper,
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let mut retries = Retries::new(&request, policy);
+    let request = request.into_http();
+    loop {
+        let result = client.send(copy_request(&request)).await;
+        match retries.next_delay(&result) {
+            Some(delay) => sleeper.sleep(delay).await,
+            None => return result,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Async token storage. The storages are those of `globus-app-blocking`;
+//! their file and SQLite I/O runs on the `blocking` thread pool, never on
+//! an executor thread.
+
+use std::sync::Arc;
+
+use globus_app_blocking::storage::{
+    JsonTokenStorage, MemoryTokenStorage, RenewalGuard, SqliteTokenStorage, TokenStorage,
+};
+pub use globus_app_blocking::storage::{StorageError, default_token_file};
+use globus_app_proto::app::TokenSet;
+use globus_app_proto::token::TokenData;
+
+/// A place to keep an app's tokens, used asynchronously. See
+/// [`TokenStorage`] for the contract.
+#[async_trait::async_trait]
+pub trait AsyncTokenStorage: Send + Sync {
+    /// The records of this storage's namespace.
+    async fn load(&self) -> Result<TokenSet, StorageError>;
+    /// Stores records, replacing each resource server's record.
+    async fn store(&self, records: Vec<TokenData>) -> Result<(), StorageError>;
+    /// Removes the records of these resource servers.
+    async fn remove(&self, resource_servers: Vec<String>) -> Result<(), StorageError>;
+    /// Takes the cross-process renewal lock of a resource server.
+    async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError>;
+}
+
+/// Any synchronous [`TokenStorage`], its calls run on the `blocking` pool.
+#[derive(Debug, Clone)]
+pub struct Unblocked<S>(pub Arc<S>);
+
+impl<S> Unblocked<S> {
+    /// Wraps a synchronous storage.
+    pub fn new(storage: S) -> Self {
+        Self(Arc::new(storage))
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
+    async fn load(&self) -> Result<TokenSet, StorageError> {
+        let storage = Arc::clone(&self.0);
+        blocking::unblock(move || storage.load()).await
+    }
+
+    async fn store(&self, records: Vec<TokenData>) -> Result<(), StorageError> {
+        let storage = Arc::clone(&self.0);
+        blocking::unblock(move || storage.store(&records)).await
+    }
+
+    async fn remove(&self, resource_servers: Vec<String>) -> Result<(), StorageError> {
+        let storage = Arc::clone(&self.0);
+        blocking::unblock(move || storage.remove(&resource_servers)).await
+    }
+
+    async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError> {
+        let storage = Arc::clone(&self.0);
+        blocking::unblock(move || storage.lock_renewal(&resource_server)).await
+    }
+}
+
+/// The JSON token file, its I/O on the `blocking` pool.
+pub type AsyncJsonTokenStorage = Unblocked<JsonTokenStorage>;
+/// The SQLite token database, its I/O on the `blocking` pool.
+pub type AsyncSqliteTokenStorage = Unblocked<SqliteTokenStorage>;
+
+/// Memory needs no thread: called directly (the async driver serializes
+/// renewals itself, so the renewal lock here is never contended).
+#[async_trait::async_trait]
+impl AsyncTokenStorage for MemoryTokenStorage {
+    async fn load(&self) -> Result<TokenSet, StorageError> {
+        TokenStorage::load(self)
+    }
+
+    async fn store(&self, records: Vec<TokenData>) -> Result<(), StorageError> {
+        TokenStorage::store(self, &records)
+    }
+
+    async fn remove(&self, resource_servers: Vec<String>) -> Result<(), StorageError> {
+        TokenStorage::remove(self, &resource_servers)
+    }
+
+    async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError> {
+        TokenStorage::lock_renewal(self, &resource_server)
+    }
+}

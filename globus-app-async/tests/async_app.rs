@@ -1,0 +1,325 @@
+//! The async apps over HTTP on 127.0.0.1 (surf), under three executors:
+//! `futures::executor::block_on`, async-std and tokio (multi-thread).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use globus_app_async::http::{AsyncHttpClient, SurfClient, TransportError};
+use globus_app_async::login::{BrowserOpener, LocalServerLoginFlowManager, UnblockedLogin};
+use globus_app_async::proto::app::LoginOutcome;
+use globus_app_async::proto::testing::SIM_CLIENT_ID;
+use globus_app_async::storage::{AsyncJsonTokenStorage, AsyncTokenStorage, Unblocked};
+use globus_app_async::{ClientApp, GlobusAppConfig, UserApp};
+use globus_app_blocking::http::RetryPolicy;
+use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage};
+use globus_app_tests::{AuthServer, TempDir, follow_authorize_url, now};
+
+const TRANSFER: &str = "transfer.api.globus.org";
+const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+struct FollowingBrowser;
+
+impl BrowserOpener for FollowingBrowser {
+    fn open(&self, url: &str) -> Result<(), String> {
+        follow_authorize_url(url);
+        Ok(())
+    }
+}
+
+/// Runs `test` under each executor.
+fn on_every_executor<F: Future<Output = ()>>(test: impl Fn() -> F) {
+    futures::executor::block_on(test());
+    async_std::task::block_on(test());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test());
+}
+
+fn login_flow() -> UnblockedLogin {
+    UnblockedLogin::new(
+        LocalServerLoginFlowManager::new()
+            .with_browser(FollowingBrowser)
+            .with_timeout(Duration::from_secs(10))
+            .allow_remote_session(true),
+    )
+}
+
+async fn user_app(
+    server: &AuthServer,
+    storage: impl AsyncTokenStorage + 'static,
+    refresh: bool,
+) -> UserApp {
+    UserApp::from_builder(
+        UserApp::builder("Async Test")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(
+                GlobusAppConfig::default()
+                    .with_auth_base_url(server.base_url.clone())
+                    .with_request_refresh_tokens(refresh),
+            )
+            .token_storage(storage)
+            .login_flow_manager(login_flow()),
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn login_refresh_and_logout_under_every_executor() {
+    on_every_executor(|| async {
+        let server = AuthServer::start();
+        let dir = TempDir::new("async-login");
+        let storage: AsyncJsonTokenStorage =
+            Unblocked::new(JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap());
+        let app = user_app(&server, storage.clone(), true).await;
+        assert!(app.login_required().await.unwrap());
+        let outcome = app.login(None, false).await.unwrap();
+        assert!(matches!(
+            outcome,
+            LoginOutcome::LoggedIn { identity: Some(_) }
+        ));
+        let first = app.get_authorizer(TRANSFER).await.unwrap();
+        assert!(server.fake().is_live(first.access_token().secret(), now()));
+        // Expire on disk: the next call refreshes.
+        let mut records = storage.load().await.unwrap().records().to_vec();
+        for record in &mut records {
+            record.expires_at = now();
+        }
+        storage.store(records).await.unwrap();
+        let second = app.get_authorizer(TRANSFER).await.unwrap();
+        assert_ne!(first.access_token(), second.access_token());
+        let report = app.logout(false).await.unwrap();
+        assert!(report.is_complete());
+        assert!(!server.fake().is_live(second.access_token().secret(), now()));
+        assert!(app.login_required().await.unwrap());
+    });
+}
+
+#[test]
+fn client_app_under_every_executor() {
+    on_every_executor(|| async {
+        let server = AuthServer::start();
+        server.fake().client_secret = Some("s".into());
+        let app = ClientApp::from_builder(
+            ClientApp::builder("Async Service")
+                .client_id(SIM_CLIENT_ID)
+                .client_secret("s")
+                .scope_requirements(TRANSFER, TRANSFER_ALL)
+                .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+                .token_storage(MemoryTokenStorage::new()),
+        )
+        .await
+        .unwrap();
+        let authorization = app.get_authorizer(TRANSFER).await.unwrap();
+        assert!(
+            server
+                .fake()
+                .is_live(authorization.access_token().secret(), now())
+        );
+    });
+}
+
+async fn expire(app: &UserApp) {
+    let mut records = app.token_storage().load().await.unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = now();
+    }
+    app.token_storage().store(records).await.unwrap();
+}
+
+fn refreshes(server: &AuthServer) -> usize {
+    server
+        .fake()
+        .requests
+        .iter()
+        .filter(|r| r.field("grant_type") == Some("refresh_token"))
+        .count()
+}
+
+#[test]
+fn a_thousand_tasks_with_an_expired_token_cause_one_refresh() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = AuthServer::start();
+        let app = user_app(&server, MemoryTokenStorage::new(), true).await;
+        app.login(None, false).await.unwrap();
+        expire(&app).await;
+        let tasks: Vec<_> = (0..1_000)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { app.get_authorizer(TRANSFER).await.unwrap() })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        assert_eq!(refreshes(&server), 1);
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
+    });
+}
+
+/// A client that answers the first `n` refresh requests 503 itself, and
+/// sends everything else.
+struct FailsRefreshes {
+    remaining: std::sync::atomic::AtomicUsize,
+    inner: SurfClient,
+}
+
+#[async_trait::async_trait]
+impl AsyncHttpClient for FailsRefreshes {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let refresh = request
+            .body()
+            .windows(24)
+            .any(|w| w == b"grant_type=refresh_token");
+        if refresh
+            && self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Ok(http::Response::builder()
+                .status(503)
+                .body(b"busy".to_vec())
+                .unwrap());
+        }
+        self.inner.send(request).await
+    }
+}
+
+#[test]
+fn after_a_transient_failure_the_next_call_tries_again() {
+    on_every_executor(|| async {
+        let server = AuthServer::start();
+        let storage = MemoryTokenStorage::new();
+        let app = user_app(&server, storage.clone(), true).await;
+        app.login(None, false).await.unwrap();
+        expire(&app).await;
+        let flaky = Arc::new(FailsRefreshes {
+            remaining: 2.into(),
+            inner: SurfClient::default(),
+        });
+        let shared = Arc::clone(&flaky);
+        let app = UserApp::from_builder(
+            UserApp::builder("Async Test")
+                .client_id(SIM_CLIENT_ID)
+                .scope_requirements(TRANSFER, TRANSFER_ALL)
+                .config(
+                    GlobusAppConfig::default()
+                        .with_auth_base_url(server.base_url.clone())
+                        .with_request_refresh_tokens(true),
+                )
+                .token_storage(storage)
+                .http_client(move |request| {
+                    let client = Arc::clone(&shared);
+                    async move { client.send(request).await }
+                })
+                .retry_policy(RetryPolicy {
+                    max_attempts: 2,
+                    max_delay: Duration::ZERO,
+                    max_total: Duration::from_secs(10),
+                }),
+        )
+        .await
+        .unwrap();
+        // Both attempts of the first call get a 503: a retryable error.
+        let err = app.get_authorizer(TRANSFER).await.unwrap_err();
+        assert!(
+            matches!(&err, globus_app_async::Error::App(e) if e.is_retryable()),
+            "{err:?}"
+        );
+        assert_eq!(flaky.remaining.load(Ordering::SeqCst), 0);
+        assert_eq!(refreshes(&server), 0);
+        // Nothing is left locked or poisoned: the next call refreshes.
+        let authorization = app.get_authorizer(TRANSFER).await.unwrap();
+        assert!(authorization.expires_at() > now());
+        assert_eq!(refreshes(&server), 1);
+    });
+}
+
+/// A client whose first request never completes.
+struct HangsOnce {
+    hung: AtomicBool,
+    inner: SurfClient,
+}
+
+#[async_trait::async_trait]
+impl AsyncHttpClient for HangsOnce {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        if !self.hung.swap(true, Ordering::SeqCst) {
+            futures::future::pending::<()>().await;
+        }
+        self.inner.send(request).await
+    }
+}
+
+#[test]
+fn dropping_a_refresh_midway_releases_the_lock_for_the_next_caller() {
+    on_every_executor(|| async {
+        let server = AuthServer::start();
+        // Log in with a normal client first.
+        let storage = MemoryTokenStorage::new();
+        let app = user_app(&server, storage.clone(), true).await;
+        app.login(None, false).await.unwrap();
+        expire(&app).await;
+        let hanging = UserApp::from_builder(
+            UserApp::builder("Async Test")
+                .client_id(SIM_CLIENT_ID)
+                .scope_requirements(TRANSFER, TRANSFER_ALL)
+                .config(
+                    GlobusAppConfig::default()
+                        .with_auth_base_url(server.base_url.clone())
+                        .with_request_refresh_tokens(true),
+                )
+                .token_storage(storage)
+                .http_client(HangsOnce {
+                    hung: AtomicBool::new(false),
+                    inner: SurfClient::default(),
+                }),
+        )
+        .await
+        .unwrap();
+        // The first call hangs inside the refresh, holding the lock; drop it.
+        let stuck = Box::pin(hanging.get_authorizer(TRANSFER));
+        let timer = Box::pin(blocking::unblock(|| {
+            std::thread::sleep(Duration::from_millis(200));
+        }));
+        match futures::future::select(stuck, timer).await {
+            futures::future::Either::Left(_) => panic!("the hanging call finished"),
+            futures::future::Either::Right(((), stuck)) => drop(stuck),
+        }
+        // The next caller is not blocked by the abandoned one.
+        let authorization = hanging.get_authorizer(TRANSFER).await.unwrap();
+        assert!(authorization.expires_at() > now());
+    });
+}
+
+#[test]
+fn the_public_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let server = AuthServer::start();
+    let app = futures::executor::block_on(user_app(&server, MemoryTokenStorage::new(), true));
+    send(&app.get_authorizer(TRANSFER));
+    send(&app.login(None, false));
+    send(&app.login_required());
+    send(&app.logout(false));
+    send(&UserApp::from_builder(UserApp::builder("x").client_id("y")));
+    let app = Arc::new(app);
+    std::thread::spawn(move || drop(app)).join().unwrap();
+}
