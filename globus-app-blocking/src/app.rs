@@ -70,7 +70,7 @@ pub fn config_from_env() -> Result<GlobusAppConfig, ConfigError> {
     Ok(config)
 }
 
-/// This machine's host name, for the consent's name ("<app> on <host>");
+/// This machine's host name, for the consent's name (`"<app> on <host>"`);
 /// empty if unknown.
 pub fn hostname() -> String {
     std::env::var("HOSTNAME")
