@@ -529,3 +529,28 @@ fn the_local_server_flow_refuses_remote_sessions() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_slow_server_hits_the_client_timeout_and_the_next_call_succeeds() {
+    let server = AuthServer::start();
+    server.fake().client_secret = Some("s".into());
+    let app = ClientApp::from_builder(
+        ClientApp::builder("Blocking Service")
+            .client_id(SIM_CLIENT_ID)
+            .client_secret("s")
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+            .token_storage(MemoryTokenStorage::new())
+            .http_client(globus_app_blocking::http::UreqClient::new(
+                Duration::from_millis(300),
+            ))
+            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER),
+    )
+    .unwrap();
+    server.delay_next(&[Duration::from_secs(2)]);
+    let err = app.get_authorizer(TRANSFER).unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(!err.to_string().contains("s3cret") && !err.to_string().contains("Basic"));
+    assert!(app.token_storage().load().unwrap().is_empty());
+    app.get_authorizer(TRANSFER).unwrap();
+}

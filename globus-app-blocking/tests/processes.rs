@@ -13,7 +13,7 @@ use globus_app_blocking::storage::{JsonTokenStorage, TokenStorage};
 use globus_app_blocking::{GlobusAppConfig, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
-const CHILDREN: usize = 6;
+const CHILDREN: usize = 8;
 
 fn app(base_url: &str, token_file: &str) -> UserApp {
     UserApp::from_builder(

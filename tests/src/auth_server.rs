@@ -29,6 +29,7 @@ pub struct AuthServer {
     /// `http://127.0.0.1:<port>/`.
     pub base_url: String,
     fake: Arc<Mutex<FakeGlobusAuth>>,
+    delays: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl AuthServer {
@@ -37,19 +38,49 @@ impl AuthServer {
     /// # Panics
     /// If no loopback port can be bound.
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// Starts a server on `port` of 127.0.0.1 (0 for an ephemeral one).
+    ///
+    /// # Panics
+    /// If the port cannot be bound.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let base_url = format!("http://{}/", listener.local_addr().unwrap());
         let mut fake = FakeGlobusAuth::new();
         fake.base_url.clone_from(&base_url);
         let fake = Arc::new(Mutex::new(fake));
-        let shared = Arc::clone(&fake);
+        let delays: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let (shared, shared_delays) = (Arc::clone(&fake), Arc::clone(&delays));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let fake = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &fake));
+                let delay = {
+                    let mut delays = shared_delays.lock().unwrap_or_else(PoisonError::into_inner);
+                    (!delays.is_empty()).then(|| delays.remove(0))
+                };
+                std::thread::spawn(move || {
+                    if let Some(delay) = delay {
+                        std::thread::sleep(delay);
+                    }
+                    serve(stream, &fake);
+                });
             }
         });
-        Self { base_url, fake }
+        Self {
+            base_url,
+            fake,
+            delays,
+        }
+    }
+
+    /// Delays the answers to the next connections, one delay each.
+    pub fn delay_next(&self, delays: &[Duration]) {
+        self.delays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(delays);
     }
 
     /// The fake, to configure faults or inspect requests.

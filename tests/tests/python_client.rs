@@ -1,0 +1,94 @@
+//! The server's fidelity, checked by an independent client: the Python
+//! SDK's own `UserApp` logs in (authorization code with PKCE, id_token
+//! decoded against our JWKS), refreshes and logs out against it.
+
+use std::process::Command;
+
+use globus_app_proto::testing::SIM_CLIENT_ID;
+use globus_app_tests::AuthServer;
+
+const SCRIPT: &str = r#"
+import http.client, sys, urllib.parse
+from globus_sdk import GlobusAppConfig, UserApp
+from globus_sdk.login_flows import CommandLineLoginFlowManager
+
+class ApprovingUser(CommandLineLoginFlowManager):
+    """Visits the authorize URL like a browser and reads the code off the redirect."""
+    def print_authorize_url(self, url):
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parts.netloc)
+        connection.request("GET", parts.path + "?" + parts.query)
+        location = connection.getresponse().getheader("Location")
+        self.code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
+    def prompt_for_code(self):
+        return self.code
+
+app = UserApp(
+    "Python Fidelity",
+    client_id=sys.argv[1],
+    scope_requirements={"transfer.api.globus.org": "urn:globus:auth:scope:transfer.api.globus.org:all"},
+    config=GlobusAppConfig(login_flow_manager=ApprovingUser, token_storage="memory", request_refresh_tokens=True),
+)
+assert app.login_required()
+app.login()
+assert not app.login_required()
+authorizer = app.get_authorizer("transfer.api.globus.org")
+first = authorizer.get_authorization_header()
+authorizer.handle_missing_authorization()  # as after a 401: refresh
+second = authorizer.get_authorization_header()
+assert first != second, "refreshed"
+print("IDENTITY", app.token_storage.identity_id)
+app.logout()
+assert app.login_required()
+print("PYTHON CLIENT OK")
+"#;
+
+#[test]
+fn the_python_sdk_logs_in_refreshes_and_logs_out_against_the_server() {
+    let python = match std::env::var("GLOBUS_APP_PYTHON") {
+        Ok(python) if !python.is_empty() => python,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set GLOBUS_APP_PYTHON"
+            );
+            eprintln!("GLOBUS_APP_PYTHON is not set: skipping the Python client test");
+            return;
+        }
+    };
+    let server = AuthServer::start();
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(SIM_CLIENT_ID)
+        .env("GLOBUS_SDK_SERVICE_URL_AUTH", &server.base_url)
+        .env("GLOBUS_SDK_ENVIRONMENT", "production")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("PYTHON CLIENT OK"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(&format!(
+        "IDENTITY {}",
+        globus_app_proto::testing::SimUser::A.identity()
+    )));
+    let fake = server.fake();
+    let grants: Vec<_> = fake
+        .requests
+        .iter()
+        .filter_map(|r| r.field("grant_type"))
+        .collect();
+    assert_eq!(grants, ["authorization_code", "refresh_token"]);
+    let exchange = fake
+        .requests
+        .iter()
+        .find(|r| r.field("grant_type") == Some("authorization_code"))
+        .unwrap();
+    assert_eq!(exchange.field("code_verifier").map(str::len), Some(43));
+    assert_eq!(fake.count("/.well-known/openid-configuration"), 1);
+    assert_eq!(fake.count("/jwk.json"), 1);
+    assert!(fake.count("/v2/oauth2/token/revoke") >= 2);
+}
