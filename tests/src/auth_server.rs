@@ -1,7 +1,9 @@
 //! A fake Globus Auth served over HTTP/1.1 on 127.0.0.1: the pure-Rust
 //! `FakeGlobusAuth` of `globus_app_proto::testing` behind a small std-thread
 //! server (one request per connection). `GET /v2/oauth2/authorize` plays the
-//! approving user and redirects to the `redirect_uri` with `code` and `state`.
+//! approving user and redirects to the `redirect_uri` with `code` and `state`;
+//! `GET /v2/web/auth-code` shows the code, as the page native apps' default
+//! redirect lands on.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -137,6 +139,27 @@ fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>) {
                 format!("{}?{query}", redirect_uri.unwrap_or_default()),
             )
             .body(Vec::new())
+            .unwrap()
+    } else if request.uri().path() == "/v2/web/auth-code" {
+        // The page native apps' default redirect lands on: it shows the code.
+        let code = url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let escaped: String = code
+            .chars()
+            .map(|c| match c {
+                '<' => "&lt;".to_owned(),
+                '>' => "&gt;".to_owned(),
+                '&' => "&amp;".to_owned(),
+                '"' => "&quot;".to_owned(),
+                other => other.to_string(),
+            })
+            .collect();
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(format!("<html><body><p>Authorization code:</p><code id=\"code\">{escaped}</code></body></html>").into_bytes())
             .unwrap()
     } else {
         fake.lock().unwrap().handle(&request, now())
