@@ -87,8 +87,10 @@ impl SurfClient {
     /// # Panics
     /// Never in practice: surf's configuration only fails for an invalid base URL, and none is set.
     pub fn new(timeout: Duration) -> Self {
+        // Token requests are rare: no pooled connections to go stale.
         let client = surf::Config::new()
             .set_timeout(Some(timeout))
+            .set_http_keep_alive(false)
             .try_into()
             .unwrap_or_else(|_| surf::Client::new());
         Self { client }
@@ -127,9 +129,6 @@ impl AsyncHttpClient for SurfClient {
                 outgoing.append_header(name.as_str(), value);
             }
         }
-        // Token requests are rare: a fresh connection each time avoids
-        // reusing a pooled one the server has since closed.
-        outgoing.insert_header("connection", "close");
         outgoing.set_body(request.into_body());
         let mut response = self
             .client

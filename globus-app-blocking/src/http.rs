@@ -46,7 +46,7 @@ where
 #[cfg(feature = "ureq")]
 /// The default client: ureq 3 with rustls, configured for OAuth — no
 /// redirects followed, every status returned as a response, a 10 s connect
-/// timeout and a 60 s overall timeout.
+/// timeout, a 60 s overall timeout, and a fresh connection per request.
 #[cfg(feature = "ureq")]
 #[derive(Debug, Clone)]
 pub struct UreqClient {
@@ -69,6 +69,10 @@ impl UreqClient {
             .max_redirects(0)
             .timeout_global(Some(timeout))
             .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
+            // Token requests are rare: a fresh connection each time avoids
+            // reusing a pooled one the server has since closed.
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .build()
             .into();
         Self { agent }

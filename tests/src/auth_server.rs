@@ -32,6 +32,17 @@ pub struct AuthServer {
     pub base_url: String,
     fake: Arc<Mutex<FakeGlobusAuth>>,
     delays: Arc<Mutex<Vec<Duration>>>,
+    service: Arc<Mutex<ServiceRequirement>>,
+}
+
+/// What the fake service endpoint (`GET /service/resource`) wants: a
+/// dependent scope that some login must have asked for.
+#[derive(Debug, Default)]
+struct ServiceRequirement {
+    /// The scope string a GARE asks for, e.g. `transfer:all[*data_access]`.
+    required: Option<String>,
+    /// Whether an authorize request has asked for it since.
+    granted: bool,
 }
 
 impl AuthServer {
@@ -54,10 +65,13 @@ impl AuthServer {
         fake.base_url.clone_from(&base_url);
         let fake = Arc::new(Mutex::new(fake));
         let delays: Arc<Mutex<Vec<Duration>>> = Arc::default();
-        let (shared, shared_delays) = (Arc::clone(&fake), Arc::clone(&delays));
+        let service: Arc<Mutex<ServiceRequirement>> = Arc::default();
+        let (shared, shared_delays, shared_service) =
+            (Arc::clone(&fake), Arc::clone(&delays), Arc::clone(&service));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let fake = Arc::clone(&shared);
+                let service = Arc::clone(&shared_service);
                 let delay = {
                     let mut delays = shared_delays.lock().unwrap_or_else(PoisonError::into_inner);
                     (!delays.is_empty()).then(|| delays.remove(0))
@@ -66,7 +80,7 @@ impl AuthServer {
                     if let Some(delay) = delay {
                         std::thread::sleep(delay);
                     }
-                    serve(stream, &fake);
+                    serve(stream, &fake, &service);
                 });
             }
         });
@@ -74,7 +88,16 @@ impl AuthServer {
             base_url,
             fake,
             delays,
+            service,
         }
+    }
+
+    /// Makes `GET /service/resource` answer 403 with a GARE asking for
+    /// `scope` (a scope string with a dependency) until a login asks for it.
+    pub fn require_for_service(&self, scope: &str) {
+        let mut service = self.service.lock().unwrap_or_else(PoisonError::into_inner);
+        service.required = Some(scope.to_owned());
+        service.granted = false;
     }
 
     /// Delays the answers to the next connections, one delay each.
@@ -91,7 +114,7 @@ impl AuthServer {
     }
 }
 
-fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>) {
+fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>, service: &Mutex<ServiceRequirement>) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -124,45 +147,11 @@ fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>) {
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).unwrap();
     let request = builder.body(body).unwrap();
-    let response = if request.uri().path() == "/v2/oauth2/authorize" {
-        // The browser's visit: approve, redirect back with code and state.
-        let url = url::Url::parse(&format!("http://localhost{target}")).unwrap();
-        let redirect_uri = url
-            .query_pairs()
-            .find(|(k, _)| k == "redirect_uri")
-            .map(|(_, v)| v.into_owned());
-        let query = fake.lock().unwrap().authorize(&url);
-        http::Response::builder()
-            .status(302)
-            .header(
-                "location",
-                format!("{}?{query}", redirect_uri.unwrap_or_default()),
-            )
-            .body(Vec::new())
-            .unwrap()
-    } else if request.uri().path() == "/v2/web/auth-code" {
-        // The page native apps' default redirect lands on: it shows the code.
-        let code = url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let escaped: String = code
-            .chars()
-            .map(|c| match c {
-                '<' => "&lt;".to_owned(),
-                '>' => "&gt;".to_owned(),
-                '&' => "&amp;".to_owned(),
-                '"' => "&quot;".to_owned(),
-                other => other.to_string(),
-            })
-            .collect();
-        http::Response::builder()
-            .status(200)
-            .header("content-type", "text/html; charset=utf-8")
-            .body(format!("<html><body><p>Authorization code:</p><code id=\"code\">{escaped}</code></body></html>").into_bytes())
-            .unwrap()
-    } else {
-        fake.lock().unwrap().handle(&request, now())
+    let response = match request.uri().path() {
+        "/v2/oauth2/authorize" => authorize(&target, fake, service),
+        "/service/resource" => resource(&request, fake, service),
+        "/v2/web/auth-code" => auth_code_page(&request),
+        _ => fake.lock().unwrap().handle(&request, now()),
     };
     let mut head = format!("HTTP/1.1 {}\r\n", response.status());
     for (name, value) in response.headers() {
@@ -200,6 +189,105 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The browser's visit to the authorize URL: approve, redirect back with
+/// `code` and `state`, and note whether the service's scope was asked for.
+fn authorize(
+    target: &str,
+    fake: &Mutex<FakeGlobusAuth>,
+    service: &Mutex<ServiceRequirement>,
+) -> http::Response<Vec<u8>> {
+    // The browser's visit: approve, redirect back with code and state.
+    let url = url::Url::parse(&format!("http://localhost{target}")).unwrap();
+    let redirect_uri = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned());
+    let query = fake.lock().unwrap().authorize(&url);
+    let scope = url
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let mut service = service.lock().unwrap_or_else(PoisonError::into_inner);
+    if service
+        .required
+        .as_deref()
+        .is_some_and(|r| scope.contains(r))
+    {
+        service.granted = true;
+    }
+    drop(service);
+    http::Response::builder()
+        .status(302)
+        .header(
+            "location",
+            format!("{}?{query}", redirect_uri.unwrap_or_default()),
+        )
+        .body(Vec::new())
+        .unwrap()
+}
+
+/// `GET /service/resource`: a resource server that wants a live bearer
+/// token and possibly a consent only a new login gives (answered with a GARE).
+fn resource(
+    request: &http::Request<Vec<u8>>,
+    fake: &Mutex<FakeGlobusAuth>,
+    service: &Mutex<ServiceRequirement>,
+) -> http::Response<Vec<u8>> {
+    // A resource server: it wants a live bearer token, and possibly a
+    // consent only a new login can give (answered with a GARE).
+    let bearer = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let live = fake.lock().unwrap().is_live(&bearer, now());
+    let service = service.lock().unwrap_or_else(PoisonError::into_inner);
+    let (status, body) = match (&service.required, service.granted) {
+        _ if !live => (401, serde_json::json!({"code": "AuthenticationFailed"})),
+        (Some(required), false) => (
+            403,
+            serde_json::json!({"code": "ConsentRequired", "errors": [{
+                "code": "ConsentRequired",
+                "authorization_parameters": {"required_scopes": [required], "session_message": "consent needed"}
+            }]}),
+        ),
+        _ => (200, serde_json::json!({"DATA": []})),
+    };
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap_or_default())
+        .unwrap()
+}
+
+/// `GET /v2/web/auth-code`: the page native apps' default redirect lands on;
+/// it shows the code.
+fn auth_code_page(request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    // The page native apps' default redirect lands on: it shows the code.
+    let code = url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let escaped: String = code
+        .chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            other => other.to_string(),
+        })
+        .collect();
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "text/html; charset=utf-8")
+        .body(format!("<html><body><p>Authorization code:</p><code id=\"code\">{escaped}</code></body></html>").into_bytes())
+        .unwrap()
 }
 
 /// Does what a browser does with an authorize URL, on a new thread: visits

@@ -1,19 +1,29 @@
-//! End to end over HTTP: the blocking adapter against the local server, for
-//! what the adapter's own tests do not cover — sweep, identity mismatch,
-//! dependent scopes through the consents API, and injected faults.
+//! End to end over HTTP against the local server, for both adapters: the
+//! blocking one, and the async one under `futures::executor`, async-std and
+//! tokio. Each scenario runs on all four.
 
+use std::future::Future;
+use std::io::{BufRead, Read, Write};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
-use globus_app_blocking::proto::app::{AppError, TokenValidationError};
+use globus_app_blocking::login::{
+    BrowserOpener, CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowManager,
+};
+use globus_app_blocking::proto::app::{
+    AppError, Authorization, LoginOutcome, LogoutReport, TokenValidationError,
+};
+use globus_app_blocking::proto::auth_params::AuthorizationParameters;
 use globus_app_blocking::proto::storage::JsonTokenFile;
 use globus_app_blocking::proto::testing::{SIM_CLIENT_ID, SimUser};
 use globus_app_blocking::storage::{JsonTokenStorage, TokenStorage};
-use globus_app_blocking::{Error, GlobusAppConfig, UserApp};
-use globus_app_tests::{AuthServer, TempDir, follow_authorize_url};
+use globus_app_blocking::{Error, GlobusAppConfig};
+use globus_app_tests::{AuthServer, TempDir, follow_authorize_url, now};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+// ------------------------------------------------------------------ the user
 
 struct Browser;
 
@@ -24,96 +34,479 @@ impl BrowserOpener for Browser {
     }
 }
 
-fn app(server: &AuthServer, dir: &TempDir, transfer_scope: &str) -> (UserApp, JsonTokenStorage) {
-    let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
-    let app = UserApp::from_builder(
-        UserApp::builder("End To End")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, transfer_scope)
-            .config(
-                GlobusAppConfig::default()
-                    .with_auth_base_url(server.base_url.clone())
-                    .with_request_refresh_tokens(true),
-            )
-            .token_storage(storage.clone())
-            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
-            .login_flow_manager(
-                LocalServerLoginFlowManager::new()
-                    .with_browser(Browser)
-                    .with_timeout(Duration::from_secs(10))
-                    .allow_remote_session(true),
-            ),
-    )
-    .unwrap();
-    (app, storage)
+/// A terminal whose user reads the printed URL, approves in a browser,
+/// reads the code off the Globus auth-code page and types it in.
+#[derive(Clone, Default)]
+struct AutoTerminal {
+    printed: Arc<Mutex<String>>,
+    typed: Arc<Mutex<Vec<u8>>>,
+}
+
+impl AutoTerminal {
+    fn read_code_for(url: &str) -> String {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let redirect = agent.get(url).call().unwrap();
+        let page_url = redirect.headers()["location"].to_str().unwrap().to_owned();
+        assert!(page_url.contains("/v2/web/auth-code?"), "{page_url}");
+        let page = agent
+            .get(&page_url)
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let start = page.find("<code id=\"code\">").unwrap() + "<code id=\"code\">".len();
+        page[start..start + page[start..].find("</code>").unwrap()].to_owned()
+    }
+}
+
+impl Write for AutoTerminal {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut printed = self.printed.lock().unwrap();
+        printed.push_str(&String::from_utf8_lossy(buf));
+        while let Some(end) = printed.find('\n') {
+            let line: String = printed.drain(..=end).collect();
+            if line.starts_with("http") {
+                let code = Self::read_code_for(line.trim());
+                self.typed
+                    .lock()
+                    .unwrap()
+                    .extend_from_slice(format!("{code}\n").as_bytes());
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for AutoTerminal {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut typed = self.typed.lock().unwrap();
+        let n = typed.len().min(buf.len());
+        buf[..n].copy_from_slice(&typed[..n]);
+        typed.drain(..n);
+        Ok(n)
+    }
+}
+
+impl BufRead for AutoTerminal {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        // Only whole lines are typed; read_line is served by read below.
+        Err(std::io::Error::other("use read_line"))
+    }
+
+    fn consume(&mut self, _amount: usize) {}
+
+    fn read_line(&mut self, line: &mut String) -> std::io::Result<usize> {
+        let mut typed = self.typed.lock().unwrap();
+        let Some(end) = typed.iter().position(|b| *b == b'\n') else {
+            return Ok(0);
+        };
+        let text: Vec<u8> = typed.drain(..=end).collect();
+        line.push_str(&String::from_utf8_lossy(&text));
+        Ok(text.len())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Flow {
+    LocalServer,
+    CommandLine,
+}
+
+fn flow_manager(flow: Flow) -> Box<dyn LoginFlowManager> {
+    match flow {
+        Flow::LocalServer => Box::new(
+            LocalServerLoginFlowManager::new()
+                .with_browser(Browser)
+                .with_timeout(Duration::from_secs(10))
+                .allow_remote_session(true),
+        ),
+        Flow::CommandLine => {
+            let terminal = AutoTerminal::default();
+            Box::new(CommandLineLoginFlowManager::with_io(
+                terminal.clone(),
+                terminal,
+            ))
+        }
+    }
+}
+
+/// A `LoginFlowManager` held in a box, for the builders' generic setters.
+struct Boxed(Box<dyn LoginFlowManager>);
+
+impl LoginFlowManager for Boxed {
+    fn run(
+        &self,
+        plan: &globus_app_blocking::proto::app::AuthorizePlan,
+    ) -> Result<
+        globus_app_blocking::login::AuthorizationResponse,
+        globus_app_blocking::login::LoginFlowError,
+    > {
+        self.0.run(plan)
+    }
+}
+
+// ------------------------------------------------------------------ the adapters
+
+enum Executor {
+    Futures,
+    AsyncStd,
+    Tokio(tokio::runtime::Runtime),
+}
+
+impl Executor {
+    fn run<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Self::Futures => futures::executor::block_on(future),
+            Self::AsyncStd => async_std::task::block_on(future),
+            Self::Tokio(runtime) => runtime.block_on(future),
+        }
+    }
+}
+
+enum Client {
+    Blocking(globus_app_blocking::UserApp),
+    Async(globus_app_async::UserApp, Executor),
+}
+
+impl Client {
+    fn login(
+        &self,
+        params: Option<AuthorizationParameters>,
+        force: bool,
+    ) -> Result<LoginOutcome, Error> {
+        match self {
+            Self::Blocking(app) => app.login(params, force),
+            Self::Async(app, exec) => exec.run(app.login(params, force)),
+        }
+    }
+
+    fn get(&self, rs: &str) -> Result<Authorization, Error> {
+        match self {
+            Self::Blocking(app) => app.get_authorizer(rs),
+            Self::Async(app, exec) => exec.run(app.get_authorizer(rs)),
+        }
+    }
+
+    fn logout(&self, sweep: bool) -> Result<LogoutReport, Error> {
+        match self {
+            Self::Blocking(app) => app.logout(sweep),
+            Self::Async(app, exec) => exec.run(app.logout(sweep)),
+        }
+    }
+
+    fn login_required(&self) -> bool {
+        match self {
+            Self::Blocking(app) => app.login_required().unwrap(),
+            Self::Async(app, exec) => exec.run(app.login_required()).unwrap(),
+        }
+    }
+
+    fn identity(&self) -> Option<String> {
+        match self {
+            Self::Blocking(app) => app.core().identity(),
+            Self::Async(app, _) => app.core().identity(),
+        }
+    }
+
+    fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
+        match self {
+            Self::Blocking(app) => app.redrive_gare(response),
+            Self::Async(app, exec) => exec.run(app.redrive_gare(response)),
+        }
+    }
+}
+
+struct Setup {
+    name: &'static str,
+    client: Client,
+    storage: JsonTokenStorage,
+    _dir: TempDir,
+}
+
+fn config(server: &AuthServer, refresh: bool) -> GlobusAppConfig {
+    GlobusAppConfig::default()
+        .with_auth_base_url(server.base_url.clone())
+        .with_request_refresh_tokens(refresh)
+        .with_auto_redrive_gares(true)
+}
+
+/// The same app on each adapter, each with its own token file.
+fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Setup> {
+    let names = [
+        "blocking",
+        "async/futures",
+        "async/async-std",
+        "async/tokio",
+    ];
+    names
+        .into_iter()
+        .map(|name| {
+            let dir = TempDir::new("e2e");
+            let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
+            let client = if name == "blocking" {
+                Client::Blocking(
+                    globus_app_blocking::UserApp::from_builder(
+                        globus_app_blocking::UserApp::builder("End To End")
+                            .client_id(SIM_CLIENT_ID)
+                            .scope_requirements(TRANSFER, scope)
+                            .config(config(server, refresh))
+                            .token_storage(storage.clone())
+                            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
+                            .login_flow_manager(Boxed(flow_manager(flow))),
+                    )
+                    .unwrap(),
+                )
+            } else {
+                let exec = match name {
+                    "async/futures" => Executor::Futures,
+                    "async/async-std" => Executor::AsyncStd,
+                    _ => Executor::Tokio(
+                        tokio::runtime::Builder::new_multi_thread()
+                            .enable_all()
+                            .build()
+                            .unwrap(),
+                    ),
+                };
+                let app = exec
+                    .run(globus_app_async::UserApp::from_builder(
+                        globus_app_async::UserApp::builder("End To End")
+                            .client_id(SIM_CLIENT_ID)
+                            .scope_requirements(TRANSFER, scope)
+                            .config(config(server, refresh))
+                            .token_storage(globus_app_async::storage::Unblocked::new(
+                                storage.clone(),
+                            ))
+                            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
+                            .login_flow_manager(globus_app_async::login::UnblockedLogin::new(
+                                Boxed(flow_manager(flow)),
+                            )),
+                    ))
+                    .unwrap();
+                Client::Async(app, exec)
+            };
+            Setup {
+                name,
+                client,
+                storage,
+                _dir: dir,
+            }
+        })
+        .collect()
+}
+
+fn expire(storage: &JsonTokenStorage) {
+    let mut records = storage.load().unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = now();
+    }
+    storage.store(&records).unwrap();
+}
+
+// ------------------------------------------------------------------ scenarios
+
+#[test]
+fn command_line_login_through_the_auth_code_page_in_access_token_mode() {
+    let server = AuthServer::start();
+    for setup in setups(&server, TRANSFER_ALL, false, Flow::CommandLine) {
+        let Setup {
+            name,
+            client,
+            storage,
+            ..
+        } = &setup;
+        assert!(client.login_required(), "{name}");
+        client.login(None, false).unwrap();
+        let first = client.get(TRANSFER).unwrap();
+        assert!(
+            storage
+                .load()
+                .unwrap()
+                .records()
+                .iter()
+                .all(|r| r.refresh_token.is_none()),
+            "{name}"
+        );
+        // Access-token mode: an expired token means a new login (via the terminal).
+        expire(storage);
+        let second = client.get(TRANSFER).unwrap();
+        assert_ne!(first.access_token(), second.access_token(), "{name}");
+        assert!(second.expires_at() > now(), "{name}");
+    }
+}
+
+#[test]
+fn local_server_login_refresh_and_rotation() {
+    let server = AuthServer::start();
+    server.fake().rotate_refresh_tokens = true;
+    for setup in setups(&server, TRANSFER_ALL, true, Flow::LocalServer) {
+        let Setup {
+            name,
+            client,
+            storage,
+            ..
+        } = &setup;
+        client.login(None, false).unwrap();
+        let old_refresh = storage
+            .load()
+            .unwrap()
+            .get(TRANSFER)
+            .unwrap()
+            .refresh_token
+            .clone()
+            .unwrap();
+        expire(storage);
+        client.get(TRANSFER).unwrap();
+        let new_refresh = storage
+            .load()
+            .unwrap()
+            .get(TRANSFER)
+            .unwrap()
+            .refresh_token
+            .clone()
+            .unwrap();
+        assert_ne!(
+            old_refresh, new_refresh,
+            "{name}: the rotated refresh token was stored"
+        );
+        assert!(server.fake().is_live(new_refresh.secret(), now()), "{name}");
+        assert!(!client.login_required(), "{name}");
+    }
 }
 
 #[test]
 fn sweep_decides_whether_tokens_outside_the_requirements_are_revoked() {
     for sweep in [false, true] {
         let server = AuthServer::start();
-        let dir = TempDir::new("sweep");
-        let (app, storage) = app(&server, &dir, TRANSFER_ALL);
-        app.login(None, false).unwrap();
-        let mut groups = storage.load().unwrap().get(TRANSFER).unwrap().clone();
-        groups.resource_server = "groups.api.globus.org".into();
-        storage.store(&[groups]).unwrap();
-        let report = app.logout(sweep).unwrap();
-        assert_eq!(
-            report.revoked.contains(&"groups.api.globus.org".to_owned()),
-            sweep
-        );
-        assert_eq!(
-            storage
-                .load()
-                .unwrap()
-                .get("groups.api.globus.org")
-                .is_some(),
-            !sweep
-        );
-        assert!(storage.load().unwrap().get(TRANSFER).is_none());
+        for setup in setups(&server, TRANSFER_ALL, true, Flow::LocalServer) {
+            let Setup {
+                name,
+                client,
+                storage,
+                ..
+            } = &setup;
+            client.login(None, false).unwrap();
+            let mut groups = storage.load().unwrap().get(TRANSFER).unwrap().clone();
+            groups.resource_server = "groups.api.globus.org".into();
+            storage.store(&[groups]).unwrap();
+            let report = client.logout(sweep).unwrap();
+            assert_eq!(
+                report.revoked.contains(&"groups.api.globus.org".to_owned()),
+                sweep,
+                "{name}"
+            );
+            assert_eq!(
+                storage
+                    .load()
+                    .unwrap()
+                    .get("groups.api.globus.org")
+                    .is_some(),
+                !sweep,
+                "{name}"
+            );
+            assert!(storage.load().unwrap().get(TRANSFER).is_none(), "{name}");
+        }
     }
 }
 
 #[test]
 fn another_person_cannot_log_in_over_stored_tokens_and_the_file_is_untouched() {
     let server = AuthServer::start();
-    let dir = TempDir::new("identity");
-    let (app, _) = app(&server, &dir, TRANSFER_ALL);
-    app.login(None, false).unwrap();
-    let before = std::fs::read(dir.0.join("tokens.json")).unwrap();
-    server.fake().user = SimUser::B;
-    let err = app.login(None, true).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::App(AppError::Validation(
-                TokenValidationError::IdentityMismatch { .. }
-            ))
-        ),
-        "{err:?}"
-    );
-    assert_eq!(std::fs::read(dir.0.join("tokens.json")).unwrap(), before);
-    // After logout, the other person can log in with the same app.
-    app.logout(false).unwrap();
-    app.login(None, false).unwrap();
-    assert_eq!(app.core().identity(), Some(SimUser::B.identity()));
+    for setup in setups(&server, TRANSFER_ALL, true, Flow::LocalServer) {
+        let Setup {
+            name,
+            client,
+            storage,
+            ..
+        } = &setup;
+        server.fake().user = SimUser::A;
+        client.login(None, false).unwrap();
+        let before = std::fs::read(storage.path()).unwrap();
+        server.fake().user = SimUser::B;
+        let err = client.login(None, true).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::App(AppError::Validation(
+                    TokenValidationError::IdentityMismatch { .. }
+                ))
+            ),
+            "{name}: {err:?}"
+        );
+        assert_eq!(std::fs::read(storage.path()).unwrap(), before, "{name}");
+        client.logout(false).unwrap();
+        client.login(None, false).unwrap();
+        assert_eq!(client.identity(), Some(SimUser::B.identity()), "{name}");
+    }
 }
 
 #[test]
 fn dependent_scopes_are_checked_through_the_consents_api_once() {
     let server = AuthServer::start();
-    let dir = TempDir::new("consents");
-    let (app, _) = app(
-        &server,
-        &dir,
-        &format!("{TRANSFER_ALL}[*https://auth.globus.org/scopes/c1/data_access]"),
-    );
-    app.login(None, false).unwrap();
-    app.get_authorizer(TRANSFER).unwrap();
-    app.get_authorizer(TRANSFER).unwrap();
-    let path = format!("/v2/api/identities/{}/consents", SimUser::A.identity());
-    assert_eq!(server.fake().count(&path), 1);
+    let scope = format!("{TRANSFER_ALL}[*https://auth.globus.org/scopes/c1/data_access]");
+    for setup in setups(&server, &scope, true, Flow::LocalServer) {
+        let before = server
+            .fake()
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/consents"))
+            .count();
+        setup.client.login(None, false).unwrap();
+        setup.client.get(TRANSFER).unwrap();
+        setup.client.get(TRANSFER).unwrap();
+        let after = server
+            .fake()
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/consents"))
+            .count();
+        assert_eq!(after - before, 1, "{}", setup.name);
+    }
+}
+
+#[test]
+fn a_gare_from_a_service_is_redriven_with_one_login_and_the_retry_succeeds() {
+    let server = AuthServer::start();
+    let needed = format!("{TRANSFER_ALL}[*https://auth.globus.org/scopes/c9/data_access]");
+    for setup in setups(&server, TRANSFER_ALL, true, Flow::LocalServer) {
+        let Setup { name, client, .. } = &setup;
+        client.login(None, false).unwrap();
+        server.require_for_service(&needed);
+        let call = |client: &Client| {
+            let authorization = client.get(TRANSFER).unwrap();
+            let mut response = ureq::get(&format!("{}service/resource", server.base_url))
+                .header(
+                    "authorization",
+                    authorization.header_value().unwrap().to_str().unwrap(),
+                )
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call()
+                .unwrap();
+            let status = response.status().as_u16();
+            let body = response.body_mut().read_to_vec().unwrap();
+            http::Response::builder().status(status).body(body).unwrap()
+        };
+        let first = call(client);
+        assert_eq!(first.status(), 403, "{name}");
+        assert!(
+            client.redrive_gare(&first).unwrap(),
+            "{name}: a GARE nested in errors[] is found"
+        );
+        let retry = call(client);
+        assert_eq!(retry.status(), 200, "{name}: the retry succeeds");
+        assert!(!client.redrive_gare(&retry).unwrap(), "{name}");
+    }
 }
 
 #[test]
@@ -128,32 +521,34 @@ fn every_injected_fault_ends_in_a_typed_error_with_the_token_file_intact() {
     ];
     for (status, body) in faults {
         let server = AuthServer::start();
-        let dir = TempDir::new("faults");
-        let (app, storage) = app(&server, &dir, TRANSFER_ALL);
-        app.login(None, false).unwrap();
-        // Expire the tokens so the next call refreshes, and break that refresh.
-        let mut records = storage.load().unwrap().records().to_vec();
-        for record in &mut records {
-            record.expires_at = globus_app_tests::now();
+        for setup in setups(&server, TRANSFER_ALL, true, Flow::LocalServer) {
+            let Setup {
+                name,
+                client,
+                storage,
+                ..
+            } = &setup;
+            client.login(None, false).unwrap();
+            expire(storage);
+            let before = std::fs::read(storage.path()).unwrap();
+            server.fake().fail_next(1, status, body);
+            server.fake().deny_next_authorization = true; // no silent re-login
+            let Err(err) = client.get(TRANSFER) else {
+                panic!("{name}: fault {status} was not reported");
+            };
+            let text = format!("{err} {err:?}");
+            assert!(
+                !text.contains("LEAKED_TOKEN") && !text.contains("rt-"),
+                "{name}: {text}"
+            );
+            let after = std::fs::read(storage.path()).unwrap();
+            assert_eq!(
+                after, before,
+                "{name}: fault {status} changed the token file"
+            );
+            JsonTokenFile::parse(&after).unwrap();
+            server.fake().deny_next_authorization = false;
+            client.get(TRANSFER).unwrap();
         }
-        storage.store(&records).unwrap();
-        let before = std::fs::read(dir.0.join("tokens.json")).unwrap();
-        server.fake().fail_next(1, status, body);
-        server.fake().deny_next_authorization = true; // no silent re-login
-        let result = app.get_authorizer(TRANSFER);
-        let Err(err) = result else {
-            panic!("fault {status} was not reported");
-        };
-        let text = format!("{err} {err:?}");
-        assert!(
-            !text.contains("LEAKED_TOKEN") && !text.contains("rt-"),
-            "{text}"
-        );
-        let after = std::fs::read(dir.0.join("tokens.json")).unwrap();
-        assert_eq!(after, before, "fault {status}: the token file changed");
-        JsonTokenFile::parse(&after).unwrap();
-        // Once the fault has passed, the app works again (a refresh, or for a
-        // dead refresh token a new login).
-        app.get_authorizer(TRANSFER).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The server's fidelity, checked by an independent client: the Python
 //! SDK's own `UserApp` logs in (authorization code with PKCE, id_token
-//! decoded against our JWKS), refreshes and logs out against it.
+//! decoded against our JWKS), refreshes and logs out against it, and its
+//! `ClientApp` gets client-credentials tokens (HTTP Basic) and logs out.
 
 use std::process::Command;
 
@@ -23,6 +24,22 @@ class ApprovingUser(CommandLineLoginFlowManager):
     def prompt_for_code(self):
         return self.code
 
+if sys.argv[2] == "client":
+    from globus_sdk import ClientApp
+    service = ClientApp(
+        "Python Service",
+        client_id=sys.argv[1],
+        client_secret="python-secret",
+        scope_requirements={"transfer.api.globus.org": "urn:globus:auth:scope:transfer.api.globus.org:all"},
+        config=GlobusAppConfig(token_storage="memory"),
+    )
+    service.login()
+    header = service.get_authorizer("transfer.api.globus.org").get_authorization_header()
+    assert header.startswith("Bearer at-")
+    service.logout()
+    print("PYTHON CLIENT OK")
+    sys.exit(0)
+
 app = UserApp(
     "Python Fidelity",
     client_id=sys.argv[1],
@@ -43,34 +60,45 @@ assert app.login_required()
 print("PYTHON CLIENT OK")
 "#;
 
-#[test]
-fn the_python_sdk_logs_in_refreshes_and_logs_out_against_the_server() {
-    let python = match std::env::var("GLOBUS_APP_PYTHON") {
-        Ok(python) if !python.is_empty() => python,
+fn python() -> Option<String> {
+    match std::env::var("GLOBUS_APP_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
         _ => {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI must set GLOBUS_APP_PYTHON"
             );
             eprintln!("GLOBUS_APP_PYTHON is not set: skipping the Python client test");
-            return;
+            None
         }
-    };
-    let server = AuthServer::start();
+    }
+}
+
+/// Runs the script in `mode` ("user" or "client") against `server`.
+fn run_python(python: &str, server: &AuthServer, mode: &str) -> String {
     let output = Command::new(python)
         .arg("-c")
         .arg(SCRIPT)
         .arg(SIM_CLIENT_ID)
+        .arg(mode)
         .env("GLOBUS_SDK_SERVICE_URL_AUTH", &server.base_url)
         .env("GLOBUS_SDK_ENVIRONMENT", "production")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success() && stdout.contains("PYTHON CLIENT OK"),
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[test]
+fn the_python_sdk_logs_in_refreshes_and_logs_out_against_the_server() {
+    let Some(python) = python() else { return };
+    let server = AuthServer::start();
+    let stdout = run_python(&python, &server, "user");
     assert!(stdout.contains(&format!(
         "IDENTITY {}",
         globus_app_proto::testing::SimUser::A.identity()
@@ -91,4 +119,24 @@ fn the_python_sdk_logs_in_refreshes_and_logs_out_against_the_server() {
     assert_eq!(fake.count("/.well-known/openid-configuration"), 1);
     assert_eq!(fake.count("/jwk.json"), 1);
     assert!(fake.count("/v2/oauth2/token/revoke") >= 2);
+}
+
+#[test]
+fn the_python_sdk_client_app_gets_client_credentials_from_the_server() {
+    let Some(python) = python() else { return };
+    let server = AuthServer::start();
+    server.fake().client_secret = Some("python-secret".into());
+    run_python(&python, &server, "client");
+    let fake = server.fake();
+    let grants: Vec<_> = fake
+        .requests
+        .iter()
+        .filter_map(|r| r.field("grant_type"))
+        .collect();
+    // (The Python ClientApp asks again when it builds its authorizer.)
+    assert!(
+        !grants.is_empty() && grants.iter().all(|g| *g == "client_credentials"),
+        "{grants:?}"
+    );
+    assert!(fake.count("/v2/oauth2/token/revoke") >= 1);
 }
