@@ -4,23 +4,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use globus_app_blocking::http::RetryPolicy;
-use globus_app_blocking::storage::{
-    JsonTokenStorage, MemoryTokenStorage, RenewalGuard, SqliteTokenStorage, StorageError,
+use globus_app_blocking::storage::{RenewalGuard, StorageError};
+use globus_app_blocking::{
+    DefaultTokenStorage, build_core, default_login_flow_manager, default_token_storage,
 };
 pub use globus_app_blocking::{Error, config_from_env};
 use globus_app_proto::app::{
-    Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, Input, IoFailure,
-    IoFailureKind, LoginFlowKind, LoginOutcome, LogoutReport, Operation, ScopeRequirements, Step,
-    TokenStorageKind,
+    Action, AppError, Authorization, GlobusApp, GlobusAppConfig, Input, IoFailure, IoFailureKind,
+    LoginOutcome, LogoutReport, Operation, ScopeRequirements, Step,
 };
 use globus_app_proto::auth_params::AuthorizationParameters;
 use globus_app_proto::scope::ScopeParseError;
 use globus_app_proto::secret::ClientSecret;
 
 use crate::http::{AsyncHttpClient, Sleeper, ThreadPoolSleeper, send_with_retries};
-use crate::login::{
-    AsyncLoginFlowManager, CommandLineLoginFlowManager, LocalServerLoginFlowManager, UnblockedLogin,
-};
+use crate::login::{AsyncLoginFlowManager, UnblockedLogin};
 use crate::storage::{AsyncTokenStorage, Unblocked};
 
 /// Per-resource-server async locks: tasks waiting for a renewal yield to the
@@ -282,48 +280,33 @@ impl AppBuilder {
             sleeper,
             retry,
         } = self;
-        // Reading the environment, the host name and creating the token
-        // directory are blocking calls: off the executor.
-        let app = blocking::unblock(move || -> Result<GlobusApp, Error> {
-            let config = match config {
-                Some(config) => config,
-                None => config_from_env()?,
+        // Reading the environment and the host name, and opening the
+        // configured storage, are blocking calls: off the executor. What to
+        // build is decided once, in the blocking crate.
+        let wants_default_storage = storage.is_none();
+        let (app, default_storage) = blocking::unblock(move || -> Result<_, Error> {
+            let app = build_core(core, config)?;
+            let default_storage = if wants_default_storage {
+                Some(default_token_storage(&app)?)
+            } else {
+                None
             };
-            Ok(core
-                .config(config)
-                .hostname(globus_app_blocking::hostname())
-                .build()?)
+            Ok((app, default_storage))
         })
         .await?;
-        let storage: Arc<dyn AsyncTokenStorage> = match (storage, app.config().token_storage) {
+        let storage: Arc<dyn AsyncTokenStorage> = match (storage, default_storage) {
             (Some(storage), _) => storage,
-            (None, TokenStorageKind::Json) => {
-                let app = app.clone();
-                Arc::new(Unblocked::new(
-                    blocking::unblock(move || JsonTokenStorage::for_app(&app)).await?,
-                ))
-            }
-            (None, TokenStorageKind::Sqlite) => {
-                let app = app.clone();
-                Arc::new(Unblocked::new(
-                    blocking::unblock(move || SqliteTokenStorage::for_app(&app)).await?,
-                ))
-            }
-            (None, TokenStorageKind::Memory) => Arc::new(MemoryTokenStorage::new()),
-            (None, _) => return Err(Error::MissingCustom("token storage")),
+            (None, Some(DefaultTokenStorage::Json(storage))) => Arc::new(Unblocked::new(storage)),
+            (None, Some(DefaultTokenStorage::Sqlite(storage))) => Arc::new(Unblocked::new(storage)),
+            (None, Some(DefaultTokenStorage::Memory(storage))) => Arc::new(storage),
+            (None, None) => return Err(Error::MissingCustom("token storage")),
         };
-        let login: Option<Arc<dyn AsyncLoginFlowManager>> =
-            match (login, app.kind(), app.config().login_flow) {
-                (Some(login), _, _) => Some(login),
-                (None, AppKind::Client, _) => None,
-                (None, _, None | Some(LoginFlowKind::CommandLine)) => Some(Arc::new(
-                    UnblockedLogin::new(CommandLineLoginFlowManager::new()),
-                )),
-                (None, _, Some(LoginFlowKind::LocalServer)) => Some(Arc::new(UnblockedLogin::new(
-                    LocalServerLoginFlowManager::new(),
-                ))),
-                (None, _, Some(_)) => return Err(Error::MissingCustom("login flow manager")),
-            };
+        let login: Option<Arc<dyn AsyncLoginFlowManager>> = match login {
+            Some(login) => Some(login),
+            None => default_login_flow_manager(&app)?.map(|manager| {
+                Arc::new(UnblockedLogin(Arc::from(manager))) as Arc<dyn AsyncLoginFlowManager>
+            }),
+        };
         let http: Arc<dyn AsyncHttpClient> = match http {
             Some(http) => http,
             #[cfg(feature = "surf")]

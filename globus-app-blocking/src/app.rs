@@ -223,6 +223,56 @@ impl Driver {
     }
 }
 
+/// Builds the app core: the given configuration (else [`config_from_env`])
+/// and this machine's host name. Shared by both adapters.
+pub fn build_core(
+    core: globus_app_proto::app::AppBuilder,
+    config: Option<GlobusAppConfig>,
+) -> Result<GlobusApp, Error> {
+    let config = match config {
+        Some(config) => config,
+        None => config_from_env()?,
+    };
+    Ok(core.config(config).hostname(hostname()).build()?)
+}
+
+/// The token storage an app's configuration asks for when none was given.
+#[derive(Debug)]
+pub enum DefaultTokenStorage {
+    /// `TokenStorageKind::Json`: the app's default `tokens.json`.
+    Json(JsonTokenStorage),
+    /// `TokenStorageKind::Sqlite`: the app's default `tokens.db`.
+    Sqlite(SqliteTokenStorage),
+    /// `TokenStorageKind::Memory`.
+    Memory(MemoryTokenStorage),
+}
+
+/// Opens the storage the configuration names (creating its directory:
+/// blocking I/O). `Custom` without a storage is an error.
+pub fn default_token_storage(app: &GlobusApp) -> Result<DefaultTokenStorage, Error> {
+    Ok(match app.config().token_storage {
+        TokenStorageKind::Json => DefaultTokenStorage::Json(JsonTokenStorage::for_app(app)?),
+        TokenStorageKind::Sqlite => DefaultTokenStorage::Sqlite(SqliteTokenStorage::for_app(app)?),
+        TokenStorageKind::Memory => DefaultTokenStorage::Memory(MemoryTokenStorage::new()),
+        _ => return Err(Error::MissingCustom("token storage")),
+    })
+}
+
+/// The login flow manager the configuration names: none for a `ClientApp`,
+/// command-line by default for a `UserApp`. `Custom` without one is an error.
+pub fn default_login_flow_manager(
+    app: &GlobusApp,
+) -> Result<Option<Box<dyn LoginFlowManager>>, Error> {
+    if app.kind() == globus_app_proto::app::AppKind::Client {
+        return Ok(None);
+    }
+    Ok(Some(match app.config().login_flow {
+        None | Some(LoginFlowKind::CommandLine) => Box::new(CommandLineLoginFlowManager::new()),
+        Some(LoginFlowKind::LocalServer) => Box::new(LocalServerLoginFlowManager::new()),
+        Some(_) => return Err(Error::MissingCustom("login flow manager")),
+    }))
+}
+
 /// Builds a [`UserApp`] or [`ClientApp`].
 #[must_use]
 pub struct AppBuilder {
@@ -299,30 +349,19 @@ impl AppBuilder {
     }
 
     fn build_driver(self) -> Result<Driver, Error> {
-        let config = match self.config {
-            Some(config) => config,
-            None => config_from_env()?,
+        let app = build_core(self.core, self.config)?;
+        let storage: Arc<dyn TokenStorage> = match self.storage {
+            Some(storage) => storage,
+            None => match default_token_storage(&app)? {
+                DefaultTokenStorage::Json(storage) => Arc::new(storage),
+                DefaultTokenStorage::Sqlite(storage) => Arc::new(storage),
+                DefaultTokenStorage::Memory(storage) => Arc::new(storage),
+            },
         };
-        let app = self.core.config(config).hostname(hostname()).build()?;
-        let storage: Arc<dyn TokenStorage> = match (self.storage, app.config().token_storage) {
-            (Some(storage), _) => storage,
-            (None, TokenStorageKind::Json) => Arc::new(JsonTokenStorage::for_app(&app)?),
-            (None, TokenStorageKind::Sqlite) => Arc::new(SqliteTokenStorage::for_app(&app)?),
-            (None, TokenStorageKind::Memory) => Arc::new(MemoryTokenStorage::new()),
-            (None, _) => return Err(Error::MissingCustom("token storage")),
+        let login = match self.login {
+            Some(login) => Some(login),
+            None => default_login_flow_manager(&app)?.map(Arc::from),
         };
-        let login: Option<Arc<dyn LoginFlowManager>> =
-            match (self.login, app.kind(), app.config().login_flow) {
-                (Some(login), _, _) => Some(login),
-                (None, globus_app_proto::app::AppKind::Client, _) => None,
-                (None, _, None | Some(LoginFlowKind::CommandLine)) => {
-                    Some(Arc::new(CommandLineLoginFlowManager::new()))
-                }
-                (None, _, Some(LoginFlowKind::LocalServer)) => {
-                    Some(Arc::new(LocalServerLoginFlowManager::new()))
-                }
-                (None, _, Some(_)) => return Err(Error::MissingCustom("login flow manager")),
-            };
         let http = match self.http {
             Some(http) => http,
             #[cfg(feature = "ureq")]

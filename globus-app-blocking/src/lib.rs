@@ -72,7 +72,10 @@ pub mod http;
 pub mod login;
 pub mod storage;
 
-pub use app::{AppBuilder, ClientApp, Error, UserApp, config_from_env, hostname, now};
+pub use app::{
+    AppBuilder, ClientApp, DefaultTokenStorage, Error, UserApp, build_core, config_from_env,
+    default_login_flow_manager, default_token_storage, hostname, now,
+};
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
     Authorization, GlobusAppConfig, LoginFlowKind, LoginOutcome, LogoutReport, TokenStorageKind,

@@ -181,22 +181,6 @@ fn sqlite_schema_is_created_checked_and_memory_is_refused() {
 
 // ---------------------------------------------------------------- Python interop
 
-/// The Python interpreter with globus-sdk 4.9.0, from GLOBUS_APP_PYTHON
-/// (.ci/run sets it up). In CI a missing interpreter is a failure.
-fn python() -> Option<String> {
-    match std::env::var("GLOBUS_APP_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set GLOBUS_APP_PYTHON for the interop tests"
-            );
-            eprintln!("GLOBUS_APP_PYTHON is not set: skipping the Python interop test");
-            None
-        }
-    }
-}
-
 fn run_python(python: &str, script: &str, path: &Path) -> String {
     let output = Command::new(python)
         .arg("-c")
@@ -235,7 +219,9 @@ s.close()
 "#;
 
 fn interop(file: &str) {
-    let Some(python) = python() else { return };
+    let Some(python) = globus_app_tests::python_reference() else {
+        return;
+    };
     let dir = TempDir::new("interop");
     let path = dir.0.join(file);
     let storage: Box<dyn TokenStorage> = if path.extension().is_some_and(|e| e == "db") {

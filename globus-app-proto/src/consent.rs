@@ -396,7 +396,10 @@ mod tests {
     }
 
     #[test]
-    fn deep_trees_and_deep_scopes_are_matched_without_recursion() {
+    // A 3,000-level chain (a consent's dependency path grows with its depth,
+    // so the input is quadratic): this checks matching along long chains,
+    // not stack use; the matcher is iterative by construction.
+    fn long_consent_chains_and_deep_scopes_are_matched() {
         let depth = 3_000u64;
         let consents = (1..=depth)
             .map(|i| consent(i, &(1..=i).collect::<Vec<_>>(), &format!("s{i}")))

@@ -35,3 +35,23 @@ pub fn fixture_response(name: &str) -> (http::Response<Vec<u8>>, serde_json::Val
         .expect("response");
     (response, body)
 }
+
+/// The Python interpreter with globus-sdk 4.9.0, from `GLOBUS_APP_PYTHON`
+/// (`.ci/run` sets it). Outside CI a missing interpreter skips the caller's
+/// test (`None`); in CI it is a failure.
+///
+/// # Panics
+/// In CI (`CI` set) when `GLOBUS_APP_PYTHON` is not.
+pub fn python_reference() -> Option<String> {
+    match std::env::var("GLOBUS_APP_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set GLOBUS_APP_PYTHON for the Python reference tests"
+            );
+            eprintln!("GLOBUS_APP_PYTHON is not set: skipping a Python reference test");
+            None
+        }
+    }
+}

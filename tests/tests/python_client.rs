@@ -60,20 +60,6 @@ assert app.login_required()
 print("PYTHON CLIENT OK")
 "#;
 
-fn python() -> Option<String> {
-    match std::env::var("GLOBUS_APP_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set GLOBUS_APP_PYTHON"
-            );
-            eprintln!("GLOBUS_APP_PYTHON is not set: skipping the Python client test");
-            None
-        }
-    }
-}
-
 /// Runs the script in `mode` ("user" or "client") against `server`.
 fn run_python(python: &str, server: &AuthServer, mode: &str) -> String {
     let output = Command::new(python)
@@ -96,7 +82,9 @@ fn run_python(python: &str, server: &AuthServer, mode: &str) -> String {
 
 #[test]
 fn the_python_sdk_logs_in_refreshes_and_logs_out_against_the_server() {
-    let Some(python) = python() else { return };
+    let Some(python) = globus_app_tests::python_reference() else {
+        return;
+    };
     let server = AuthServer::start();
     let stdout = run_python(&python, &server, "user");
     assert!(stdout.contains(&format!(
@@ -123,7 +111,9 @@ fn the_python_sdk_logs_in_refreshes_and_logs_out_against_the_server() {
 
 #[test]
 fn the_python_sdk_client_app_gets_client_credentials_from_the_server() {
-    let Some(python) = python() else { return };
+    let Some(python) = globus_app_tests::python_reference() else {
+        return;
+    };
     let server = AuthServer::start();
     server.fake().client_secret = Some("python-secret".into());
     run_python(&python, &server, "client");
