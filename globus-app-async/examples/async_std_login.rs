@@ -4,29 +4,25 @@
 //! GLOBUS_CLIENT_ID=<native app client id> cargo run -p globus-app-async --example async_std_login
 //! ```
 
-use globus_app_async::{UserApp, config_from_env};
+use globus_app_async::{GlobusAppConfig, UserApp};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     async_std::task::block_on(async {
         let client_id = std::env::var("GLOBUS_CLIENT_ID")
             .map_err(|_| "set GLOBUS_CLIENT_ID to a native app's client id")?;
-        let app = UserApp::from_builder(
-            UserApp::builder("Async Login Example")
-                .client_id(client_id)
-                .scope_requirements(
-                    "transfer.api.globus.org",
-                    "urn:globus:auth:scope:transfer.api.globus.org:all",
-                )
-                .config(config_from_env()?.with_request_refresh_tokens(true)),
-        )
-        .await?;
+        let app = UserApp::builder("Async Login Example")
+            .client_id(client_id)
+            .scope_requirements(
+                "transfer.api.globus.org",
+                "urn:globus:auth:scope:transfer.api.globus.org:all",
+            )
+            .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
+            .build()
+            .await?;
         // Prints a URL and reads the pasted code (command-line flow).
-        app.login(None, false).await?;
+        app.login().await?;
         let authorization = app.get_authorizer("transfer.api.globus.org").await?;
-        println!(
-            "Transfer token valid until {} (epoch seconds)",
-            authorization.expires_at().as_secs()
-        );
+        println!("Transfer token valid until {}", authorization.expires_at());
         Ok(())
     })
 }

@@ -7,31 +7,27 @@
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` and `GLOBUS_SDK_ENVIRONMENT` work as with
 //! the Python SDK.
 
-use globus_app_async::{LoginFlowKind, UserApp, config_from_env};
+use globus_app_async::{GlobusAppConfig, LoginFlowKind, UserApp};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client_id = std::env::var("GLOBUS_CLIENT_ID")
         .map_err(|_| "set GLOBUS_CLIENT_ID to a native app's client id")?;
-    let app = UserApp::from_builder(
-        UserApp::builder("Async Login Example")
-            .client_id(client_id)
-            .scope_requirements(
-                "transfer.api.globus.org",
-                "urn:globus:auth:scope:transfer.api.globus.org:all",
-            )
-            .config(
-                config_from_env()?
-                    .with_request_refresh_tokens(true)
-                    .with_login_flow(LoginFlowKind::LocalServer),
-            ),
-    )
-    .await?;
-    app.login(None, false).await?;
+    let app = UserApp::builder("Async Login Example")
+        .client_id(client_id)
+        .scope_requirements(
+            "transfer.api.globus.org",
+            "urn:globus:auth:scope:transfer.api.globus.org:all",
+        )
+        .config(
+            GlobusAppConfig::default()
+                .with_request_refresh_tokens(true)
+                .with_login_flow(LoginFlowKind::LocalServer),
+        )
+        .build()
+        .await?;
+    app.login().await?;
     let authorization = app.get_authorizer("transfer.api.globus.org").await?;
-    println!(
-        "Transfer token valid until {} (epoch seconds)",
-        authorization.expires_at().as_secs()
-    );
+    println!("Transfer token valid until {}", authorization.expires_at());
     Ok(())
 }

@@ -1,20 +1,19 @@
-//! `UserApp` and `ClientApp`: the app core driven asynchronously.
+//! [`UserApp`] and [`ClientApp`]: the app core driven asynchronously.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use globus_app_blocking::Error;
+use globus_app_blocking::adapter::{
+    DefaultTokenStorage, Outcomes, build_core, default_login_flow_manager,
+};
 use globus_app_blocking::http::RetryPolicy;
-use globus_app_blocking::storage::{RenewalGuard, StorageError};
-use globus_app_blocking::{
-    DefaultTokenStorage, build_core, default_login_flow_manager, default_token_storage,
-};
-pub use globus_app_blocking::{Error, config_from_env};
+use globus_app_blocking::storage::RenewalGuard;
 use globus_app_proto::app::{
-    Action, AppError, Authorization, GlobusApp, GlobusAppConfig, Input, IoFailure, IoFailureKind,
-    LoginOutcome, LogoutReport, Operation, ScopeRequirements, Step,
+    Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, Input, LoginOptions,
+    LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, Step,
 };
-use globus_app_proto::auth_params::AuthorizationParameters;
-use globus_app_proto::scope::ScopeParseError;
 use globus_app_proto::secret::ClientSecret;
 
 use crate::http::{AsyncHttpClient, Sleeper, ThreadPoolSleeper, send_with_retries};
@@ -61,33 +60,23 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-fn failure(kind: IoFailureKind, error: &dyn std::fmt::Display, retryable: bool) -> Input {
-    Input::Failed(IoFailure {
-        kind,
-        message: error.to_string(),
-        retryable,
-    })
-}
-
 impl Driver {
-    /// The one loop that drives every operation, as in the blocking crate.
+    /// The one loop that drives every operation, as in the blocking crate;
+    /// only the I/O of each action differs.
     async fn drive<T, O: Operation<Output = Result<T, AppError>> + Send>(
         &self,
         mut op: O,
     ) -> Result<T, Error> {
         let mut held: Vec<HeldRenewal> = Vec::new();
-        let mut last_failure: Option<Error> = None;
+        let mut outcomes = Outcomes::new();
         let mut input = None;
         loop {
-            let action = match op.advance(input.take(), globus_app_blocking::now()) {
-                Step::Done(Ok(output)) => return Ok(output),
-                Step::Done(Err(AppError::Io(io))) => {
-                    return Err(last_failure.unwrap_or(Error::App(AppError::Io(io))));
+            match outcomes.next(&mut op, input.take()) {
+                Step::Done(result) => return result,
+                Step::Action(action) => {
+                    input = Some(self.perform(action, &mut held, &mut outcomes).await);
                 }
-                Step::Done(Err(e)) => return Err(e.into()),
-                Step::Action(action) => action,
-            };
-            input = Some(self.perform(action, &mut held, &mut last_failure).await);
+            }
         }
     }
 
@@ -95,136 +84,105 @@ impl Driver {
         &self,
         action: Action,
         held: &mut Vec<HeldRenewal>,
-        failed: &mut Option<Error>,
+        outcomes: &mut Outcomes,
     ) -> Input {
-        let storage = |result: Result<Input, StorageError>, failed: &mut Option<Error>| {
-            result.unwrap_or_else(|e| {
-                let input = failure(IoFailureKind::Storage, &e, false);
-                *failed = Some(e.into());
-                input
-            })
-        };
         match action {
-            Action::LoadTokens => storage(self.storage.load().await.map(Input::Tokens), failed),
-            Action::StoreTokens(records) => storage(
-                self.storage.store(records).await.map(|()| Input::Stored),
-                failed,
-            ),
-            Action::RemoveTokens(servers) => storage(
-                self.storage.remove(servers).await.map(|()| Input::Removed),
-                failed,
-            ),
+            Action::LoadTokens => outcomes.loaded(self.storage.load().await),
+            Action::StoreTokens(records) => {
+                outcomes.storage(self.storage.store(records).await, |()| Input::Stored)
+            }
+            Action::RemoveTokens(servers) => {
+                outcomes.storage(self.storage.remove(servers).await, |()| Input::Removed)
+            }
             Action::Lock(rs) => {
                 let in_process = self.renewals.get(&rs).lock_arc().await;
-                match self.storage.lock_renewal(rs.clone()).await {
-                    Ok(guard) => {
-                        held.push(HeldRenewal {
-                            resource_server: rs,
-                            _storage: guard,
-                            _in_process: in_process,
-                        });
-                        Input::Locked
-                    }
-                    Err(e) => {
-                        let input = failure(IoFailureKind::Lock, &e, true);
-                        *failed = Some(e.into());
-                        input
-                    }
-                }
+                let result = self.storage.lock_renewal(rs.clone()).await;
+                outcomes.locked(result, |guard| {
+                    held.push(HeldRenewal {
+                        resource_server: rs,
+                        _storage: guard,
+                        _in_process: in_process,
+                    });
+                })
             }
             Action::Unlock(rs) => {
                 held.retain(|h| h.resource_server != rs);
                 Input::Unlocked
             }
-            Action::Send(request) => {
-                match send_with_retries(
+            Action::Send(request) => outcomes.response(
+                send_with_retries(
                     self.http.as_ref(),
                     request,
                     self.retry,
                     self.sleeper.as_ref(),
                 )
-                .await
-                {
-                    Ok(response) => Input::Response(response),
-                    Err(e) => {
-                        let input = failure(IoFailureKind::Transport, &e, true);
-                        *failed = Some(e.into());
-                        input
-                    }
-                }
-            }
-            Action::Random => {
-                let mut bytes = Box::new([0u8; 64]);
-                match getrandom::fill(&mut bytes[..]) {
-                    Ok(()) => Input::Random(bytes),
-                    Err(e) => failure(
-                        IoFailureKind::Interaction,
-                        &format!("no secure randomness: {e}"),
-                        false,
-                    ),
-                }
-            }
-            Action::Authorize(plan) => {
-                let Some(login) = &self.login else {
-                    *failed = Some(Error::MissingCustom("login flow manager"));
-                    return failure(IoFailureKind::Interaction, &"no login flow manager", false);
-                };
-                match login.run(plan).await {
-                    Ok(response) => Input::Authorization(response),
-                    Err(e) => {
-                        let input = failure(IoFailureKind::Interaction, &e, false);
-                        *failed = Some(e.into());
-                        input
-                    }
-                }
-            }
-            other => failure(
-                IoFailureKind::Interaction,
-                &format!("unsupported action {other:?}"),
-                false,
+                .await,
             ),
+            Action::Random => outcomes.random(),
+            Action::Authorize(plan) => match &self.login {
+                Some(login) => outcomes.authorization(login.run(plan).await),
+                None => outcomes.no_login_flow(),
+            },
+            other => outcomes.unsupported(&other),
+        }
+    }
+
+    async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
+        match self.app.gare_redrive_parameters(response) {
+            Some(params) => {
+                let options = LoginOptions::new().authorization_parameters(params);
+                self.drive(self.app.login_with(options)).await.map(|_| true)
+            }
+            None => Ok(false),
         }
     }
 }
 
-/// Builds an async [`UserApp`] or [`ClientApp`].
+/// Builds an async [`UserApp`] ([`UserApp::builder`]) or [`ClientApp`]
+/// ([`ClientApp::builder`]); `App` is the kind being built. The same
+/// options as `globus_app_blocking::AppBuilder`, with async parts.
 #[must_use]
-pub struct AppBuilder {
+pub struct AppBuilder<App> {
     core: globus_app_proto::app::AppBuilder,
-    config: Option<GlobusAppConfig>,
+    read_environment_variables: bool,
+    retry: RetryPolicy,
     storage: Option<Arc<dyn AsyncTokenStorage>>,
     http: Option<Arc<dyn AsyncHttpClient>>,
     login: Option<Arc<dyn AsyncLoginFlowManager>>,
     sleeper: Arc<dyn Sleeper>,
-    retry: RetryPolicy,
+    app: PhantomData<fn() -> App>,
 }
 
-impl AppBuilder {
-    fn new(core: globus_app_proto::app::AppBuilder) -> Self {
+/// The builder of a [`UserApp`].
+pub type UserAppBuilder = AppBuilder<UserApp>;
+/// The builder of a [`ClientApp`].
+pub type ClientAppBuilder = AppBuilder<ClientApp>;
+
+impl<App> AppBuilder<App> {
+    fn new(kind: AppKind, app_name: String) -> Self {
         Self {
-            core,
-            config: None,
+            core: match kind {
+                AppKind::User => GlobusApp::user(app_name),
+                AppKind::Client => GlobusApp::client(app_name),
+            },
+            read_environment_variables: true,
+            retry: RetryPolicy::default(),
             storage: None,
             http: None,
             login: None,
             sleeper: Arc::new(ThreadPoolSleeper),
-            retry: RetryPolicy::default(),
+            app: PhantomData,
         }
     }
 
-    /// The client id.
+    /// The client id (required).
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.core = self.core.client_id(client_id);
         self
     }
 
-    /// The client secret (confidential clients; required for `ClientApp`).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
-    /// Adds required scopes (a scope string) for a resource server.
+    /// Adds required scopes (a scope string) for a resource server, parsed
+    /// at `build`.
     pub fn scope_requirements(
         mut self,
         resource_server: impl Into<String>,
@@ -234,25 +192,29 @@ impl AppBuilder {
         self
     }
 
-    /// The configuration (default: [`config_from_env`]).
+    /// The configuration (default: [`GlobusAppConfig::default`]), with the
+    /// Python SDK's environment variables filling what it leaves unset.
     pub fn config(mut self, config: GlobusAppConfig) -> Self {
-        self.config = Some(config);
+        self.core = self.core.config(config);
         self
     }
 
-    /// A token storage to use instead of the configured one.
+    /// Whether to read `GLOBUS_SDK_ENVIRONMENT` and
+    /// `GLOBUS_SDK_SERVICE_URL_AUTH` (default: yes).
+    pub fn read_environment_variables(mut self, read: bool) -> Self {
+        self.read_environment_variables = read;
+        self
+    }
+
+    /// A token storage to use instead of the configured one (wrap a
+    /// blocking one in [`Unblocked`]).
     pub fn token_storage(mut self, storage: impl AsyncTokenStorage + 'static) -> Self {
         self.storage = Some(Arc::new(storage));
         self
     }
 
-    /// A login flow manager to use instead of the configured one.
-    pub fn login_flow_manager(mut self, manager: impl AsyncLoginFlowManager + 'static) -> Self {
-        self.login = Some(Arc::new(manager));
-        self
-    }
-
-    /// The HTTP client (default: `SurfClient`, feature `surf`).
+    /// The HTTP client (default: [`SurfClient`](crate::http::SurfClient),
+    /// feature `surf`).
     pub fn http_client(mut self, client: impl AsyncHttpClient + 'static) -> Self {
         self.http = Some(Arc::new(client));
         self
@@ -273,21 +235,22 @@ impl AppBuilder {
     async fn build_driver(self) -> Result<Driver, Error> {
         let Self {
             core,
-            config,
+            read_environment_variables,
+            retry,
             storage,
             http,
             login,
             sleeper,
-            retry,
+            app: _,
         } = self;
         // Reading the environment and the host name, and opening the
         // configured storage, are blocking calls: off the executor. What to
-        // build is decided once, in the blocking crate.
+        // build is decided once, in the blocking crate's adapter module.
         let wants_default_storage = storage.is_none();
         let (app, default_storage) = blocking::unblock(move || -> Result<_, Error> {
-            let app = build_core(core, config)?;
+            let app = build_core(core, read_environment_variables)?;
             let default_storage = if wants_default_storage {
-                Some(default_token_storage(&app)?)
+                Some(DefaultTokenStorage::open(&app)?)
             } else {
                 None
             };
@@ -299,20 +262,18 @@ impl AppBuilder {
             (None, Some(DefaultTokenStorage::Json(storage))) => Arc::new(Unblocked::new(storage)),
             (None, Some(DefaultTokenStorage::Sqlite(storage))) => Arc::new(Unblocked::new(storage)),
             (None, Some(DefaultTokenStorage::Memory(storage))) => Arc::new(storage),
-            (None, None) => return Err(Error::MissingCustom("token storage")),
+            (None, _) => return Err(Error::MissingPart("token storage")),
         };
-        let login: Option<Arc<dyn AsyncLoginFlowManager>> = match login {
-            Some(login) => Some(login),
-            None => default_login_flow_manager(&app)?.map(|manager| {
-                Arc::new(UnblockedLogin(Arc::from(manager))) as Arc<dyn AsyncLoginFlowManager>
-            }),
+        let login: Option<Arc<dyn AsyncLoginFlowManager>> = match (login, app.kind()) {
+            (_, AppKind::Client) => None,
+            (Some(login), AppKind::User) => Some(login),
+            (None, AppKind::User) => Some(Arc::new(UnblockedLogin(Arc::from(
+                default_login_flow_manager(&app)?,
+            )))),
         };
-        let http: Arc<dyn AsyncHttpClient> = match http {
+        let http = match http {
             Some(http) => http,
-            #[cfg(feature = "surf")]
-            None => Arc::new(crate::http::SurfClient::default()),
-            #[cfg(not(feature = "surf"))]
-            None => return Err(Error::MissingCustom("HTTP client")),
+            None => default_http_client()?,
         };
         Ok(Driver {
             app,
@@ -326,86 +287,216 @@ impl AppBuilder {
     }
 }
 
-macro_rules! app_type {
-    ($(#[$doc:meta])* $name:ident, $constructor:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug)]
-        pub struct $name {
-            driver: Driver,
-        }
-
-        impl $name {
-            /// Starts building the app.
-            pub fn builder(app_name: impl Into<String>) -> AppBuilder {
-                AppBuilder::new(GlobusApp::$constructor(app_name))
-            }
-
-            /// Builds the app from a builder of the right kind.
-            pub async fn from_builder(builder: AppBuilder) -> Result<Self, Error> {
-                Ok(Self { driver: builder.build_driver().await? })
-            }
-
-            /// The app core (configuration, client, identity).
-            pub fn core(&self) -> &GlobusApp {
-                &self.driver.app
-            }
-
-            /// The token storage.
-            pub fn token_storage(&self) -> &Arc<dyn AsyncTokenStorage> {
-                &self.driver.storage
-            }
-
-            /// A copy of the scope requirements.
-            pub fn scope_requirements(&self) -> ScopeRequirements {
-                self.driver.app.scope_requirements()
-            }
-
-            /// Adds required scopes (a scope string) for a resource server.
-            pub fn add_scope_requirements(&self, resource_server: &str, scopes: &str) -> Result<(), ScopeParseError> {
-                self.driver.app.add_scope_requirements_str(resource_server, scopes)
-            }
-
-            /// A valid authorization for `resource_server`, refreshed or renewed
-            /// as needed. Concurrent callers renew once.
-            pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-                self.driver.drive(self.driver.app.get_authorizer(resource_server)).await
-            }
-
-            /// Logs in if `params` are given, `force` is set, or a login is required.
-            pub async fn login(&self, params: Option<AuthorizationParameters>, force: bool) -> Result<LoginOutcome, Error> {
-                self.driver.drive(self.driver.app.login(params, force)).await
-            }
-
-            /// Whether using the app would need a new login (no network calls).
-            pub async fn login_required(&self) -> Result<bool, Error> {
-                self.driver.drive(self.driver.app.login_required()).await
-            }
-
-            /// Revokes and removes the app's tokens (all stored ones with `sweep`).
-            pub async fn logout(&self, sweep: bool) -> Result<LogoutReport, Error> {
-                self.driver.drive(self.driver.app.logout(sweep)).await
-            }
-
-            /// For a service's response: if it is a GARE and `auto_redrive_gares`
-            /// is on, logs in with its parameters and returns true — retry once.
-            pub async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
-                match self.driver.app.gare_redrive_parameters(response) {
-                    Some(params) => self.login(Some(params), true).await.map(|_| true),
-                    None => Ok(false),
-                }
-            }
-        }
-    };
+#[cfg(feature = "surf")]
+#[allow(clippy::unnecessary_wraps)] // fails without the feature
+fn default_http_client() -> Result<Arc<dyn AsyncHttpClient>, Error> {
+    Ok(Arc::new(crate::http::SurfClient::default()))
 }
 
-app_type!(
-    /// An app that acts for a person, who logs in interactively.
-    UserApp,
-    user
-);
+#[cfg(not(feature = "surf"))]
+fn default_http_client() -> Result<Arc<dyn AsyncHttpClient>, Error> {
+    Err(Error::MissingPart("HTTP client (feature `surf` is off)"))
+}
 
-app_type!(
-    /// An app that acts as itself (a service account), with client credentials.
-    ClientApp,
-    client
-);
+impl AppBuilder<UserApp> {
+    /// The client secret, for a confidential client acting for a person.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.core = self.core.client_secret(ClientSecret::new(secret));
+        self
+    }
+
+    /// A login flow manager to use instead of the configured one (wrap a
+    /// blocking one in [`UnblockedLogin`]).
+    pub fn login_flow_manager(mut self, manager: impl AsyncLoginFlowManager + 'static) -> Self {
+        self.login = Some(Arc::new(manager));
+        self
+    }
+
+    /// Checks the configuration, opens the token storage (off the
+    /// executor) and builds the app.
+    pub async fn build(self) -> Result<UserApp, Error> {
+        Ok(UserApp {
+            driver: self.build_driver().await?,
+        })
+    }
+}
+
+impl AppBuilder<ClientApp> {
+    /// The client secret (required).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.core = self.core.client_secret(ClientSecret::new(secret));
+        self
+    }
+
+    /// Checks the configuration, opens the token storage (off the
+    /// executor) and builds the app.
+    pub async fn build(self) -> Result<ClientApp, Error> {
+        Ok(ClientApp {
+            driver: self.build_driver().await?,
+        })
+    }
+}
+
+/// An app that acts for a person, who logs in interactively; async.
+///
+/// Cheap to clone and `Send + Sync`; its futures are `Send`.
+///
+/// Cancellation: dropping a future releases its renewal locks and leaves
+/// the stored tokens whole (every write is atomic). An interactive login
+/// already running on the thread pool (the terminal prompt, the loopback
+/// listener) runs on until it ends or times out; its result is dropped.
+#[derive(Clone, Debug)]
+pub struct UserApp {
+    driver: Driver,
+}
+
+impl UserApp {
+    /// Starts building a `UserApp` named `app_name`.
+    pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
+        AppBuilder::new(AppKind::User, app_name.into())
+    }
+
+    /// The app core: configuration, client, identity.
+    pub fn core(&self) -> &GlobusApp {
+        &self.driver.app
+    }
+
+    /// The token storage.
+    pub fn token_storage(&self) -> &Arc<dyn AsyncTokenStorage> {
+        &self.driver.storage
+    }
+
+    /// A copy of the scope requirements.
+    pub fn scope_requirements(&self) -> ScopeRequirements {
+        self.driver.app.scope_requirements()
+    }
+
+    /// Adds required scopes (a scope string) for a resource server.
+    pub fn add_scope_requirements(&self, resource_server: &str, scopes: &str) -> Result<(), Error> {
+        Ok(self
+            .driver
+            .app
+            .add_scope_requirements_str(resource_server, scopes)?)
+    }
+
+    /// A valid authorization for `resource_server`, refreshed or after a
+    /// login as needed. Concurrent callers refresh once.
+    pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
+        self.driver
+            .drive(self.driver.app.get_authorizer(resource_server))
+            .await
+    }
+
+    /// Logs in if a login is required.
+    pub async fn login(&self) -> Result<LoginOutcome, Error> {
+        self.driver.drive(self.driver.app.login()).await
+    }
+
+    /// Logs in as `options` say (forced, or with authorization parameters).
+    pub async fn login_with(&self, options: LoginOptions) -> Result<LoginOutcome, Error> {
+        self.driver.drive(self.driver.app.login_with(options)).await
+    }
+
+    /// Whether using the app would need a new login (no network calls).
+    pub async fn login_required(&self) -> Result<bool, Error> {
+        self.driver.drive(self.driver.app.login_required()).await
+    }
+
+    /// Revokes and removes the tokens of the required resource servers.
+    pub async fn logout(&self) -> Result<LogoutReport, Error> {
+        self.driver.drive(self.driver.app.logout()).await
+    }
+
+    /// Revokes and removes tokens as `options` say.
+    pub async fn logout_with(&self, options: LogoutOptions) -> Result<LogoutReport, Error> {
+        self.driver
+            .drive(self.driver.app.logout_with(options))
+            .await
+    }
+
+    /// For a service's response: if it is a GARE and `auto_redrive_gares`
+    /// is on, logs in with its requirements and returns `true`: send the
+    /// request once more.
+    pub async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
+        self.driver.redrive_gare(response).await
+    }
+}
+
+/// An app that acts as itself (a service account), with client
+/// credentials; async. Cheap to clone and `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct ClientApp {
+    driver: Driver,
+}
+
+impl ClientApp {
+    /// Starts building a `ClientApp` named `app_name`.
+    pub fn builder(app_name: impl Into<String>) -> ClientAppBuilder {
+        AppBuilder::new(AppKind::Client, app_name.into())
+    }
+
+    /// The app core: configuration, client.
+    pub fn core(&self) -> &GlobusApp {
+        &self.driver.app
+    }
+
+    /// The token storage.
+    pub fn token_storage(&self) -> &Arc<dyn AsyncTokenStorage> {
+        &self.driver.storage
+    }
+
+    /// A copy of the scope requirements.
+    pub fn scope_requirements(&self) -> ScopeRequirements {
+        self.driver.app.scope_requirements()
+    }
+
+    /// Adds required scopes (a scope string) for a resource server.
+    pub fn add_scope_requirements(&self, resource_server: &str, scopes: &str) -> Result<(), Error> {
+        Ok(self
+            .driver
+            .app
+            .add_scope_requirements_str(resource_server, scopes)?)
+    }
+
+    /// A valid authorization for `resource_server`, with new client
+    /// credentials as needed. Concurrent callers renew once.
+    pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
+        self.driver
+            .drive(self.driver.app.get_authorizer(resource_server))
+            .await
+    }
+
+    /// Gets client-credentials tokens if the stored ones do not satisfy the
+    /// app.
+    pub async fn login(&self) -> Result<LoginOutcome, Error> {
+        self.driver.drive(self.driver.app.login()).await
+    }
+
+    /// Gets client-credentials tokens as `options` say (forced).
+    pub async fn login_with(&self, options: LoginOptions) -> Result<LoginOutcome, Error> {
+        self.driver.drive(self.driver.app.login_with(options)).await
+    }
+
+    /// Whether the stored tokens lack a required resource server or scope.
+    pub async fn login_required(&self) -> Result<bool, Error> {
+        self.driver.drive(self.driver.app.login_required()).await
+    }
+
+    /// Revokes and removes the tokens of the required resource servers.
+    pub async fn logout(&self) -> Result<LogoutReport, Error> {
+        self.driver.drive(self.driver.app.logout()).await
+    }
+
+    /// Revokes and removes tokens as `options` say.
+    pub async fn logout_with(&self, options: LogoutOptions) -> Result<LogoutReport, Error> {
+        self.driver
+            .drive(self.driver.app.logout_with(options))
+            .await
+    }
+
+    /// For a service's response: if it is a GARE and `auto_redrive_gares`
+    /// is on, gets new tokens with its requirements and returns `true`.
+    pub async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
+        self.driver.redrive_gare(response).await
+    }
+}

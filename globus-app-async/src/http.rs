@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-pub use globus_app_blocking::http::TransportError;
-use globus_app_blocking::http::{Retries, RetryPolicy, copy_request};
+use globus_app_blocking::http::{Retries, copy_request};
+pub use globus_app_blocking::http::{RetryPolicy, TransportError, TransportErrorKind};
 use globus_app_proto::request::AuthRequest;
 
 /// Sends one HTTP request and returns the response whatever its status; must
@@ -104,25 +104,25 @@ impl AsyncHttpClient for SurfClient {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let url_text = format!(
-            "{}://{}{}",
-            request.uri().scheme_str().unwrap_or("http"),
-            request
-                .uri()
-                .authority()
-                .map_or("", http::uri::Authority::as_str),
-            request.uri().path()
-        );
-        let fail = |message: String| TransportError {
-            url: url_text.clone(),
-            message,
+        let uri = request.uri().clone();
+        let fail =
+            |kind: TransportErrorKind, message: String| TransportError::new(kind, &uri, message);
+        // surf's errors are not `std::error::Error`: keep their text, and
+        // classify them by the I/O error inside, if any.
+        let failed = |e: surf::Error| {
+            let kind = e
+                .downcast_ref::<std::io::Error>()
+                .map_or(TransportErrorKind::Other, TransportErrorKind::of_io);
+            fail(kind, e.to_string())
         };
-        let url = surf::Url::parse(&request.uri().to_string()).map_err(|e| fail(e.to_string()))?;
-        let method: surf::http::Method = request
-            .method()
-            .as_str()
-            .parse()
-            .map_err(|_| fail("unsupported method".into()))?;
+        let url = surf::Url::parse(&request.uri().to_string())
+            .map_err(|e| fail(TransportErrorKind::InvalidRequest, e.to_string()))?;
+        let method: surf::http::Method = request.method().as_str().parse().map_err(|_| {
+            fail(
+                TransportErrorKind::InvalidRequest,
+                "unsupported method".into(),
+            )
+        })?;
         let mut outgoing = surf::Request::new(method, url);
         for (name, value) in request.headers() {
             if let Ok(value) = value.to_str() {
@@ -130,18 +130,11 @@ impl AsyncHttpClient for SurfClient {
             }
         }
         outgoing.set_body(request.into_body());
-        let mut response = self
-            .client
-            .send(outgoing)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let body = response
-            .body_bytes()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let mut response = self.client.send(outgoing).await.map_err(failed)?;
+        let body = response.body_bytes().await.map_err(failed)?;
         let mut converted = http::Response::new(body);
         *converted.status_mut() = http::StatusCode::from_u16(u16::from(response.status()))
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(TransportErrorKind::Protocol, e.to_string()))?;
         for (name, values) in response.iter() {
             for value in values {
                 // Skip what `http` cannot carry: surf's async-h1 synthesises a

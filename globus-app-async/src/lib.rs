@@ -4,6 +4,43 @@
 //! The same API as `globus-app-blocking`, with `async` methods, driving the
 //! same state machines of [`globus_app_proto`].
 //!
+//! On tokio:
+//!
+//! ```no_run
+//! use globus_app_async::{GlobusAppConfig, UserApp};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), globus_app_async::Error> {
+//!     let app = UserApp::builder("My Tool")
+//!         .client_id("your-native-app-client-id")
+//!         .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
+//!         .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
+//!         .build()
+//!         .await?;
+//!     let header = app.get_authorizer("transfer.api.globus.org").await?.header_value()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! On async-std, a service account:
+//!
+//! ```no_run
+//! use globus_app_async::ClientApp;
+//!
+//! fn main() -> Result<(), globus_app_async::Error> {
+//!     async_std::task::block_on(async {
+//!         let app = ClientApp::builder("My Service")
+//!             .client_id("your-client-id")
+//!             .client_secret("your-client-secret")
+//!             .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
+//!             .build()
+//!             .await?;
+//!         let header = app.get_authorizer("transfer.api.globus.org").await?.header_value()?;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
 //! # Runtime-agnostic
 //!
 //! The crate never spawns or sleeps on a runtime. File, SQLite, terminal
@@ -14,34 +51,24 @@
 //! is safe: storage writes are atomic, and renewal locks are released with
 //! the future.
 //!
-//! ```no_run
-//! # async fn example() -> Result<(), globus_app_async::Error> {
-//! use globus_app_async::UserApp;
-//!
-//! let app = UserApp::from_builder(
-//!     UserApp::builder("My Tool")
-//!         .client_id("your-native-app-client-id")
-//!         .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all"),
-//! )
-//! .await?;
-//! let authorization = app.get_authorizer("transfer.api.globus.org").await?;
-//! # Ok(()) }
-//! ```
-//!
 //! # Plugging in another HTTP client
 //!
 //! Build without default features and pass any client through
 //! [`AppBuilder::http_client`] — a closure works:
 //!
 //! ```
-//! use globus_app_async::{UserApp, http::TransportError};
+//! use globus_app_async::UserApp;
+//! use globus_app_async::http::{TransportError, TransportErrorKind};
 //!
 //! let builder = UserApp::builder("My Tool").client_id("id").http_client(
 //!     |request: http::Request<Vec<u8>>| async move {
 //!         // e.g. with reqwest: build a reqwest::Request from `request`,
 //!         // send it, and turn the reqwest::Response into http::Response.
-//!         let _ = request;
-//!         Err::<http::Response<Vec<u8>>, _>(TransportError { url: "example".into(), message: "not wired".into() })
+//!         Err::<http::Response<Vec<u8>>, _>(TransportError::new(
+//!             TransportErrorKind::Other,
+//!             request.uri(),
+//!             "not wired",
+//!         ))
 //!     },
 //! );
 //! # drop(builder);
@@ -53,8 +80,10 @@ pub mod http;
 pub mod login;
 pub mod storage;
 
-pub use app::{AppBuilder, ClientApp, Error, UserApp, config_from_env};
+pub use app::{AppBuilder, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
+pub use globus_app_blocking::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
-    Authorization, GlobusAppConfig, LoginFlowKind, LoginOutcome, LogoutReport, TokenStorageKind,
+    Authorization, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome, LogoutOptions,
+    LogoutReport, TokenStorageKind,
 };

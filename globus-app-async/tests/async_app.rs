@@ -53,20 +53,19 @@ async fn user_app(
     storage: impl AsyncTokenStorage + 'static,
     refresh: bool,
 ) -> UserApp {
-    UserApp::from_builder(
-        UserApp::builder("Async Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(
-                GlobusAppConfig::default()
-                    .with_auth_base_url(server.base_url.clone())
-                    .with_request_refresh_tokens(refresh),
-            )
-            .token_storage(storage)
-            .login_flow_manager(login_flow()),
-    )
-    .await
-    .unwrap()
+    UserApp::builder("Async Test")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(
+            GlobusAppConfig::default()
+                .with_auth_base_url(server.base_url.clone())
+                .with_request_refresh_tokens(refresh),
+        )
+        .token_storage(storage)
+        .login_flow_manager(login_flow())
+        .build()
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -78,7 +77,7 @@ fn login_refresh_and_logout_under_every_executor() {
             Unblocked::new(JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap());
         let app = user_app(&server, storage.clone(), true).await;
         assert!(app.login_required().await.unwrap());
-        let outcome = app.login(None, false).await.unwrap();
+        let outcome = app.login().await.unwrap();
         assert!(matches!(
             outcome,
             LoginOutcome::LoggedIn { identity: Some(_) }
@@ -93,7 +92,7 @@ fn login_refresh_and_logout_under_every_executor() {
         storage.store(records).await.unwrap();
         let second = app.get_authorizer(TRANSFER).await.unwrap();
         assert_ne!(first.access_token(), second.access_token());
-        let report = app.logout(false).await.unwrap();
+        let report = app.logout().await.unwrap();
         assert!(report.is_complete());
         assert!(!server.fake().is_live(second.access_token().secret(), now()));
         assert!(app.login_required().await.unwrap());
@@ -105,16 +104,15 @@ fn client_app_under_every_executor() {
     on_every_executor(|| async {
         let server = AuthServer::start();
         server.fake().client_secret = Some("s".into());
-        let app = ClientApp::from_builder(
-            ClientApp::builder("Async Service")
-                .client_id(SIM_CLIENT_ID)
-                .client_secret("s")
-                .scope_requirements(TRANSFER, TRANSFER_ALL)
-                .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-                .token_storage(MemoryTokenStorage::new()),
-        )
-        .await
-        .unwrap();
+        let app = ClientApp::builder("Async Service")
+            .client_id(SIM_CLIENT_ID)
+            .client_secret("s")
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+            .token_storage(MemoryTokenStorage::new())
+            .build()
+            .await
+            .unwrap();
         let authorization = app.get_authorizer(TRANSFER).await.unwrap();
         assert!(
             server
@@ -151,7 +149,7 @@ fn a_thousand_tasks_with_an_expired_token_cause_one_refresh() {
     runtime.block_on(async {
         let server = AuthServer::start();
         let app = user_app(&server, MemoryTokenStorage::new(), true).await;
-        app.login(None, false).await.unwrap();
+        app.login().await.unwrap();
         expire(&app).await;
         let tasks: Vec<_> = (0..1_000)
             .map(|_| {
@@ -206,35 +204,30 @@ fn after_a_transient_failure_the_next_call_tries_again() {
         let server = AuthServer::start();
         let storage = MemoryTokenStorage::new();
         let app = user_app(&server, storage.clone(), true).await;
-        app.login(None, false).await.unwrap();
+        app.login().await.unwrap();
         expire(&app).await;
         let flaky = Arc::new(FailsRefreshes {
             remaining: 2.into(),
             inner: SurfClient::default(),
         });
         let shared = Arc::clone(&flaky);
-        let app = UserApp::from_builder(
-            UserApp::builder("Async Test")
-                .client_id(SIM_CLIENT_ID)
-                .scope_requirements(TRANSFER, TRANSFER_ALL)
-                .config(
-                    GlobusAppConfig::default()
-                        .with_auth_base_url(server.base_url.clone())
-                        .with_request_refresh_tokens(true),
-                )
-                .token_storage(storage)
-                .http_client(move |request| {
-                    let client = Arc::clone(&shared);
-                    async move { client.send(request).await }
-                })
-                .retry_policy(RetryPolicy {
-                    max_attempts: 2,
-                    max_delay: Duration::ZERO,
-                    max_total: Duration::from_secs(10),
-                }),
-        )
-        .await
-        .unwrap();
+        let app = UserApp::builder("Async Test")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(
+                GlobusAppConfig::default()
+                    .with_auth_base_url(server.base_url.clone())
+                    .with_request_refresh_tokens(true),
+            )
+            .token_storage(storage)
+            .http_client(move |request| {
+                let client = Arc::clone(&shared);
+                async move { client.send(request).await }
+            })
+            .retry_policy(RetryPolicy::new(2, Duration::ZERO, Duration::from_secs(10)))
+            .build()
+            .await
+            .unwrap();
         // Both attempts of the first call get a 503: a retryable error.
         let err = app.get_authorizer(TRANSFER).await.unwrap_err();
         assert!(
@@ -276,25 +269,24 @@ fn dropping_a_refresh_midway_releases_the_lock_for_the_next_caller() {
         // Log in with a normal client first.
         let storage = MemoryTokenStorage::new();
         let app = user_app(&server, storage.clone(), true).await;
-        app.login(None, false).await.unwrap();
+        app.login().await.unwrap();
         expire(&app).await;
-        let hanging = UserApp::from_builder(
-            UserApp::builder("Async Test")
-                .client_id(SIM_CLIENT_ID)
-                .scope_requirements(TRANSFER, TRANSFER_ALL)
-                .config(
-                    GlobusAppConfig::default()
-                        .with_auth_base_url(server.base_url.clone())
-                        .with_request_refresh_tokens(true),
-                )
-                .token_storage(storage)
-                .http_client(HangsOnce {
-                    hung: AtomicBool::new(false),
-                    inner: SurfClient::default(),
-                }),
-        )
-        .await
-        .unwrap();
+        let hanging = UserApp::builder("Async Test")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(
+                GlobusAppConfig::default()
+                    .with_auth_base_url(server.base_url.clone())
+                    .with_request_refresh_tokens(true),
+            )
+            .token_storage(storage)
+            .http_client(HangsOnce {
+                hung: AtomicBool::new(false),
+                inner: SurfClient::default(),
+            })
+            .build()
+            .await
+            .unwrap();
         // The first call hangs inside the refresh, holding the lock; drop it.
         let stuck = Box::pin(hanging.get_authorizer(TRANSFER));
         let timer = Box::pin(blocking::unblock(|| {
@@ -316,10 +308,10 @@ fn the_public_futures_are_send() {
     let server = AuthServer::start();
     let app = futures::executor::block_on(user_app(&server, MemoryTokenStorage::new(), true));
     send(&app.get_authorizer(TRANSFER));
-    send(&app.login(None, false));
+    send(&app.login());
     send(&app.login_required());
-    send(&app.logout(false));
-    send(&UserApp::from_builder(UserApp::builder("x").client_id("y")));
+    send(&app.logout());
+    send(&UserApp::builder("x").client_id("y").build());
     let app = Arc::new(app);
     std::thread::spawn(move || drop(app)).join().unwrap();
 }

@@ -17,10 +17,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use globus_app_blocking::adapter::now;
 use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
 use globus_app_blocking::proto::storage::TokenFileFormat;
 use globus_app_blocking::storage::{JsonTokenStorage, default_token_file};
-use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, UserApp, config_from_env, now};
+use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 
@@ -63,7 +64,7 @@ fn build_app(
         None => (
             std::env::var("GLOBUS_CLIENT_ID")
                 .map_err(|_| "set GLOBUS_CLIENT_ID, or pass --dev-server")?,
-            config_from_env()?,
+            GlobusAppConfig::default(),
             listener.with_browser(SystemBrowser),
         ),
     };
@@ -85,7 +86,7 @@ fn build_app(
             "DEFAULT",
         )?);
     }
-    let app = UserApp::from_builder(builder)?;
+    let app = builder.build()?;
     let token_file: PathBuf = match scratch {
         Some(dir) => dir.0.join("globus").join("tokens.json"),
         None => default_token_file(app.core(), TokenFileFormat::Json)?,
@@ -103,7 +104,7 @@ fn main() -> Fallible<()> {
     println!("   {}", app.login_required()?);
 
     step("2. Log in (browser, loopback listener, PKCE, checked state, verified id_token)");
-    let outcome = app.login(None, false)?;
+    let outcome = app.login()?;
     println!("   {outcome:?}");
     let identity = app.core().identity().unwrap_or_default();
     println!(
@@ -144,11 +145,11 @@ fn main() -> Fallible<()> {
     println!(
         "   refreshed: {}; valid until {}",
         before.access_token() != after.access_token(),
-        after.expires_at().as_secs()
+        after.expires_at()
     );
 
     step("5. Log out: revoke refresh and access tokens, remove them");
-    let report = app.logout(false)?;
+    let report = app.logout()?;
     println!(
         "   revoked: {:?}; failures: {}",
         report.revoked,

@@ -9,27 +9,23 @@
 //! <https://app.globus.org/settings/developers>. `GLOBUS_SDK_SERVICE_URL_AUTH`
 //! and `GLOBUS_SDK_ENVIRONMENT` work as with the Python SDK.
 
-use globus_app_blocking::{ClientApp, TokenStorageKind, config_from_env};
+use globus_app_blocking::{ClientApp, GlobusAppConfig, TokenStorageKind};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client_id = std::env::var("GLOBUS_CLIENT_ID").map_err(|_| "set GLOBUS_CLIENT_ID")?;
     let secret = std::env::var("GLOBUS_CLIENT_SECRET").map_err(|_| "set GLOBUS_CLIENT_SECRET")?;
-    let app = ClientApp::from_builder(
-        ClientApp::builder("Service Account Example")
-            .client_id(client_id)
-            .client_secret(secret)
-            .scope_requirements(
-                "transfer.api.globus.org",
-                "urn:globus:auth:scope:transfer.api.globus.org:all",
-            )
-            // Services often prefer not to keep tokens on disk.
-            .config(config_from_env()?.with_token_storage(TokenStorageKind::Memory)),
-    )?;
+    let app = ClientApp::builder("Service Account Example")
+        .client_id(client_id)
+        .client_secret(secret)
+        .scope_requirements(
+            "transfer.api.globus.org",
+            "urn:globus:auth:scope:transfer.api.globus.org:all",
+        )
+        // Services often prefer not to keep tokens on disk.
+        .config(GlobusAppConfig::default().with_token_storage(TokenStorageKind::Memory))
+        .build()?;
     let authorization = app.get_authorizer("transfer.api.globus.org")?;
-    println!(
-        "Transfer token valid until {} (epoch seconds)",
-        authorization.expires_at().as_secs()
-    );
+    println!("Transfer token valid until {}", authorization.expires_at());
     // Renewed automatically a minute before it expires.
     let again = app.get_authorizer("transfer.api.globus.org")?;
     assert_eq!(again.access_token(), authorization.access_token());

@@ -11,37 +11,33 @@
 //! say) and `GLOBUS_SDK_ENVIRONMENT` for another environment, as with the
 //! Python SDK. Tokens go to `~/.globus/app/<client id>/user-login-example/tokens.json`.
 
-use globus_app_blocking::{LoginFlowKind, UserApp, config_from_env};
+use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, UserApp};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client_id = std::env::var("GLOBUS_CLIENT_ID")
         .map_err(|_| "set GLOBUS_CLIENT_ID to a native app's client id")?;
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut config = config_from_env()?.with_request_refresh_tokens(true);
+    let mut config = GlobusAppConfig::default().with_request_refresh_tokens(true);
     if args.iter().any(|a| a == "--local-server") {
         config = config.with_login_flow(LoginFlowKind::LocalServer);
     }
-    let app = UserApp::from_builder(
-        UserApp::builder("User Login Example")
-            .client_id(client_id)
-            .scope_requirements(
-                "transfer.api.globus.org",
-                "urn:globus:auth:scope:transfer.api.globus.org:all",
-            )
-            .config(config),
-    )?;
+    let app = UserApp::builder("User Login Example")
+        .client_id(client_id)
+        .scope_requirements(
+            "transfer.api.globus.org",
+            "urn:globus:auth:scope:transfer.api.globus.org:all",
+        )
+        .config(config)
+        .build()?;
     println!("login required: {}", app.login_required()?);
-    app.login(None, false)?;
+    app.login()?;
     println!("logged in as {}", app.core().identity().unwrap_or_default());
     let authorization = app.get_authorizer("transfer.api.globus.org")?;
-    println!(
-        "Transfer token valid until {} (epoch seconds)",
-        authorization.expires_at().as_secs()
-    );
+    println!("Transfer token valid until {}", authorization.expires_at());
     // Use it with any HTTP client:
     let _header = authorization.header_value()?;
     if args.iter().any(|a| a == "--logout") {
-        let report = app.logout(false)?;
+        let report = app.logout()?;
         println!(
             "revoked {:?}; failures: {}",
             report.revoked,

@@ -9,15 +9,129 @@ use globus_app_proto::request::AuthRequest;
 #[cfg(feature = "ureq")]
 const MAX_BODY: u64 = 10 * 1024 * 1024;
 
+/// What kind of failure kept a request from getting a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The connection or the whole exchange took too long.
+    Timeout,
+    /// The connection was refused, reset or could not be made.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// Reading or writing the connection failed.
+    Io,
+    /// The response (headers or body) was larger than allowed.
+    TooLarge,
+    /// The peer did not speak valid HTTP.
+    Protocol,
+    /// The request could not be sent as built (bad URL, bad header).
+    InvalidRequest,
+    /// Anything else.
+    Other,
+}
+
+impl TransportErrorKind {
+    /// The kind of an I/O error from a connection.
+    pub fn of_io(error: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::TimedOut => Self::Timeout,
+            ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::NotConnected
+            | ErrorKind::AddrNotAvailable => Self::Connect,
+            _ => Self::Io,
+        }
+    }
+}
+
+impl std::fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "timed out",
+            Self::Connect => "could not connect",
+            Self::Dns => "could not resolve the host",
+            Self::Tls => "TLS failed",
+            Self::Io => "connection I/O failed",
+            Self::TooLarge => "response too large",
+            Self::Protocol => "invalid HTTP",
+            Self::InvalidRequest => "invalid request",
+            Self::Other => "failed",
+        })
+    }
+}
+
 /// A request that got no HTTP response (connection refused, timeout, TLS
-/// failure, body too large). Messages contain no tokens.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("request to {url} failed: {message}")]
+/// failure, body too large). The underlying client's error is the
+/// [`source()`](std::error::Error::source); messages contain no tokens.
+#[derive(Debug, thiserror::Error)]
+#[error("request to {url} {kind}")]
+#[non_exhaustive]
 pub struct TransportError {
+    kind: TransportErrorKind,
+    url: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TransportError {
+    /// A failure of `kind` for the request to `uri` (its query is dropped:
+    /// it may carry a code), caused by `source`.
+    pub fn new(
+        kind: TransportErrorKind,
+        uri: &http::Uri,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            url: url_without_query(uri),
+            source: Some(source.into()),
+        }
+    }
+
+    /// What kind of failure it was.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
     /// The URL, without its query.
-    pub url: String,
-    /// What went wrong.
-    pub message: String,
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether it timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == TransportErrorKind::Timeout
+    }
+
+    /// Whether the connection could not be made.
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self.kind,
+            TransportErrorKind::Connect | TransportErrorKind::Dns
+        )
+    }
+
+    /// Whether another attempt may get a response.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self.kind,
+            TransportErrorKind::TooLarge | TransportErrorKind::InvalidRequest
+        )
+    }
+}
+
+fn url_without_query(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", http::uri::Authority::as_str),
+        uri.path()
+    )
 }
 
 /// Sends one HTTP request and returns the response, whatever its status
@@ -80,13 +194,22 @@ impl UreqClient {
 }
 
 #[cfg(feature = "ureq")]
-fn url_without_query(uri: &http::Uri) -> String {
-    format!(
-        "{}://{}{}",
-        uri.scheme_str().unwrap_or("http"),
-        uri.authority().map_or("", http::uri::Authority::as_str),
-        uri.path()
-    )
+fn ureq_kind(error: &ureq::Error) -> TransportErrorKind {
+    match error {
+        ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
+        ureq::Error::HostNotFound => TransportErrorKind::Dns,
+        ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::Io(io) => TransportErrorKind::of_io(io),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => {
+            TransportErrorKind::Tls
+        }
+        ureq::Error::BodyExceedsLimit(_) | ureq::Error::LargeResponseHeader(..) => {
+            TransportErrorKind::TooLarge
+        }
+        ureq::Error::Protocol(_) | ureq::Error::BodyStalled => TransportErrorKind::Protocol,
+        ureq::Error::Http(_) | ureq::Error::BadUri(_) => TransportErrorKind::InvalidRequest,
+        _ => TransportErrorKind::Other,
+    }
 }
 
 #[cfg(feature = "ureq")]
@@ -95,11 +218,8 @@ impl HttpClient for UreqClient {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let url = url_without_query(request.uri());
-        let fail = |e: ureq::Error| TransportError {
-            url: url.clone(),
-            message: e.to_string(),
-        };
+        let uri = request.uri().clone();
+        let fail = |e: ureq::Error| TransportError::new(ureq_kind(&e), &uri, e);
         let response = self.agent.run(request).map_err(fail)?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
@@ -112,7 +232,15 @@ impl HttpClient for UreqClient {
 }
 
 /// How often and how long to retry a request that failed transiently.
+///
+/// ```
+/// use std::time::Duration;
+/// use globus_app_blocking::http::RetryPolicy;
+/// let patient = RetryPolicy::new(10, Duration::from_secs(30), Duration::from_secs(120));
+/// assert_eq!(patient.max_attempts, 10);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
@@ -135,6 +263,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Up to `max_attempts` attempts in all, waits of at most `max_delay`,
+    /// and no retry after `max_total` since the first attempt.
+    pub const fn new(max_attempts: u32, max_delay: Duration, max_total: Duration) -> Self {
+        Self {
+            max_attempts,
+            max_delay,
+            max_total,
+        }
+    }
+
     /// No retries.
     pub const NEVER: Self = Self {
         max_attempts: 1,

@@ -1,45 +1,53 @@
 //! Blocking Globus apps: [`UserApp`] (a person logs in) and [`ClientApp`]
-//! (a service account), for scripts and command-line tools.
-//!
-//! # A person's login
+//! (a service account), for scripts, command-line tools and services.
 //!
 //! ```no_run
-//! use globus_app_blocking::{UserApp, config_from_env};
+//! use globus_app_blocking::{ClientApp, GlobusAppConfig, LogoutOptions, UserApp};
 //!
-//! let app = UserApp::from_builder(
-//!     UserApp::builder("My Tool")
-//!         .client_id("your-native-app-client-id")
-//!         .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
-//!         .config(config_from_env()?.with_request_refresh_tokens(true)),
-//! )?;
+//! const TRANSFER: &str = "transfer.api.globus.org";
+//! const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+//!
+//! // A person's tool. Refresh tokens are off by default, as in the Python
+//! // SDK (a login then lasts as long as its access tokens, about two days);
+//! // long-running tools turn them on.
+//! let app = UserApp::builder("My Tool")
+//!     .client_id("your-native-app-client-id")
+//!     .scope_requirements(TRANSFER, TRANSFER_ALL)
+//!     .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
+//!     .build()?;
 //! // Logs in (prints a URL, reads the pasted code) only if needed; later
 //! // calls refresh the token a minute before it expires.
-//! let authorization = app.get_authorizer("transfer.api.globus.org")?;
+//! let authorization = app.get_authorizer(TRANSFER)?;
 //! let header = authorization.header_value()?; // "Bearer ...", for any HTTP client
-//! app.logout(false)?; // revoke and forget
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! app.logout_with(LogoutOptions::new().all_stored_resource_servers(true))?; // revoke, forget
+//!
+//! // A service account: client credentials, no interaction.
+//! let service = ClientApp::builder("My Service")
+//!     .client_id("your-client-id")
+//!     .client_secret("your-client-secret")
+//!     .scope_requirements(TRANSFER, TRANSFER_ALL)
+//!     .build()?;
+//! let header = service.get_authorizer(TRANSFER)?.header_value()?;
+//! # Ok::<(), globus_app_blocking::Error>(())
 //! ```
 //!
 //! The tokens live in `~/.globus/app/<client id>/my-tool/tokens.json`, the
 //! file the Python SDK's `UserApp("My Tool", client_id=...)` uses: the two
 //! share one login. Choose `TokenStorageKind::Sqlite` or `Memory` in the
-//! config, or pass any [`storage::TokenStorage`] to the builder.
-//! `LoginFlowKind::LocalServer` opens a browser instead of asking for a code.
+//! [`GlobusAppConfig`], or pass any [`storage::TokenStorage`] to the
+//! builder. `LoginFlowKind::LocalServer` opens a browser instead of asking
+//! for a code. `GLOBUS_SDK_ENVIRONMENT` and `GLOBUS_SDK_SERVICE_URL_AUTH`
+//! are read as the Python SDK reads them, for whatever the configuration
+//! leaves unset.
 //!
-//! # A service account
+//! # Errors
 //!
-//! ```no_run
-//! use globus_app_blocking::ClientApp;
-//!
-//! let app = ClientApp::from_builder(
-//!     ClientApp::builder("My Service")
-//!         .client_id("your-client-id")
-//!         .client_secret("your-client-secret")
-//!         .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all"),
-//! )?;
-//! let authorization = app.get_authorizer("transfer.api.globus.org")?; // client credentials
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`Error`] keeps its causes (`source()` reaches the I/O, TLS or SQLite
+//! error) and answers what callers branch on:
+//! [`is_login_required`](Error::is_login_required),
+//! [`is_retryable`](Error::is_retryable),
+//! [`http_status`](Error::http_status), the Globus error
+//! [`code`](Error::globus_code) and [`request_id`](Error::request_id).
 //!
 //! # Services that answer with a GARE
 //!
@@ -55,28 +63,36 @@
 //! runs under a per-resource-server lock (and a lock file beside the token
 //! file) after re-reading the tokens.
 //!
-//! # Using another HTTP client
+//! # Another HTTP client
 //!
 //! Anything implementing [`http::HttpClient`] (a closure works) can replace
-//! the bundled ureq client; it must return every status as a response and
-//! must not follow redirects.
+//! the bundled ureq client (feature `ureq`, on by default); it must return
+//! every status as a response and must not follow redirects.
 //!
-//! This crate is a thin driver of the state machines of
-//! [`globus_app_proto`]: it loads and stores tokens ([`storage`]), sends
-//! requests ([`http`]), takes renewal locks, and runs the interactive part
-//! of a login ([`login`]). Every decision is the core's.
+//! # Modules
+//!
+//! [`storage`] and [`login`] hold the token storages and login flow
+//! managers to pick from; [`http`] the HTTP client trait and retry policy;
+//! [`adapter`] the pieces an adapter author drives the sans-IO core
+//! ([`proto`]) with. Every decision is the core's.
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 mod app;
+mod error;
 pub mod http;
 pub mod login;
 pub mod storage;
 
-pub use app::{
-    AppBuilder, ClientApp, DefaultTokenStorage, Error, UserApp, build_core, config_from_env,
-    default_login_flow_manager, default_token_storage, hostname, now,
-};
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
+pub use app::{AppBuilder, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
+pub use error::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
-    Authorization, GlobusAppConfig, LoginFlowKind, LoginOutcome, LogoutReport, TokenStorageKind,
+    Authorization, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome, LogoutOptions,
+    LogoutReport, TokenStorageKind,
 };

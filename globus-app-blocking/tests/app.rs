@@ -35,26 +35,24 @@ fn config(server: &AuthServer, refresh: bool) -> GlobusAppConfig {
 
 /// A user app with memory storage, only the `openid` requirement, and `flow`.
 fn memory_app(server: &AuthServer, flow: impl LoginFlowManager + 'static) -> UserApp {
-    UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .config(config(server, false))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(flow),
-    )
-    .unwrap()
+    UserApp::builder("Blocking Test")
+        .client_id(SIM_CLIENT_ID)
+        .config(config(server, false))
+        .token_storage(MemoryTokenStorage::new())
+        .login_flow_manager(flow)
+        .build()
+        .unwrap()
 }
 
 fn user_app(server: &AuthServer, storage: impl TokenStorage + 'static, refresh: bool) -> UserApp {
-    UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(config(server, refresh))
-            .token_storage(storage)
-            .login_flow_manager(local_server(FollowingBrowser)),
-    )
-    .unwrap()
+    UserApp::builder("Blocking Test")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(config(server, refresh))
+        .token_storage(storage)
+        .login_flow_manager(local_server(FollowingBrowser))
+        .build()
+        .unwrap()
 }
 
 #[cfg(unix)]
@@ -74,7 +72,7 @@ fn user_login_through_the_loopback_listener_writes_a_private_token_file() {
         false,
     );
     assert!(app.login_required().unwrap());
-    let outcome = app.login(None, false).unwrap();
+    let outcome = app.login().unwrap();
     assert!(matches!(
         outcome,
         LoginOutcome::LoggedIn { identity: Some(_) }
@@ -112,7 +110,7 @@ fn user_login_through_the_loopback_listener_writes_a_private_token_file() {
             .starts_with("http://127.0.0.1:")
     );
 
-    let report = app.logout(false).unwrap();
+    let report = app.logout().unwrap();
     assert!(report.is_complete());
     assert!(
         !server
@@ -209,7 +207,7 @@ fn command_line_login_prints_the_url_and_reads_the_pasted_code() {
         to_stdin.send(format!("  {code}\n")).unwrap();
         printed
     });
-    app.login(None, false).unwrap();
+    app.login().unwrap();
     let printed = person.join().unwrap();
     assert!(printed.starts_with(
         "\nPlease authenticate with Globus here:\n-------------------------------------\nhttp://"
@@ -225,11 +223,11 @@ fn command_line_login_at_end_of_input_is_a_typed_error() {
         &server,
         CommandLineLoginFlowManager::with_io(&b""[..], Vec::new()),
     );
-    let err = app.login(None, false).unwrap_err();
+    let err = app.login().unwrap_err();
     assert!(matches!(err, Error::Login(LoginFlowError::Eof)), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "An EOF was read when an authorization code was expected. (Are you running this in an interactive terminal?)"
+        "standard input closed before an authorization code was entered (is this an interactive terminal?)"
     );
 }
 
@@ -237,15 +235,14 @@ fn command_line_login_at_end_of_input_is_a_typed_error() {
 fn client_app_uses_client_credentials_over_basic_auth() {
     let server = AuthServer::start();
     server.fake().client_secret = Some("s3cret".into());
-    let app = ClientApp::from_builder(
-        ClientApp::builder("Blocking Service")
-            .client_id(SIM_CLIENT_ID)
-            .client_secret("s3cret")
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-            .token_storage(MemoryTokenStorage::new()),
-    )
-    .unwrap();
+    let app = ClientApp::builder("Blocking Service")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s3cret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(MemoryTokenStorage::new())
+        .build()
+        .unwrap();
     assert!(app.login_required().unwrap());
     assert!(
         server.fake().requests.is_empty(),
@@ -269,7 +266,7 @@ fn eight_threads_with_an_expired_token_cause_one_refresh() {
     let dir = TempDir::new("threads");
     let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
     let app = user_app(&server, storage.clone(), true);
-    app.login(None, false).unwrap();
+    app.login().unwrap();
     // Expire the stored access tokens.
     let mut records = storage.load().unwrap().records().to_vec();
     for record in &mut records {
@@ -299,11 +296,11 @@ fn transient_failures_are_retried_but_a_code_exchange_never_is() {
     let app = user_app(&server, MemoryTokenStorage::new(), true).clone();
     // The exchange answered 503: one attempt, a retryable error.
     server.fake().fail_next(1, 503, b"busy");
-    let err = app.login(None, false).unwrap_err();
+    let err = app.login().unwrap_err();
     assert!(matches!(&err, Error::App(e) if e.is_retryable()), "{err:?}");
     let exchanges = server.fake().count("/v2/oauth2/token");
     assert_eq!(exchanges, 1);
-    app.login(None, false).unwrap();
+    app.login().unwrap();
     // A refresh answered 503 twice is retried until it succeeds.
     let mut records = app.token_storage().load().unwrap().records().to_vec();
     for record in &mut records {
@@ -356,7 +353,7 @@ impl BrowserOpener for ForgingBrowser {
 fn the_listener_refuses_other_states_and_keeps_waiting() {
     let server = AuthServer::start();
     let app = memory_app(&server, local_server(ForgingBrowser));
-    app.login(None, false).unwrap();
+    app.login().unwrap();
     let exchange = server
         .fake()
         .requests
@@ -380,7 +377,7 @@ fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
     let server = AuthServer::start();
     server.fake().deny_next_authorization = true;
     let app = user_app(&server, MemoryTokenStorage::new(), false);
-    let err = app.login(None, false).unwrap_err();
+    let err = app.login().unwrap_err();
     assert!(
         matches!(
             err,
@@ -393,7 +390,7 @@ fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
         &server,
         local_server(SilentBrowser).with_timeout(Duration::from_millis(300)),
     );
-    let err = app.login(None, false).unwrap_err();
+    let err = app.login().unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginFlowError::Timeout(_))),
         "{err:?}"
@@ -422,7 +419,7 @@ impl BrowserOpener for NoBrowser {
 fn no_browser_is_a_typed_error_and_nothing_is_stored() {
     let server = AuthServer::start();
     let app = memory_app(&server, local_server(NoBrowser));
-    let err = app.login(None, false).unwrap_err();
+    let err = app.login().unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginFlowError::Browser(_))),
         "{err:?}"
@@ -433,16 +430,15 @@ fn no_browser_is_a_typed_error_and_nothing_is_stored() {
 #[test]
 fn a_gare_from_a_service_triggers_one_login_when_enabled() {
     let server = AuthServer::start();
-    let app = UserApp::from_builder(
-        UserApp::builder("Blocking Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(config(&server, false).with_auto_redrive_gares(true))
-            .token_storage(MemoryTokenStorage::new())
-            .login_flow_manager(local_server(FollowingBrowser)),
-    )
-    .unwrap();
-    app.login(None, false).unwrap();
+    let app = UserApp::builder("Blocking Test")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(config(&server, false).with_auto_redrive_gares(true))
+        .token_storage(MemoryTokenStorage::new())
+        .login_flow_manager(local_server(FollowingBrowser))
+        .build()
+        .unwrap();
+    app.login().unwrap();
     // A Transfer 403 with a GARE nested in errors[].
     let body = format!(
         r#"{{"errors": [{{"code": "ConsentRequired", "authorization_parameters": {{"required_scopes": ["{TRANSFER_ALL}[*https://auth.globus.org/scopes/c1/data_access]"], "session_message": "need data access"}}}}]}}"#
@@ -470,15 +466,14 @@ fn a_gare_from_a_service_triggers_one_login_when_enabled() {
 #[test]
 fn the_default_token_file_is_the_python_sdks() {
     let server = AuthServer::start();
-    let app =
-        UserApp::from_builder(
-            UserApp::builder("Blocking Test")
-                .client_id(SIM_CLIENT_ID)
-                .config(config(&server, false).with_environment(
-                    globus_app_blocking::proto::environment::Environment::Sandbox,
-                ))
-                .token_storage(MemoryTokenStorage::new()),
+    let app = UserApp::builder("Blocking Test")
+        .client_id(SIM_CLIENT_ID)
+        .config(
+            config(&server, false)
+                .with_environment(globus_app_blocking::proto::environment::Environment::Sandbox),
         )
+        .token_storage(MemoryTokenStorage::new())
+        .build()
         .unwrap();
     let path = globus_app_blocking::storage::default_token_file(
         app.core(),
@@ -507,7 +502,7 @@ fn remote_session_child_entry() {
         &server,
         LocalServerLoginFlowManager::new().with_browser(FollowingBrowser),
     );
-    let err = app.login(None, false).unwrap_err();
+    let err = app.login().unwrap_err();
     assert!(
         matches!(err, Error::Login(LoginFlowError::RemoteSession)),
         "{err:?}"
@@ -534,19 +529,18 @@ fn the_local_server_flow_refuses_remote_sessions() {
 fn a_slow_server_hits_the_client_timeout_and_the_next_call_succeeds() {
     let server = AuthServer::start();
     server.fake().client_secret = Some("s".into());
-    let app = ClientApp::from_builder(
-        ClientApp::builder("Blocking Service")
-            .client_id(SIM_CLIENT_ID)
-            .client_secret("s")
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-            .token_storage(MemoryTokenStorage::new())
-            .http_client(globus_app_blocking::http::UreqClient::new(
-                Duration::from_millis(300),
-            ))
-            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER),
-    )
-    .unwrap();
+    let app = ClientApp::builder("Blocking Service")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(MemoryTokenStorage::new())
+        .http_client(globus_app_blocking::http::UreqClient::new(
+            Duration::from_millis(300),
+        ))
+        .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
+        .build()
+        .unwrap();
     server.delay_next(&[Duration::from_secs(2)]);
     let err = app.get_authorizer(TRANSFER).unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");

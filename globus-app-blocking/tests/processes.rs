@@ -16,30 +16,29 @@ const TRANSFER: &str = "transfer.api.globus.org";
 const CHILDREN: usize = 8;
 
 fn app(base_url: &str, token_file: &str) -> UserApp {
-    UserApp::from_builder(
-        UserApp::builder("Process Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(
-                TRANSFER,
-                "urn:globus:auth:scope:transfer.api.globus.org:all",
-            )
-            .config(
-                GlobusAppConfig::default()
-                    .with_auth_base_url(base_url.to_owned())
-                    .with_request_refresh_tokens(true)
-                    .with_token_validation_error_handler(
-                        globus_app_blocking::proto::app::TokenValidationErrorHandler::Raise,
-                    ),
-            )
-            .token_storage(JsonTokenStorage::new(token_file, "DEFAULT").unwrap())
-            .login_flow_manager(
-                LocalServerLoginFlowManager::new()
-                    .with_browser(FollowingBrowser)
-                    .with_timeout(Duration::from_secs(10))
-                    .allow_remote_session(true),
-            ),
-    )
-    .unwrap()
+    UserApp::builder("Process Test")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(
+            TRANSFER,
+            "urn:globus:auth:scope:transfer.api.globus.org:all",
+        )
+        .config(
+            GlobusAppConfig::default()
+                .with_auth_base_url(base_url.to_owned())
+                .with_request_refresh_tokens(true)
+                .with_token_validation_error_handler(
+                    globus_app_blocking::proto::app::TokenValidationErrorHandler::Raise,
+                ),
+        )
+        .token_storage(JsonTokenStorage::new(token_file, "DEFAULT").unwrap())
+        .login_flow_manager(
+            LocalServerLoginFlowManager::new()
+                .with_browser(FollowingBrowser)
+                .with_timeout(Duration::from_secs(10))
+                .allow_remote_session(true),
+        )
+        .build()
+        .unwrap()
 }
 
 /// Run as a child process: get an authorizer and print its token.
@@ -65,7 +64,7 @@ fn processes_sharing_a_token_file_refresh_once() {
     let token_file = dir.0.join("tokens.json");
     let token_file = token_file.to_str().unwrap();
     let parent = app(&server.base_url, token_file);
-    parent.login(None, false).unwrap();
+    parent.login().unwrap();
     // Expire the access tokens on disk.
     let storage = JsonTokenStorage::new(token_file, "DEFAULT").unwrap();
     let mut records = storage.load().unwrap().records().to_vec();

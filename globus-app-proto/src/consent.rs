@@ -67,17 +67,17 @@ pub struct Consent {
 #[non_exhaustive]
 pub enum ConsentError {
     /// A consent lacks a key (the Python SDK's `ConsentParseError`).
-    #[error("Failed to load Consent object. Missing required key: '{0}'.")]
+    #[error("a consent lacks the required key {0:?}")]
     MissingKey(&'static str),
     /// A consent has a key of the wrong type.
-    #[error("Failed to load Consent object. Invalid value for key: '{0}'.")]
+    #[error("a consent has an invalid value for {0:?}")]
     InvalidKey(&'static str),
     /// The response is not `{"consents": [...]}`.
     #[error("the consents response is not an object with a 'consents' array")]
     NotAConsentList,
     /// A consent's parent is not in the response (the Python SDK's
     /// `ConsentTreeConstructionError`).
-    #[error("Failed to compute forest edges. Missing parent node: {0}.")]
+    #[error("the consent forest names a missing parent consent {0}")]
     MissingParent(u64),
     /// A dependency path is empty or does not end with the consent's id.
     #[error("consent {0} has an invalid dependency_path")]
@@ -375,7 +375,7 @@ mod tests {
             ConsentForest::new(vec![consent(1, &[1], "A"), consent(3, &[1, 2, 3], "C")])
                 .unwrap_err()
                 .to_string(),
-            "Failed to compute forest edges. Missing parent node: 2."
+            "the consent forest names a missing parent consent 2"
         );
         let mut value = json!({"id": 1});
         assert_eq!(

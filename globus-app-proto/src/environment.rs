@@ -32,7 +32,7 @@ pub enum Environment {
 #[non_exhaustive]
 pub enum EnvironmentError {
     /// The environment name is not one of the known ones.
-    #[error("Unrecognized environment \"{0}\"")]
+    #[error("unknown Globus environment {0:?}")]
     UnknownEnvironment(String),
     /// A service URL override is not an absolute http(s) URL.
     #[error("the service URL {url:?} for {service} is not an absolute http or https URL")]
@@ -265,7 +265,7 @@ mod tests {
     fn unknown_environments_are_rejected_with_the_reference_message() {
         assert_eq!(
             Environment::from_name("moon").unwrap_err().to_string(),
-            "Unrecognized environment \"moon\""
+            "unknown Globus environment \"moon\""
         );
     }
 }

@@ -27,6 +27,20 @@
 //! Time is always an argument ([`UnixTime`]); random bytes are always an
 //! argument (`[u8; 32]` for PKCE and `state`).
 //!
+//! # Who this crate is for
+//!
+//! Applications use `globus-app-blocking` or `globus-app-async`, which
+//! re-export what they need from here (`GlobusAppConfig`, `Authorization`,
+//! `LoginOptions`, the scope and secret types). This crate is for:
+//!
+//! - **adapter authors**, who drive the app with their own I/O: [`app`]
+//!   (`GlobusApp` and its operations, and [`app::driver`], the contract
+//!   between operations and adapters);
+//! - **advanced users** who need one rule on its own: [`scope`],
+//!   [`token`], [`storage`] (the token-file codecs), [`request`] and
+//!   [`response`] (every Globus Auth request and response), [`authorize`],
+//!   [`id_token`], [`consent`], [`gare`], [`environment`].
+//!
 //! # Driving an app: a complete login and refresh
 //!
 //! [`app::GlobusApp`] holds the `GlobusApp` behaviour; its operations are
@@ -84,7 +98,7 @@
 //! let (mut auth, mut file, mut now) = (FakeGlobusAuth::new(), Vec::new(), SIM_START);
 //!
 //! // Log in: authorize, exchange the code, verify the id_token, store.
-//! drive(app.login(None, false), &mut auth, &mut file, now)?;
+//! drive(app.login(), &mut auth, &mut file, now)?;
 //! let first = drive(app.get_authorizer("transfer.api.globus.org"), &mut auth, &mut file, now)?;
 //!
 //! // Two days later the access token has expired: it is refreshed.
@@ -95,7 +109,7 @@
 //! assert!(file.iter().all(|t| t.refresh_token.is_some()));
 //!
 //! // Log out: every token is revoked and removed.
-//! let report = drive(app.logout(false), &mut auth, &mut file, now)?;
+//! let report = drive(app.logout(), &mut auth, &mut file, now)?;
 //! assert!(report.is_complete() && file.is_empty());
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -1,5 +1,6 @@
 //! Property: no public type that holds a secret shows it in `Debug` or
-//! `Display`, whatever the secret is.
+//! `Display`, whatever the secret is. (The secret newtypes themselves have
+//! no `Display`; a `compile_fail` doctest in [`crate::secret`] keeps it so.)
 
 use proptest::prelude::*;
 use serde_json::json;
@@ -37,17 +38,16 @@ proptest! {
     #[test]
     fn secrets_never_print(secret in "SECRET[A-Za-z0-9_-]{37,60}") {
         let s = secret.as_str();
-        // The secret newtypes, in Debug and Display.
-        for (debug, display) in [
-            (shown(&AccessToken::new(s)), AccessToken::new(s).to_string()),
-            (shown(&RefreshToken::new(s)), RefreshToken::new(s).to_string()),
-            (shown(&IdToken::new(s)), IdToken::new(s).to_string()),
-            (shown(&AuthorizationCode::new(s)), AuthorizationCode::new(s).to_string()),
-            (shown(&ClientSecret::new(s)), ClientSecret::new(s).to_string()),
-            (shown(&PkceVerifier::new(s)), PkceVerifier::new(s).to_string()),
+        // The secret newtypes (which have no Display at all).
+        for debug in [
+            shown(&AccessToken::new(s)),
+            shown(&RefreshToken::new(s)),
+            shown(&IdToken::new(s)),
+            shown(&AuthorizationCode::new(s)),
+            shown(&ClientSecret::new(s)),
+            shown(&PkceVerifier::new(s)),
         ] {
             assert_hidden(s, &debug)?;
-            assert_hidden(s, &display)?;
         }
 
         // Token records, responses and files.

@@ -37,13 +37,13 @@ pub enum ResponseError {
         content_type: Option<String>,
     },
     /// The JSON lacks a field or has one of the wrong type.
-    #[error("Globus Auth response has a missing or invalid '{field}'")]
+    #[error("Globus Auth's response has a missing or invalid {field:?}")]
     InvalidField {
         /// The field, with its path (e.g. `other_tokens[1].scope`).
         field: String,
     },
     /// Two tokens in one response are for the same resource server.
-    #[error("Globus Auth response has two tokens for resource server '{resource_server}'")]
+    #[error("Globus Auth's response has two tokens for resource server {resource_server:?}")]
     DuplicateResourceServer {
         /// The repeated resource server.
         resource_server: String,

@@ -1,9 +1,17 @@
 //! Secret values that never print themselves.
 //!
 //! Access, refresh and id tokens, authorization codes, PKCE verifiers and
-//! client secrets are wrapped in newtypes whose `Debug` and `Display` print
-//! `[redacted]`. The value is reachable only through an explicit
-//! `.secret()` call, which makes every place that reveals it easy to find.
+//! client secrets are wrapped in newtypes whose `Debug` prints `[redacted]`
+//! and which have no `Display`: a secret formatted with `{}` does not
+//! compile, so it can never end up as `Bearer [redacted]` in a header or in
+//! a log line by accident. The value is reachable only through an explicit
+//! [`secret()`](AccessToken::secret) call, which makes every place that
+//! reveals it easy to find.
+//!
+//! ```compile_fail,E0277
+//! let token = globus_app_proto::secret::AccessToken::new("t");
+//! let header = format!("Bearer {}", token); // no `Display`: does not compile
+//! ```
 
 /// What every secret type prints instead of its value.
 pub const REDACTED: &str = "[redacted]";
@@ -12,8 +20,9 @@ macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         ///
-        /// `Debug` and `Display` print `[redacted]`; use [`secret`](Self::secret)
-        /// to read the value where it must go on the wire or to storage.
+        /// `Debug` prints `[redacted]` and there is no `Display`; use
+        /// [`secret`](Self::secret) to read the value where it must go on
+        /// the wire or to storage.
         ///
         /// Cheap to clone (the value is shared).
         #[derive(Clone, PartialEq, Eq, Hash)]
@@ -34,12 +43,6 @@ macro_rules! secret_type {
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, concat!(stringify!($name), "({})"), REDACTED)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(REDACTED)
             }
         }
     };
@@ -77,7 +80,6 @@ mod tests {
     #[test]
     fn secrets_print_redacted() {
         let token = AccessToken::new("very-secret-token");
-        assert_eq!(format!("{token}"), "[redacted]");
         assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
         assert_eq!(token.secret(), "very-secret-token");
     }

@@ -13,7 +13,7 @@
 //!     .config(GlobusAppConfig::default().with_request_refresh_tokens(true))
 //!     .build()?;
 //! let mut sim = Sim::new(app);
-//! let outcome = sim.drive(sim.app.login(None, false))?;
+//! let outcome = sim.drive(sim.app.login())?;
 //! assert!(matches!(outcome, LoginOutcome::LoggedIn { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -13,11 +13,10 @@ use globus_app_blocking::login::{
 use globus_app_blocking::proto::app::{
     AppError, Authorization, LoginOutcome, LogoutReport, TokenValidationError,
 };
-use globus_app_blocking::proto::auth_params::AuthorizationParameters;
 use globus_app_blocking::proto::storage::JsonTokenFile;
 use globus_app_blocking::proto::testing::{SIM_CLIENT_ID, SimUser};
 use globus_app_blocking::storage::{JsonTokenStorage, TokenStorage};
-use globus_app_blocking::{Error, GlobusAppConfig};
+use globus_app_blocking::{Error, GlobusAppConfig, LoginOptions, LogoutOptions};
 use globus_app_tests::{AuthServer, TempDir, follow_authorize_url, now};
 
 const TRANSFER: &str = "transfer.api.globus.org";
@@ -179,14 +178,14 @@ enum Client {
 }
 
 impl Client {
-    fn login(
-        &self,
-        params: Option<AuthorizationParameters>,
-        force: bool,
-    ) -> Result<LoginOutcome, Error> {
+    fn login(&self) -> Result<LoginOutcome, Error> {
+        self.login_with(LoginOptions::new())
+    }
+
+    fn login_with(&self, options: LoginOptions) -> Result<LoginOutcome, Error> {
         match self {
-            Self::Blocking(app) => app.login(params, force),
-            Self::Async(app, exec) => exec.run(app.login(params, force)),
+            Self::Blocking(app) => app.login_with(options),
+            Self::Async(app, exec) => exec.run(app.login_with(options)),
         }
     }
 
@@ -197,10 +196,14 @@ impl Client {
         }
     }
 
-    fn logout(&self, sweep: bool) -> Result<LogoutReport, Error> {
+    fn logout(&self) -> Result<LogoutReport, Error> {
+        self.logout_with(LogoutOptions::new())
+    }
+
+    fn logout_with(&self, options: LogoutOptions) -> Result<LogoutReport, Error> {
         match self {
-            Self::Blocking(app) => app.logout(sweep),
-            Self::Async(app, exec) => exec.run(app.logout(sweep)),
+            Self::Blocking(app) => app.logout_with(options),
+            Self::Async(app, exec) => exec.run(app.logout_with(options)),
         }
     }
 
@@ -255,16 +258,15 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
             let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
             let client = if name == "blocking" {
                 Client::Blocking(
-                    globus_app_blocking::UserApp::from_builder(
-                        globus_app_blocking::UserApp::builder("End To End")
-                            .client_id(SIM_CLIENT_ID)
-                            .scope_requirements(TRANSFER, scope)
-                            .config(config(server, refresh))
-                            .token_storage(storage.clone())
-                            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
-                            .login_flow_manager(Boxed(flow_manager(flow))),
-                    )
-                    .unwrap(),
+                    globus_app_blocking::UserApp::builder("End To End")
+                        .client_id(SIM_CLIENT_ID)
+                        .scope_requirements(TRANSFER, scope)
+                        .config(config(server, refresh))
+                        .token_storage(storage.clone())
+                        .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
+                        .login_flow_manager(Boxed(flow_manager(flow)))
+                        .build()
+                        .unwrap(),
                 )
             } else {
                 let exec = match name {
@@ -278,7 +280,7 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
                     ),
                 };
                 let app = exec
-                    .run(globus_app_async::UserApp::from_builder(
+                    .run(
                         globus_app_async::UserApp::builder("End To End")
                             .client_id(SIM_CLIENT_ID)
                             .scope_requirements(TRANSFER, scope)
@@ -289,8 +291,9 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
                             .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
                             .login_flow_manager(globus_app_async::login::UnblockedLogin::new(
                                 Boxed(flow_manager(flow)),
-                            )),
-                    ))
+                            ))
+                            .build(),
+                    )
                     .unwrap();
                 Client::Async(app, exec)
             };
@@ -325,7 +328,7 @@ fn command_line_login_through_the_auth_code_page_in_access_token_mode() {
             ..
         } = &setup;
         assert!(client.login_required(), "{name}");
-        client.login(None, false).unwrap();
+        client.login().unwrap();
         let first = client.get(TRANSFER).unwrap();
         assert!(
             storage
@@ -355,7 +358,7 @@ fn local_server_login_refresh_and_rotation() {
             storage,
             ..
         } = &setup;
-        client.login(None, false).unwrap();
+        client.login().unwrap();
         let old_refresh = storage
             .load()
             .unwrap()
@@ -394,11 +397,13 @@ fn sweep_decides_whether_tokens_outside_the_requirements_are_revoked() {
                 storage,
                 ..
             } = &setup;
-            client.login(None, false).unwrap();
+            client.login().unwrap();
             let mut groups = storage.load().unwrap().get(TRANSFER).unwrap().clone();
             groups.resource_server = "groups.api.globus.org".into();
             storage.store(&[groups]).unwrap();
-            let report = client.logout(sweep).unwrap();
+            let report = client
+                .logout_with(LogoutOptions::new().all_stored_resource_servers(sweep))
+                .unwrap();
             assert_eq!(
                 report.revoked.contains(&"groups.api.globus.org".to_owned()),
                 sweep,
@@ -429,10 +434,12 @@ fn another_person_cannot_log_in_over_stored_tokens_and_the_file_is_untouched() {
             ..
         } = &setup;
         server.fake().user = SimUser::A;
-        client.login(None, false).unwrap();
+        client.login().unwrap();
         let before = std::fs::read(storage.path()).unwrap();
         server.fake().user = SimUser::B;
-        let err = client.login(None, true).unwrap_err();
+        let err = client
+            .login_with(LoginOptions::new().force(true))
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -443,8 +450,8 @@ fn another_person_cannot_log_in_over_stored_tokens_and_the_file_is_untouched() {
             "{name}: {err:?}"
         );
         assert_eq!(std::fs::read(storage.path()).unwrap(), before, "{name}");
-        client.logout(false).unwrap();
-        client.login(None, false).unwrap();
+        client.logout().unwrap();
+        client.login().unwrap();
         assert_eq!(client.identity(), Some(SimUser::B.identity()), "{name}");
     }
 }
@@ -460,7 +467,7 @@ fn dependent_scopes_are_checked_through_the_consents_api_once() {
             .iter()
             .filter(|r| r.path.ends_with("/consents"))
             .count();
-        setup.client.login(None, false).unwrap();
+        setup.client.login().unwrap();
         setup.client.get(TRANSFER).unwrap();
         setup.client.get(TRANSFER).unwrap();
         let after = server
@@ -479,7 +486,7 @@ fn a_gare_from_a_service_is_redriven_with_one_login_and_the_retry_succeeds() {
     let needed = format!("{TRANSFER_ALL}[*https://auth.globus.org/scopes/c9/data_access]");
     for setup in setups(&server, TRANSFER_ALL, true, Flow::LocalServer) {
         let Setup { name, client, .. } = &setup;
-        client.login(None, false).unwrap();
+        client.login().unwrap();
         server.require_for_service(&needed);
         let call = |client: &Client| {
             let authorization = client.get(TRANSFER).unwrap();
@@ -528,7 +535,7 @@ fn every_injected_fault_ends_in_a_typed_error_with_the_token_file_intact() {
                 storage,
                 ..
             } = &setup;
-            client.login(None, false).unwrap();
+            client.login().unwrap();
             expire(storage);
             let before = std::fs::read(storage.path()).unwrap();
             server.fake().fail_next(1, status, body);

@@ -29,7 +29,7 @@ impl BrowserOpener for SystemBrowser {
             let name = browser.rsplit('/').next().unwrap_or(&browser).to_owned();
             if TEXT_BROWSERS.iter().any(|b| name.starts_with(b)) {
                 return Err(format!(
-                    "Cannot use LocalServerLoginFlowManager with text-only browser '{name}'"
+                    "the local-server login flow cannot use the text-only browser {name:?}"
                 ));
             }
         }

@@ -21,24 +21,26 @@ pub trait LoginFlowManager: Send + Sync {
 pub enum LoginFlowError {
     /// Standard input closed before a code was entered.
     #[error(
-        "An EOF was read when an authorization code was expected. (Are you running this in an interactive terminal?)"
+        "standard input closed before an authorization code was entered (is this an interactive terminal?)"
     )]
     Eof,
     /// Reading or writing the terminal failed.
-    #[error("terminal I/O failed: {0}")]
-    Terminal(std::io::Error),
+    #[error("terminal I/O failed")]
+    Terminal(#[source] std::io::Error),
     /// The command-line flow has no redirect URI (a configuration error).
     #[error("the command-line login flow needs a redirect URI")]
     NoRedirectUri,
     /// Running over SSH: a browser here cannot reach this machine's
     /// loopback listener.
-    #[error("Cannot use LocalServerLoginFlowManager in a remote session")]
+    #[error(
+        "the local-server login flow cannot run in a remote (SSH) session; use the command-line flow"
+    )]
     RemoteSession,
     /// No usable browser.
-    #[error("Failed to open browser: {0}")]
+    #[error("cannot open a browser: {0}")]
     Browser(String),
     /// The loopback listener could not start.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Listen {
         /// The address.
         address: String,
@@ -46,10 +48,10 @@ pub enum LoginFlowError {
         source: std::io::Error,
     },
     /// Nothing came back in time.
-    #[error("Login timed out after {0:?}. Please try again.")]
+    #[error("the login timed out after {0:?}")]
     Timeout(std::time::Duration),
     /// Globus Auth redirected with an error, or with a code the flow rejected.
-    #[error("Authorization failed: {0}")]
+    #[error("the authorization failed")]
     Authorization(#[from] globus_app_proto::authorize::RedirectError),
 }
 

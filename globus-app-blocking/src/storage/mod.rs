@@ -47,7 +47,7 @@ pub trait TokenStorage: Send + Sync {
 #[non_exhaustive]
 pub enum StorageError {
     /// A file system operation failed.
-    #[error("cannot {operation} {}: {source}", path.display())]
+    #[error("cannot {operation} {}", path.display())]
     Io {
         /// What was being done.
         operation: &'static str,
@@ -57,7 +57,7 @@ pub enum StorageError {
         source: std::io::Error,
     },
     /// The file is not a token file this library can read; it is left as is.
-    #[error("{} is not a valid token file ({source}); it was not modified", path.display())]
+    #[error("{} is not a valid token file; it was left unmodified", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -65,12 +65,12 @@ pub enum StorageError {
         source: StorageCodecError,
     },
     /// The SQLite database failed.
-    #[error("SQLite token database {}: {message}", path.display())]
+    #[error("SQLite token database {} failed", path.display())]
     Sqlite {
         /// The database file.
         path: PathBuf,
-        /// SQLite's message.
-        message: String,
+        /// SQLite's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The database's schema version is not one this library reads.
     #[error("SQLite token database {} has schema version {version:?}, which this library does not read", path.display())]
@@ -87,13 +87,41 @@ pub enum StorageError {
     #[error("cannot find the home directory for the default token file (set HOME)")]
     NoHomeDirectory,
     /// `:memory:` was given as a SQLite path.
-    #[error(
-        "SqliteTokenStorage cannot be used with a ':memory:' database. Use MemoryTokenStorage instead."
-    )]
+    #[error("a SQLite token storage cannot use a \":memory:\" database; use MemoryTokenStorage")]
     MemoryDatabase,
 }
 
 impl StorageError {
+    /// Whether the same call may succeed later (an interrupted or timed-out
+    /// file operation, a busy or locked SQLite database).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+            ),
+            Self::Sqlite { source, .. } => source
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error_code)
+                .is_some_and(|code| {
+                    matches!(
+                        code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    )
+                }),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        Self::Sqlite {
+            path: path.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn io(operation: &'static str, path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             operation,
@@ -110,7 +138,7 @@ pub fn default_token_file(
     app: &GlobusApp,
     format: TokenFileFormat,
 ) -> Result<PathBuf, StorageError> {
-    let environment = app.config().environment.name();
+    let environment = app.config().resolved_environment().name();
     let parts =
         default_token_file_relative_path(app.client_id(), app.app_name(), environment, format)?;
     Ok(parts

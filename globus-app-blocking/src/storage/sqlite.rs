@@ -53,10 +53,7 @@ impl SqliteTokenStorage {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
         }
-        let sql = |e: rusqlite::Error| StorageError::Sqlite {
-            path: path.clone(),
-            message: e.to_string(),
-        };
+        let sql = |e: rusqlite::Error| StorageError::sqlite(&path, e);
         let mut connection = Connection::open(&path).map_err(sql)?;
         #[cfg(unix)]
         {
@@ -98,11 +95,11 @@ impl SqliteTokenStorage {
         let connection = self.connection();
         let mut statement = connection
             .prepare(sqlite::SELECT_NAMESPACES)
-            .map_err(|e| self.sql(&e))?;
+            .map_err(|e| self.sql(e))?;
         let rows = statement
             .query_map([], |row| row.get(0))
-            .map_err(|e| self.sql(&e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(&e))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
     fn connection(&self) -> MutexGuard<'_, Connection> {
@@ -112,11 +109,8 @@ impl SqliteTokenStorage {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn sql(&self, e: &rusqlite::Error) -> StorageError {
-        StorageError::Sqlite {
-            path: self.inner.path.clone(),
-            message: e.to_string(),
-        }
+    fn sql(&self, e: rusqlite::Error) -> StorageError {
+        StorageError::sqlite(&self.inner.path, e)
     }
 
     fn write(
@@ -126,9 +120,9 @@ impl SqliteTokenStorage {
         let mut connection = self.connection();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sql(&e))?;
-        change(&transaction).map_err(|e| self.sql(&e))?;
-        transaction.commit().map_err(|e| self.sql(&e))?;
+            .map_err(|e| self.sql(e))?;
+        change(&transaction).map_err(|e| self.sql(e))?;
+        transaction.commit().map_err(|e| self.sql(e))?;
         *self
             .inner
             .cache
@@ -139,10 +133,7 @@ impl SqliteTokenStorage {
 }
 
 fn ensure_schema(connection: &mut Connection, path: &Path) -> Result<(), StorageError> {
-    let sql = |e: rusqlite::Error| StorageError::Sqlite {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
+    let sql = |e: rusqlite::Error| StorageError::sqlite(path, e);
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
@@ -186,7 +177,7 @@ impl TokenStorage for SqliteTokenStorage {
         let connection = self.connection();
         let version: i64 = connection
             .query_row("PRAGMA data_version", [], |row| row.get(0))
-            .map_err(|e| self.sql(&e))?;
+            .map_err(|e| self.sql(e))?;
         let mut cache = self
             .inner
             .cache
@@ -199,15 +190,15 @@ impl TokenStorage for SqliteTokenStorage {
         }
         let mut statement = connection
             .prepare_cached(sqlite::SELECT_NAMESPACE)
-            .map_err(|e| self.sql(&e))?;
+            .map_err(|e| self.sql(e))?;
         let rows = statement
             .query_map([&self.inner.namespace], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })
-            .map_err(|e| self.sql(&e))?;
+            .map_err(|e| self.sql(e))?;
         let mut records = Vec::new();
         for row in rows {
-            let (resource_server, json) = row.map_err(|e| self.sql(&e))?;
+            let (resource_server, json) = row.map_err(|e| self.sql(e))?;
             records.push(
                 sqlite::decode_record(&resource_server, &json).map_err(|source| {
                     StorageError::Corrupt {

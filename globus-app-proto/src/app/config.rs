@@ -103,12 +103,65 @@ pub struct GlobusAppConfig {
     pub token_validation_error_handler: TokenValidationErrorHandler,
     /// Clock-skew allowance for id_token time claims, in seconds.
     pub id_token_leeway_secs: i64,
-    /// The Globus environment.
-    pub environment: Environment,
+    /// The Globus environment; `None` (the default) means
+    /// `GLOBUS_SDK_ENVIRONMENT` when the adapter reads the environment
+    /// variables (see [`with_environment_variables`](Self::with_environment_variables)),
+    /// else production. See [`resolved_environment`](Self::resolved_environment).
+    pub environment: Option<Environment>,
     /// The token-storage namespace (the Python SDK always uses `DEFAULT`).
     pub namespace: String,
-    /// The Auth base URL override (the value of `GLOBUS_SDK_SERVICE_URL_AUTH`).
+    /// The Auth base URL override; `None` (the default) means
+    /// `GLOBUS_SDK_SERVICE_URL_AUTH` when the adapter reads the environment
+    /// variables, else the environment's Auth URL.
     pub auth_base_url: Option<String>,
+}
+
+/// The Python SDK's environment variables that configure an app.
+pub const ENVIRONMENT_VARIABLES: [&str; 2] =
+    ["GLOBUS_SDK_ENVIRONMENT", "GLOBUS_SDK_SERVICE_URL_AUTH"];
+
+impl GlobusAppConfig {
+    /// The environment in force: the configured one, else production.
+    pub fn resolved_environment(&self) -> Environment {
+        self.environment.unwrap_or_default()
+    }
+
+    /// Fills what this configuration leaves unset from the Python SDK's
+    /// environment variables, as `lookup` reports them: `environment` from
+    /// `GLOBUS_SDK_ENVIRONMENT` and `auth_base_url` from
+    /// `GLOBUS_SDK_SERVICE_URL_AUTH`. Values set explicitly win; empty
+    /// variables count as unset. The adapters call this with the process
+    /// environment unless told not to.
+    ///
+    /// ```
+    /// use globus_app_proto::app::GlobusAppConfig;
+    /// use globus_app_proto::environment::Environment;
+    ///
+    /// let vars = |name: &str| (name == "GLOBUS_SDK_ENVIRONMENT").then(|| "sandbox".to_owned());
+    /// let config = GlobusAppConfig::default().with_environment_variables(vars)?;
+    /// assert_eq!(config.resolved_environment(), Environment::Sandbox);
+    /// let explicit = GlobusAppConfig::default()
+    ///     .with_environment(Environment::Production)
+    ///     .with_environment_variables(vars)?;
+    /// assert_eq!(explicit.resolved_environment(), Environment::Production);
+    /// # Ok::<(), globus_app_proto::app::ConfigError>(())
+    /// ```
+    pub fn with_environment_variables(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let [environment_variable, auth_url_variable] = ENVIRONMENT_VARIABLES;
+        let set = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        if self.environment.is_none() {
+            self.environment = Some(Environment::from_env_value(
+                set(environment_variable).as_deref(),
+            )?);
+        }
+        if self.auth_base_url.is_none() {
+            self.auth_base_url = set(auth_url_variable);
+        }
+        Ok(self)
+    }
 }
 
 impl Default for GlobusAppConfig {
@@ -121,7 +174,7 @@ impl Default for GlobusAppConfig {
             auto_redrive_gares: false,
             token_validation_error_handler: TokenValidationErrorHandler::LoginAgain,
             id_token_leeway_secs: crate::id_token::DEFAULT_LEEWAY_SECS,
-            environment: Environment::Production,
+            environment: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             auth_base_url: None,
         }
@@ -166,54 +219,45 @@ with!(
     with_auth_base_url: auth_base_url: String,
 );
 
-/// A configuration the app cannot run with. Messages are the Python SDK's
-/// where it has one.
+/// A configuration the app cannot run with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// Both a client id and a login client were given.
-    #[error("Mutually exclusive parameters: client_id and login_client.")]
+    #[error("a client id and a login client were both given; give one")]
     ClientIdAndLoginClient,
     /// Neither was given.
-    #[error(
-        "Could not set up a globus login client. One of client_id or login_client is required."
-    )]
+    #[error("no client: give a client id (or a login client)")]
     MissingClient,
     /// A secret was given with a login client (the Python SDK ignores it).
-    #[error(
-        "client_secret cannot be used with login_client; give the secret to the login client instead."
-    )]
+    #[error("a client secret was given with a login client; give the secret to the login client")]
     SecretWithLoginClient,
     /// A `ClientApp` without a secret.
-    #[error("A ClientApp requires a client_secret to initialize its own login client.")]
+    #[error("a ClientApp needs a client secret")]
     ClientAppRequiresSecret,
     /// A `ClientApp` with a native login client.
-    #[error("A ClientApp must use a ConfidentialAppAuthClient for its login_client")]
+    #[error("a ClientApp needs a confidential login client")]
     ClientAppRequiresConfidentialClient,
     /// A `ClientApp` with a login flow.
-    #[error("A ClientApp cannot use a login_flow_manager")]
+    #[error("a ClientApp has no interactive login flow")]
     ClientAppCannotUseLoginFlow,
     /// A confidential client's command-line flow without a redirect URI.
-    #[error("Use of a Confidential client requires an explicit redirect_uri.")]
+    #[error("a confidential client needs an explicit login redirect URI")]
     ConfidentialClientRequiresRedirectUri,
     /// The local-server flow with a custom redirect URI.
-    #[error("Cannot define a custom redirect_uri for LocalServerLoginFlowManager.")]
+    #[error("the local-server login flow chooses its own redirect URI; remove the custom one")]
     LocalServerCustomRedirectUri,
     /// The local-server flow with a confidential client.
-    #[error("LocalServerLoginFlowManager is only supported for Native Apps.")]
+    #[error("the local-server login flow needs a native (public) client")]
     LocalServerRequiresNativeClient,
     /// An unknown login flow name.
-    #[error(
-        "Unsupported login_flow_manager value: '{0}'. Expected 'command-line', 'local-server', or a custom login flow manager."
-    )]
+    #[error("unknown login flow {0:?} (expected \"command-line\" or \"local-server\")")]
     UnsupportedLoginFlowManager(String),
     /// An unknown token storage name.
-    #[error(
-        "Unsupported token_storage value: '{0}'. Expected 'json', 'sqlite', 'memory', or a custom storage."
-    )]
+    #[error("unknown token storage {0:?} (expected \"json\", \"sqlite\" or \"memory\")")]
     UnsupportedTokenStorage(String),
     /// A scope requirement does not parse.
-    #[error("invalid scope requirement for '{resource_server}': {source}")]
+    #[error("invalid scope requirement for {resource_server:?}: {source}")]
     InvalidScopeRequirement {
         /// The resource server it was given for.
         resource_server: String,
@@ -246,7 +290,7 @@ pub(crate) fn resolve_login_client(
         }
         (Some(id), None) => {
             let base = config
-                .environment
+                .resolved_environment()
                 .service_url("auth", config.auth_base_url.as_deref())?;
             Ok(match client_secret {
                 Some(secret) => LoginClient::confidential(id, secret, base),

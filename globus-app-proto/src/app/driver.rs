@@ -305,16 +305,25 @@ impl Authorization {
         self.expires_at
     }
 
-    /// `Bearer <token>`, marked sensitive (http's `Debug` hides it). Fails
-    /// only for a token with characters a header cannot carry (a corrupt
-    /// token file).
-    pub fn header_value(&self) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    /// `Bearer <token>` for the `Authorization` header, marked sensitive
+    /// (http's `Debug` hides it). Fails only for a token with characters a
+    /// header cannot carry (a corrupt token file). The bare token is
+    /// `self.access_token().secret()`.
+    pub fn header_value(&self) -> Result<http::HeaderValue, InvalidAccessToken> {
         let mut value =
-            http::HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))?;
+            http::HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))
+                .map_err(|_| InvalidAccessToken)?;
         value.set_sensitive(true);
         Ok(value)
     }
 }
+
+/// A stored access token has characters an HTTP header cannot carry (the
+/// token file was edited or corrupted); log in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the stored access token cannot be sent in an HTTP header; log in again")]
+#[non_exhaustive]
+pub struct InvalidAccessToken;
 
 /// Everything the interactive part of a login needs: the adapter's login
 /// flow manager builds the authorize URL for its redirect URI, shows or

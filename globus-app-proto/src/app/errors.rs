@@ -13,19 +13,19 @@ use crate::scope::ScopeParseError;
 #[non_exhaustive]
 pub enum TokenValidationError {
     /// No token for the resource server.
-    #[error("No token data for {resource_server}")]
+    #[error("no token for {resource_server}")]
     MissingToken {
         /// The resource server.
         resource_server: String,
     },
     /// Refresh-token mode, but the record has no refresh token.
-    #[error("No refresh_token for {resource_server}")]
+    #[error("no refresh token for {resource_server}")]
     MissingRefreshToken {
         /// The resource server.
         resource_server: String,
     },
     /// Access-token mode, and the access token has expired.
-    #[error("Token for {resource_server} expired at {expires_at}")]
+    #[error("the access token for {resource_server} expired at {expires_at}")]
     Expired {
         /// The resource server.
         resource_server: String,
@@ -40,7 +40,7 @@ pub enum TokenValidationError {
         resource_server: String,
     },
     /// The token lacks required scopes.
-    #[error("Unmet scope requirements for {resource_server}: missing {missing:?}")]
+    #[error("the token for {resource_server} lacks required scopes {missing:?}")]
     UnmetScopeRequirements {
         /// The resource server.
         resource_server: String,
@@ -48,19 +48,17 @@ pub enum TokenValidationError {
         missing: Vec<String>,
     },
     /// The user's consents do not cover the required dependent scopes.
-    #[error("Unmet dependent scope requirements for {resource_server}")]
+    #[error("the consents for {resource_server} do not cover its required dependent scopes")]
     UnmetDependentScopeRequirements {
         /// The resource server.
         resource_server: String,
     },
     /// A login response had no id_token, so the identity is unknown.
-    #[error(
-        "Token grant response doesn't contain an id_token. This normally occurs if the auth flow didn't include 'openid' alongside other scopes."
-    )]
+    #[error("the token response has no id_token (was `openid` among the requested scopes?)")]
     MissingIdentity,
     /// A different user than the one the app's tokens belong to.
     #[error(
-        "Detected a change in identity associated with the token data (stored {stored}, new {new})."
+        "the new tokens belong to identity {new}, not to {stored} whose tokens are stored; log out first"
     )]
     IdentityMismatch {
         /// The identity of the stored tokens.
@@ -76,6 +74,7 @@ pub enum TokenValidationError {
 /// A failure the adapter reports for an action it could not perform.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} failed: {message}")]
+#[non_exhaustive]
 pub struct IoFailure {
     /// What failed.
     pub kind: IoFailureKind,
@@ -83,6 +82,18 @@ pub struct IoFailure {
     pub message: String,
     /// Whether trying again later may succeed.
     pub retryable: bool,
+}
+
+impl IoFailure {
+    /// A failure of `kind`, described by `error` (its `Display`, which must
+    /// not contain secrets).
+    pub fn new(kind: IoFailureKind, error: &dyn std::fmt::Display, retryable: bool) -> Self {
+        Self {
+            kind,
+            message: error.to_string(),
+            retryable,
+        }
+    }
 }
 
 /// The kind of action that failed.
@@ -138,10 +149,10 @@ pub enum AppError {
     Request(#[from] RequestError),
     /// A `ClientApp` was asked for a resource server it has no scope
     /// requirements for.
-    #[error("the app has no scope_requirements for resource_server {0}")]
+    #[error("the app has no scope requirements for resource server {0}")]
     NoScopeRequirements(String),
     /// A `ClientApp` login with no scopes to ask for.
-    #[error("A ClientApp cannot get tokens without configured required scopes.")]
+    #[error("a ClientApp cannot get tokens without scope requirements")]
     NoScopesToRequest,
     /// The driver fed an input that does not answer the last action (a bug
     /// in the adapter).

@@ -220,10 +220,13 @@ fn run(shape: Shape, ops: &[Op]) -> Result<(), TestCaseError> {
                 );
             }
             Op::Login { force } => {
-                let _ = checked(&mut sim, app.login(None, *force))?;
+                let _ = checked(&mut sim, app.login_with(LoginOptions::new().force(*force)))?;
             }
             Op::Logout { sweep } => {
-                let _ = checked(&mut sim, app.logout(*sweep))?;
+                let _ = checked(
+                    &mut sim,
+                    app.logout_with(LogoutOptions::new().all_stored_resource_servers(*sweep)),
+                )?;
             }
             Op::Advance(secs) => sim.advance_time(*secs),
             Op::Fault { status, body } => sim.auth.fail_next(1, *status, &fault_body(body)),

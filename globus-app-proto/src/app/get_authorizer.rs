@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::driver::{Action, Authorization, Input, Operation, Step, TokenSet};
 use super::errors::{AppError, TokenValidationError};
-use super::login::Login;
+use super::login::{Login, LoginOptions};
 use super::{
     AppKind, Evaluation, GlobusApp, Renewal, TokenValidationErrorHandler, has_dependencies,
     missing_root_scopes, unexpected,
@@ -318,7 +318,10 @@ impl<'r> GetAuthorizer<'r> {
         );
         if self.handler == TokenValidationErrorHandler::LoginAgain && !self.retried && resolvable {
             self.retried = true;
-            self.state = State::LoggingIn(Box::new(Login::new(self.app.clone(), None, true)));
+            self.state = State::LoggingIn(Box::new(Login::new(
+                self.app.clone(),
+                LoginOptions::new().force(true),
+            )));
             return self.advance_login(None, now);
         }
         self.done(Err(error.into()))

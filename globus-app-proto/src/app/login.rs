@@ -27,6 +27,50 @@ pub enum LoginOutcome {
     },
 }
 
+/// How a login should run; see [`GlobusApp::login_with`].
+///
+/// ```
+/// use globus_app_proto::app::LoginOptions;
+/// use globus_app_proto::auth_params::AuthorizationParameters;
+///
+/// let mut params = AuthorizationParameters::default();
+/// params.session_required_mfa = Some(true);
+/// let options = LoginOptions::new().force(true).authorization_parameters(params);
+/// assert!(options.is_forced());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+#[must_use]
+pub struct LoginOptions {
+    authorization_parameters: Option<AuthorizationParameters>,
+    force: bool,
+}
+
+impl LoginOptions {
+    /// Log in only if a login is required (the default).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Log in even if the stored tokens satisfy the app.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Log in with these requirements (session, MFA, extra scopes: a GARE's
+    /// parameters, for example). Given parameters always cause a login.
+    pub fn authorization_parameters(mut self, params: AuthorizationParameters) -> Self {
+        self.authorization_parameters = Some(params);
+        self
+    }
+
+    /// Whether the login runs even if none is required.
+    pub fn is_forced(&self) -> bool {
+        self.force || self.authorization_parameters.is_some()
+    }
+}
+
 /// The [`GlobusApp::login`] operation.
 ///
 /// `UserApp`: the authorization-code flow with PKCE and a random, checked
@@ -75,15 +119,11 @@ enum State {
 type Out = Step<Result<LoginOutcome, AppError>>;
 
 impl Login {
-    pub(crate) fn new(
-        app: GlobusApp,
-        params: Option<AuthorizationParameters>,
-        force: bool,
-    ) -> Self {
+    pub(crate) fn new(app: GlobusApp, options: LoginOptions) -> Self {
         Self {
             app,
-            params,
-            force,
+            params: options.authorization_parameters,
+            force: options.force,
             jwks_refetched: false,
             state: State::Start,
         }

@@ -10,6 +10,7 @@ use crate::response::parse_json;
 
 /// What a logout did.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct LogoutReport {
     /// Resource servers whose tokens were revoked and removed.
     pub revoked: Vec<String>,
@@ -25,10 +26,34 @@ impl LogoutReport {
     }
 }
 
+/// How a logout should run; see [`GlobusApp::logout_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct LogoutOptions {
+    all_stored_resource_servers: bool,
+}
+
+impl LogoutOptions {
+    /// Revoke the tokens of the resource servers the app requires (the
+    /// default).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also revoke and remove every other resource server's tokens stored
+    /// in the app's namespace, such as those a dropped scope requirement
+    /// left behind (the Python SDK's `sweep`).
+    pub fn all_stored_resource_servers(mut self, all: bool) -> Self {
+        self.all_stored_resource_servers = all;
+        self
+    }
+}
+
 /// The [`GlobusApp::logout`] operation.
 ///
 /// For each resource server in the requirements (every stored one with
-/// `sweep`): revoke the refresh token, then the access token. A failed
+/// [`LogoutOptions::all_stored_resource_servers`]): revoke the refresh token, then the access token. A failed
 /// revocation is recorded and the logout goes on; the records whose tokens
 /// were all revoked are removed, and the app forgets the identity (and its
 /// consents) once no stored token names it. With nothing stored, it sends
@@ -55,10 +80,10 @@ enum State {
 type Out = Step<Result<LogoutReport, AppError>>;
 
 impl Logout {
-    pub(crate) fn new(app: GlobusApp, sweep: bool) -> Self {
+    pub(crate) fn new(app: GlobusApp, options: LogoutOptions) -> Self {
         Self {
             app,
-            sweep,
+            sweep: options.all_stored_resource_servers,
             pending: VecDeque::new(),
             report: LogoutReport::default(),
             tokens: TokenSet::default(),

@@ -33,15 +33,17 @@ mod requirements;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use config::{
-    ConfigError, GlobusAppConfig, LoginFlowKind, TokenStorageKind, TokenValidationErrorHandler,
+    ConfigError, ENVIRONMENT_VARIABLES, GlobusAppConfig, LoginFlowKind, TokenStorageKind,
+    TokenValidationErrorHandler,
 };
 pub use driver::{
-    Action, Authorization, AuthorizationResponse, AuthorizePlan, Input, Operation, Step, TokenSet,
+    Action, Authorization, AuthorizationResponse, AuthorizePlan, Input, InvalidAccessToken,
+    Operation, Step, TokenSet,
 };
 pub use errors::{AppError, IoFailure, IoFailureKind, TokenValidationError};
 pub use get_authorizer::GetAuthorizer;
-pub use login::{Login, LoginOutcome};
-pub use logout::{Logout, LogoutReport};
+pub use login::{Login, LoginOptions, LoginOutcome};
+pub use logout::{Logout, LogoutOptions, LogoutReport};
 pub use requirements::ScopeRequirements;
 
 use crate::UnixTime;
@@ -179,6 +181,17 @@ impl AppBuilder {
     pub fn config(mut self, config: GlobusAppConfig) -> Self {
         self.config = config;
         self
+    }
+
+    /// Fills what the configuration leaves unset from the Python SDK's
+    /// environment variables, as `lookup` reports them; see
+    /// [`GlobusAppConfig::with_environment_variables`].
+    pub fn with_environment_variables(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        self.config = self.config.with_environment_variables(lookup)?;
+        Ok(self)
     }
 
     /// The machine's host name, for the consent's name
@@ -378,10 +391,15 @@ impl GlobusApp {
         GetAuthorizer::new(self, resource_server, true)
     }
 
-    /// Logs in if `params` are given, `force` is set, or a login is
-    /// required. The caller's parameters are not modified.
-    pub fn login(&self, params: Option<AuthorizationParameters>, force: bool) -> Login {
-        Login::new(self.clone(), params, force)
+    /// Logs in if a login is required.
+    pub fn login(&self) -> Login {
+        Login::new(self.clone(), LoginOptions::new())
+    }
+
+    /// Logs in as `options` say: forced, or with authorization parameters
+    /// (which always cause a login), else only if required.
+    pub fn login_with(&self, options: LoginOptions) -> Login {
+        Login::new(self.clone(), options)
     }
 
     /// Whether using the app would need a new login; see
@@ -393,10 +411,16 @@ impl GlobusApp {
         }
     }
 
-    /// Revokes and removes the app's tokens (every stored resource server
-    /// if `sweep`), and forgets the identity.
-    pub fn logout(&self, sweep: bool) -> Logout {
-        Logout::new(self.clone(), sweep)
+    /// Revokes and removes the tokens of the required resource servers, and
+    /// forgets the identity.
+    pub fn logout(&self) -> Logout {
+        Logout::new(self.clone(), LogoutOptions::new())
+    }
+
+    /// Revokes and removes tokens as `options` say, and forgets the
+    /// identity.
+    pub fn logout_with(&self, options: LogoutOptions) -> Logout {
+        Logout::new(self.clone(), options)
     }
 
     /// The login parameters of a GARE in a service's response (a 403 whose

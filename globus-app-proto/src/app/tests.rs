@@ -40,7 +40,7 @@ fn client_sim() -> Sim {
 
 fn logged_in(config: GlobusAppConfig) -> Sim {
     let mut sim = Sim::new(user_app(config));
-    sim.drive(sim.app.login(None, false)).unwrap();
+    sim.drive(sim.app.login()).unwrap();
     sim
 }
 
@@ -57,7 +57,7 @@ fn login_required(sim: &mut Sim) -> bool {
 // ---------------------------------------------------------------- config
 
 #[test]
-fn configuration_misuse_gives_the_reference_errors() {
+fn configuration_misuse_gives_typed_errors() {
     let native = || {
         LoginClient::native(
             SIM_CLIENT_ID,
@@ -131,7 +131,7 @@ fn configuration_misuse_gives_the_reference_errors() {
     ));
     assert_eq!(
         LoginFlowKind::from_name("x").unwrap_err().to_string(),
-        "Unsupported login_flow_manager value: 'x'. Expected 'command-line', 'local-server', or a custom login flow manager."
+        r#"unknown login flow "x" (expected "command-line" or "local-server")"#
     );
     assert_eq!(
         LoginFlowKind::from_name("local-server").unwrap(),
@@ -140,7 +140,7 @@ fn configuration_misuse_gives_the_reference_errors() {
     assert!(TokenStorageKind::from_name("yaml").is_err());
     assert_eq!(
         ConfigError::MissingClient.to_string(),
-        "Could not set up a globus login client. One of client_id or login_client is required."
+        "no client: give a client id (or a login client)"
     );
 }
 
@@ -248,7 +248,7 @@ fn openid_is_always_required_and_requirements_deduplicate() {
 fn user_login_runs_pkce_with_a_random_checked_state_and_stores_validated_tokens() {
     let mut sim = Sim::new(user_app(GlobusAppConfig::default()));
     assert!(login_required(&mut sim));
-    let outcome = sim.drive(sim.app.login(None, false)).unwrap();
+    let outcome = sim.drive(sim.app.login()).unwrap();
     let user = SimUser::A.identity();
     assert_eq!(
         outcome,
@@ -288,19 +288,20 @@ fn user_login_runs_pkce_with_a_random_checked_state_and_stores_validated_tokens(
 #[test]
 fn login_is_a_no_op_unless_required_forced_or_given_parameters() {
     let mut sim = logged_in(GlobusAppConfig::default());
-    assert_eq!(
-        sim.drive(sim.app.login(None, false)).unwrap(),
-        LoginOutcome::NotNeeded
-    );
+    assert_eq!(sim.drive(sim.app.login()).unwrap(), LoginOutcome::NotNeeded);
     assert_eq!(sim.logins, 1);
-    sim.drive(sim.app.login(None, true)).unwrap();
+    sim.drive(sim.app.login_with(LoginOptions::new().force(true)))
+        .unwrap();
     assert_eq!(sim.logins, 2);
     let params = AuthorizationParameters {
         session_message: Some("hi".into()),
         ..Default::default()
     };
-    sim.drive(sim.app.login(Some(params.clone()), false))
-        .unwrap();
+    sim.drive(
+        sim.app
+            .login_with(LoginOptions::new().authorization_parameters(params.clone())),
+    )
+    .unwrap();
     assert_eq!(sim.logins, 3);
     assert_eq!(
         params.required_scopes, None,
@@ -317,7 +318,11 @@ fn login_merges_gare_scopes_and_session_parameters_into_the_authorize_url() {
         session_required_mfa: Some(true),
         ..Default::default()
     };
-    sim.drive(sim.app.login(Some(params), false)).unwrap();
+    sim.drive(
+        sim.app
+            .login_with(LoginOptions::new().authorization_parameters(params)),
+    )
+    .unwrap();
     let query = sim.auth.authorizations.last().unwrap();
     let field = |name: &str| {
         query
@@ -341,7 +346,7 @@ fn login_merges_gare_scopes_and_session_parameters_into_the_authorize_url() {
 fn local_server_flow_checks_the_state_of_the_redirect() {
     let config = GlobusAppConfig::default().with_login_flow(LoginFlowKind::LocalServer);
     let mut sim = Sim::new(user_app(config));
-    sim.drive(sim.app.login(None, false)).unwrap();
+    sim.drive(sim.app.login()).unwrap();
     let exchange = sim
         .auth
         .requests
@@ -354,7 +359,7 @@ fn local_server_flow_checks_the_state_of_the_redirect() {
     );
 
     // A redirect with another state is refused and nothing is exchanged.
-    let mut login = sim.app.login(None, true);
+    let mut login = sim.app.login_with(LoginOptions::new().force(true));
     let mut input = None;
     loop {
         match login.advance(input.take(), sim.now) {
@@ -387,7 +392,7 @@ fn denied_and_failed_logins_store_nothing() {
         GlobusAppConfig::default().with_login_flow(LoginFlowKind::LocalServer),
     ));
     sim.auth.deny_next_authorization = true;
-    let denied = sim.drive(sim.app.login(None, false)).unwrap_err();
+    let denied = sim.drive(sim.app.login()).unwrap_err();
     assert!(
         matches!(
             denied,
@@ -398,25 +403,22 @@ fn denied_and_failed_logins_store_nothing() {
     // Command line: the person has no code to paste.
     let mut sim = Sim::new(user_app(GlobusAppConfig::default()));
     sim.auth.deny_next_authorization = true;
-    let nothing = sim.drive(sim.app.login(None, false)).unwrap_err();
+    let nothing = sim.drive(sim.app.login()).unwrap_err();
     assert_eq!(nothing, AppError::Authorization(RedirectError::InvalidCode));
     sim.login = SimLogin::Fail(IoFailure {
         kind: IoFailureKind::Interaction,
         message: "no browser".into(),
         retryable: false,
     });
-    assert!(matches!(
-        sim.drive(sim.app.login(None, false)),
-        Err(AppError::Io(_))
-    ));
+    assert!(matches!(sim.drive(sim.app.login()), Err(AppError::Io(_))));
     assert!(sim.storage.is_empty());
 }
 
 #[test]
 fn oidc_configuration_and_keys_are_fetched_once_per_app() {
     let mut sim = logged_in(GlobusAppConfig::default());
-    sim.drive(sim.app.logout(false)).unwrap();
-    sim.drive(sim.app.login(None, false)).unwrap();
+    sim.drive(sim.app.logout()).unwrap();
+    sim.drive(sim.app.login()).unwrap();
     assert_eq!(sim.auth.count("/.well-known/openid-configuration"), 1);
     assert_eq!(sim.auth.count("/jwk.json"), 1);
 }
@@ -425,7 +427,8 @@ fn oidc_configuration_and_keys_are_fetched_once_per_app() {
 fn rotated_signing_keys_are_refetched_once() {
     let mut sim = logged_in(GlobusAppConfig::default());
     sim.auth.rotated_keys = true;
-    sim.drive(sim.app.login(None, true)).unwrap();
+    sim.drive(sim.app.login_with(LoginOptions::new().force(true)))
+        .unwrap();
     assert_eq!(sim.auth.count("/jwk.json"), 2);
 }
 
@@ -433,7 +436,7 @@ fn rotated_signing_keys_are_refetched_once() {
 fn an_id_token_for_another_client_is_rejected_and_nothing_is_stored() {
     let mut sim = Sim::new(user_app(GlobusAppConfig::default()));
     sim.auth.wrong_audience = true;
-    let err = sim.drive(sim.app.login(None, false)).unwrap_err();
+    let err = sim.drive(sim.app.login()).unwrap_err();
     assert_eq!(
         err,
         AppError::IdToken(crate::id_token::IdTokenError::WrongAudience)
@@ -446,7 +449,7 @@ fn an_id_token_for_another_client_is_rejected_and_nothing_is_stored() {
 fn a_response_missing_a_required_resource_server_is_rejected_whole() {
     let mut sim = Sim::new(user_app(GlobusAppConfig::default()));
     // Answer the code exchange with a token for auth.globus.org only.
-    let mut login = sim.app.login(None, false);
+    let mut login = sim.app.login();
     let mut input = None;
     let result = loop {
         match login.advance(input.take(), sim.now) {
@@ -638,16 +641,18 @@ fn bug_12_identity_is_checked_on_login_and_forgotten_on_logout() {
     let mut sim = logged_in(GlobusAppConfig::default());
     sim.auth.user = SimUser::B;
     let before = sim.storage.clone();
-    let err = sim.drive(sim.app.login(None, true)).unwrap_err();
+    let err = sim
+        .drive(sim.app.login_with(LoginOptions::new().force(true)))
+        .unwrap_err();
     assert!(matches!(
         err,
         AppError::Validation(TokenValidationError::IdentityMismatch { .. })
     ));
     assert_eq!(sim.storage, before, "nothing was stored");
     // After logout another user can log in on the same app.
-    sim.drive(sim.app.logout(false)).unwrap();
+    sim.drive(sim.app.logout()).unwrap();
     assert_eq!(sim.app.identity(), None);
-    sim.drive(sim.app.login(None, false)).unwrap();
+    sim.drive(sim.app.login()).unwrap();
     assert_eq!(sim.app.identity(), Some(SimUser::B.identity()));
 }
 
@@ -676,7 +681,7 @@ fn an_identity_mismatch_in_storage_is_never_resolved_by_logging_in() {
 fn bug_13_logout_revokes_refresh_then_access_tokens_and_a_second_logout_is_a_no_op() {
     let mut sim = logged_in(refresh_mode());
     let records = sim.storage.clone();
-    let report = sim.drive(sim.app.logout(false)).unwrap();
+    let report = sim.drive(sim.app.logout()).unwrap();
     assert!(report.is_complete());
     assert_eq!(report.revoked, ["auth.globus.org", TRANSFER]);
     let revoked: Vec<&str> = sim
@@ -704,7 +709,7 @@ fn bug_13_logout_revokes_refresh_then_access_tokens_and_a_second_logout_is_a_no_
     assert!(sim.storage.is_empty());
     assert!(login_required(&mut sim));
     let requests = sim.auth.requests.len();
-    let again = sim.drive(sim.app.logout(false)).unwrap();
+    let again = sim.drive(sim.app.logout()).unwrap();
     assert_eq!(again, LogoutReport::default());
     assert_eq!(sim.auth.requests.len(), requests);
 }
@@ -713,7 +718,7 @@ fn bug_13_logout_revokes_refresh_then_access_tokens_and_a_second_logout_is_a_no_
 fn logout_goes_on_after_a_failed_revocation_and_keeps_that_record() {
     let mut sim = logged_in(GlobusAppConfig::default());
     sim.auth.fail_next(1, 500, b"oops");
-    let report = sim.drive(sim.app.logout(false)).unwrap();
+    let report = sim.drive(sim.app.logout()).unwrap();
     assert_eq!(report.revoked, [TRANSFER]);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, "auth.globus.org");
@@ -721,7 +726,7 @@ fn logout_goes_on_after_a_failed_revocation_and_keeps_that_record() {
     assert!(sim.stored(TRANSFER).is_none());
     // The identity is still that of the remaining record; a retry completes.
     assert!(sim.app.identity().is_some());
-    assert!(sim.drive(sim.app.logout(false)).unwrap().is_complete());
+    assert!(sim.drive(sim.app.logout()).unwrap().is_complete());
     assert_eq!(sim.app.identity(), None);
 }
 
@@ -732,7 +737,11 @@ fn sweep_decides_whether_tokens_outside_the_requirements_go() {
         let mut extra = sim.stored(TRANSFER).unwrap().clone();
         extra.resource_server = "groups.api.globus.org".into();
         sim.storage.push(extra);
-        sim.drive(sim.app.logout(sweep)).unwrap();
+        sim.drive(
+            sim.app
+                .logout_with(LogoutOptions::new().all_stored_resource_servers(sweep)),
+        )
+        .unwrap();
         assert_eq!(sim.stored("groups.api.globus.org").is_some(), !sweep);
         assert!(sim.stored(TRANSFER).is_none());
     }
@@ -745,7 +754,7 @@ fn bug_14_client_app_login_required_makes_no_requests() {
     let mut sim = client_sim();
     assert!(login_required(&mut sim));
     assert!(sim.auth.requests.is_empty());
-    let outcome = sim.drive(sim.app.login(None, false)).unwrap();
+    let outcome = sim.drive(sim.app.login()).unwrap();
     assert_eq!(outcome, LoginOutcome::LoggedIn { identity: None });
     assert_eq!(sim.auth.requests.len(), 1, "one client-credentials request");
     assert_eq!(
@@ -789,7 +798,7 @@ fn client_app_renews_expired_tokens_and_rejects_unknown_resource_servers() {
             "groups.api.globus.org".into()
         ))
     );
-    let report = sim.drive(sim.app.logout(false)).unwrap();
+    let report = sim.drive(sim.app.logout()).unwrap();
     assert_eq!(report.revoked, [TRANSFER]);
     assert!(login_required(&mut sim));
 }
@@ -807,7 +816,7 @@ fn dependent_scopes_are_checked_against_consents_cached_until_login() {
         .build()
         .unwrap();
     let mut sim = Sim::new(app);
-    sim.drive(sim.app.login(None, false)).unwrap();
+    sim.drive(sim.app.login()).unwrap();
     get(&mut sim, TRANSFER).unwrap();
     get(&mut sim, TRANSFER).unwrap();
     let consents_path = format!("/v2/api/identities/{}/consents", SimUser::A.identity());
@@ -825,7 +834,8 @@ fn dependent_scopes_are_checked_against_consents_cached_until_login() {
     // Consents withdrawn: after a login the cache is dropped, the check
     // fails, and the handler logs in again (which grants them again).
     sim.auth.clear_consents();
-    sim.drive(sim.app.login(None, true)).unwrap();
+    sim.drive(sim.app.login_with(LoginOptions::new().force(true)))
+        .unwrap();
     sim.auth.clear_consents();
     get(&mut sim, TRANSFER).unwrap();
     assert_eq!(sim.logins, 3);
@@ -846,7 +856,11 @@ fn gare_redrive_needs_the_config_flag_and_finds_nested_gares() {
     assert_eq!(off.gare_redrive_parameters(&response), None);
     let mut sim = logged_in(GlobusAppConfig::default().with_auto_redrive_gares(true));
     let params = sim.app.gare_redrive_parameters(&response).unwrap();
-    sim.drive(sim.app.login(Some(params), false)).unwrap();
+    sim.drive(
+        sim.app
+            .login_with(LoginOptions::new().authorization_parameters(params)),
+    )
+    .unwrap();
     assert_eq!(sim.logins, 2);
     let ok = http::Response::builder()
         .status(200)
@@ -872,7 +886,7 @@ fn inputs_that_do_not_answer_the_action_are_typed_errors() {
             got: "Stored"
         }))
     ));
-    let mut login = app.login(None, true);
+    let mut login = app.login_with(LoginOptions::new().force(true));
     let _ = login.advance(None, crate::testing::SIM_START);
     assert!(matches!(
         login.advance(Some(Input::Locked), crate::testing::SIM_START),

@@ -84,7 +84,7 @@ pub enum RequestError {
     #[error("a native client's code exchange needs the PKCE verifier")]
     MissingPkceVerifier,
     /// No scopes to request.
-    #[error("'scopes' cannot be the empty string or empty collection.")]
+    #[error("no scopes to request")]
     EmptyScopes,
     /// A URL (the JWKS URI, say) is not an absolute http(s) URL.
     #[error("not an absolute http or https URL: {0:?}")]

@@ -45,7 +45,7 @@ pub enum ScopeParseError {
     #[error("unclosed brackets, missing ']'")]
     UnclosedBrackets,
     /// A scope depends on itself, directly or through other scopes.
-    #[error("A cycle was found involving '{scope}'")]
+    #[error("the scope dependencies form a cycle through {scope:?}")]
     Cycle {
         /// The scope where the cycle was detected.
         scope: String,

@@ -69,7 +69,7 @@ fn rejects_cycles() {
     }
     assert_eq!(
         parse_scopes("foo[foo]").unwrap_err().to_string(),
-        "A cycle was found involving 'foo'"
+        "the scope dependencies form a cycle through \"foo\""
     );
 }
 

@@ -38,7 +38,7 @@ pub enum StorageCodecError {
         column: usize,
     },
     /// The JSON root is not an object.
-    #[error("Found non-dict root data")]
+    #[error("the token file's root is not a JSON object")]
     NotAnObject,
     /// `format_version` is missing or not a version this crate reads.
     #[error("existing data file is in an unknown format (format_version={})", .0.as_deref().unwrap_or("None"))]

@@ -26,10 +26,10 @@ impl TokenFileFormat {
 #[non_exhaustive]
 pub enum AppNameError {
     /// The slug is empty.
-    #[error("App name results in the empty string. Please choose a different name.")]
+    #[error("the app name gives an empty directory name; choose another")]
     Empty,
     /// The slug is a name Windows reserves.
-    #[error("App name results in a reserved filename (\"{0}\"). Please choose a different name.")]
+    #[error("the app name gives a reserved file name ({0:?}); choose another")]
     Reserved(String),
 }
 

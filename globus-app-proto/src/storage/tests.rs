@@ -233,7 +233,7 @@ fn slugs_match_the_python_sdk() {
     assert_eq!(slugify_app_name("\n\t"), Err(AppNameError::Empty));
     assert_eq!(
         slugify_app_name("").unwrap_err().to_string(),
-        "App name results in the empty string. Please choose a different name."
+        "the app name gives an empty directory name; choose another"
     );
     assert_eq!(
         default_token_file_relative_path("cid", "test app", "production", TokenFileFormat::Sqlite)

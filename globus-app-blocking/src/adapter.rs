@@ -1,0 +1,230 @@
+//! For adapter authors: the pieces both adapters (this crate and
+//! `globus-app-async`) drive the core with, written once.
+//!
+//! An adapter is one loop over [`Operation::advance`]: perform each
+//! [`Action`](globus_app_proto::app::Action) with its own I/O and feed back
+//! the result. What is the same whatever the I/O lives here: building the
+//! app core from the builder's settings ([`build_core`]), choosing the
+//! default storage and login flow, turning each action's result into the
+//! core's [`Input`] while keeping the adapter's typed error
+//! ([`Outcomes`]), and the clock, host name and random bytes. Users of the
+//! apps never need this module.
+
+use std::time::SystemTime;
+
+use globus_app_proto::UnixTime;
+use globus_app_proto::app::{
+    AppError, AuthorizationResponse, GlobusApp, Input, IoFailure, IoFailureKind, LoginFlowKind,
+    Operation, Step, TokenSet, TokenStorageKind,
+};
+
+use crate::Error;
+use crate::http::TransportError;
+use crate::login::{
+    CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowError, LoginFlowManager,
+};
+use crate::storage::{JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, StorageError};
+
+/// The current time from the system clock.
+pub fn now() -> UnixTime {
+    UnixTime::from(SystemTime::now())
+}
+
+/// This machine's host name, for the consent's name (`"<app> on <host>"`);
+/// empty if it is unknown or not valid Unicode.
+pub fn hostname() -> String {
+    gethostname::gethostname()
+        .into_string()
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Builds the app core from an adapter builder's settings: the Python
+/// SDK's environment variables fill what the configuration leaves unset
+/// (unless `read_environment_variables` is off), and the consent name gets
+/// this machine's host name. Reads the environment and the host name:
+/// blocking calls.
+pub fn build_core(
+    core: globus_app_proto::app::AppBuilder,
+    read_environment_variables: bool,
+) -> Result<GlobusApp, Error> {
+    let core = if read_environment_variables {
+        core.with_environment_variables(|name| std::env::var(name).ok())?
+    } else {
+        core
+    };
+    Ok(core.hostname(hostname()).build()?)
+}
+
+/// The token storage an app's configuration names, when none was given.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DefaultTokenStorage {
+    /// `TokenStorageKind::Json`: the app's default `tokens.json`.
+    Json(JsonTokenStorage),
+    /// `TokenStorageKind::Sqlite`: the app's default `tokens.db`.
+    Sqlite(SqliteTokenStorage),
+    /// `TokenStorageKind::Memory`.
+    Memory(MemoryTokenStorage),
+}
+
+impl DefaultTokenStorage {
+    /// Opens the storage the configuration names (creating its directory:
+    /// blocking I/O). `Custom` without a storage is an error.
+    pub fn open(app: &GlobusApp) -> Result<Self, Error> {
+        Ok(match app.config().token_storage {
+            TokenStorageKind::Json => Self::Json(JsonTokenStorage::for_app(app)?),
+            TokenStorageKind::Sqlite => Self::Sqlite(SqliteTokenStorage::for_app(app)?),
+            TokenStorageKind::Memory => Self::Memory(MemoryTokenStorage::new()),
+            _ => return Err(Error::MissingPart("custom token storage")),
+        })
+    }
+}
+
+/// The login flow manager a `UserApp`'s configuration names, when none
+/// was given: command-line by default. `Custom` without one is an error.
+pub fn default_login_flow_manager(app: &GlobusApp) -> Result<Box<dyn LoginFlowManager>, Error> {
+    Ok(match app.config().login_flow {
+        None | Some(LoginFlowKind::CommandLine) => Box::new(CommandLineLoginFlowManager::new()),
+        Some(LoginFlowKind::LocalServer) => Box::new(LocalServerLoginFlowManager::new()),
+        Some(_) => return Err(Error::MissingPart("custom login flow manager")),
+    })
+}
+
+/// Turns the result of each action into the core's [`Input`], and keeps
+/// the adapter's typed error of the last failure so that the caller gets
+/// it (with its cause) rather than the core's summary.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    last_failure: Option<Error>,
+}
+
+impl Outcomes {
+    /// No failure yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn failed(&mut self, kind: IoFailureKind, error: Error, retryable: bool) -> Input {
+        let input = Input::Failed(IoFailure::new(kind, &error, retryable));
+        self.last_failure = Some(error);
+        input
+    }
+
+    /// A storage call (load, store, remove) that answers `ok` on success.
+    pub fn storage<T>(
+        &mut self,
+        result: Result<T, StorageError>,
+        ok: impl FnOnce(T) -> Input,
+    ) -> Input {
+        match result {
+            Ok(value) => ok(value),
+            Err(e) => self.failed(IoFailureKind::Storage, e.into(), false),
+        }
+    }
+
+    /// The tokens a load returned.
+    pub fn loaded(&mut self, result: Result<TokenSet, StorageError>) -> Input {
+        self.storage(result, Input::Tokens)
+    }
+
+    /// A renewal lock: `Locked` after `hold` keeps the guard.
+    pub fn locked<G>(&mut self, result: Result<G, StorageError>, hold: impl FnOnce(G)) -> Input {
+        match result {
+            Ok(guard) => {
+                hold(guard);
+                Input::Locked
+            }
+            Err(e) => self.failed(IoFailureKind::Lock, e.into(), true),
+        }
+    }
+
+    /// The response to a sent request.
+    pub fn response(&mut self, result: Result<http::Response<Vec<u8>>, TransportError>) -> Input {
+        match result {
+            Ok(response) => Input::Response(response),
+            Err(e) => self.failed(IoFailureKind::Transport, e.into(), true),
+        }
+    }
+
+    /// What the interactive login brought back.
+    pub fn authorization(
+        &mut self,
+        result: Result<AuthorizationResponse, LoginFlowError>,
+    ) -> Input {
+        match result {
+            Ok(response) => Input::Authorization(response),
+            Err(e) => self.failed(IoFailureKind::Interaction, e.into(), false),
+        }
+    }
+
+    /// A login was asked for, but the app has no login flow manager.
+    pub fn no_login_flow(&mut self) -> Input {
+        self.failed(
+            IoFailureKind::Interaction,
+            Error::MissingPart("login flow manager"),
+            false,
+        )
+    }
+
+    /// 64 random bytes from the operating system.
+    pub fn random(&mut self) -> Input {
+        let mut bytes = Box::new([0u8; 64]);
+        match getrandom::fill(&mut bytes[..]) {
+            Ok(()) => Input::Random(bytes),
+            Err(e) => Input::Failed(IoFailure::new(
+                IoFailureKind::Interaction,
+                &format_args!("no secure randomness: {e}"),
+                false,
+            )),
+        }
+    }
+
+    /// An action this adapter does not know (a newer core).
+    pub fn unsupported(&mut self, action: &dyn std::fmt::Debug) -> Input {
+        Input::Failed(IoFailure::new(
+            IoFailureKind::Interaction,
+            &format_args!("unsupported action {action:?}"),
+            false,
+        ))
+    }
+
+    /// The operation's next action, or its result: an I/O failure the
+    /// core gave up on is reported as the adapter's own typed error.
+    pub fn next<T, O: Operation<Output = Result<T, AppError>>>(
+        &mut self,
+        op: &mut O,
+        input: Option<Input>,
+    ) -> Step<Result<T, Error>> {
+        match op.advance(input, now()) {
+            Step::Action(action) => Step::Action(action),
+            Step::Done(Ok(output)) => Step::Done(Ok(output)),
+            Step::Done(Err(AppError::Io(io))) => Step::Done(Err(self
+                .last_failure
+                .take()
+                .unwrap_or(Error::App(AppError::Io(io))))),
+            Step::Done(Err(e)) => Step::Done(Err(e.into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn hostname_is_the_kernels() {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(hostname(), kernel.trim());
+        assert!(!hostname().is_empty());
+    }
+
+    #[test]
+    fn now_is_the_system_clock() {
+        let before = UnixTime::from(SystemTime::now());
+        let now = now();
+        assert!(now >= before && now.as_secs() - before.as_secs() <= 1);
+        assert!(now > UnixTime::from_secs(1_700_000_000));
+    }
+}

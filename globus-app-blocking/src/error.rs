@@ -1,0 +1,126 @@
+//! [`Error`]: why an app call failed, with the cause kept and the questions
+//! callers ask answered (`is_login_required`, `is_retryable`, `http_status`).
+
+use globus_app_proto::app::{AppError, ConfigError, InvalidAccessToken, TokenValidationError};
+use globus_app_proto::auth_error::AuthApiError;
+use globus_app_proto::response::ResponseError;
+use globus_app_proto::scope::ScopeParseError;
+
+use crate::http::TransportError;
+use crate::login::LoginFlowError;
+use crate::storage::StorageError;
+
+/// Why an app call failed.
+///
+/// Every variant keeps its cause: [`source()`](std::error::Error::source)
+/// reaches the transport, storage or SQLite error underneath. Messages never
+/// contain a token, code or secret.
+///
+/// ```no_run
+/// # fn example(app: &globus_app_blocking::UserApp) -> Result<(), globus_app_blocking::Error> {
+/// match app.get_authorizer("transfer.api.globus.org") {
+///     Ok(authorization) => { /* use it */ }
+///     Err(e) if e.is_retryable() => { /* try again later */ }
+///     Err(e) if e.is_login_required() => { /* ask the user to log in */ }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The app core's verdict: stored tokens that do not satisfy the app,
+    /// an error from Globus Auth, an id_token that did not verify...
+    #[error(transparent)]
+    App(AppError),
+    /// Token storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A request got no response.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The interactive login failed.
+    #[error(transparent)]
+    Login(#[from] LoginFlowError),
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A scope string did not parse.
+    #[error(transparent)]
+    Scope(#[from] ScopeParseError),
+    /// A stored access token cannot be sent in an HTTP header.
+    #[error(transparent)]
+    InvalidAccessToken(#[from] InvalidAccessToken),
+    /// The configuration names a custom part (token storage, login flow
+    /// manager) or a part whose feature is off (HTTP client), and none was
+    /// given to the builder.
+    #[error("the app needs a {0}, but none was given to the builder")]
+    MissingPart(&'static str),
+}
+
+impl From<AppError> for Error {
+    fn from(error: AppError) -> Self {
+        Self::App(error)
+    }
+}
+
+impl Error {
+    /// Whether a new login would fix this: no usable token for a required
+    /// resource server, missing scopes or consents, or a refresh token that
+    /// Globus Auth rejected (`invalid_grant`). An identity mismatch is not
+    /// fixed by a login (log out first) and answers `false`.
+    pub fn is_login_required(&self) -> bool {
+        match self {
+            Self::App(AppError::Validation(error)) => !matches!(
+                error,
+                TokenValidationError::IdentityMismatch { .. }
+                    | TokenValidationError::MixedIdentities
+                    | TokenValidationError::MissingIdentity
+            ),
+            Self::App(AppError::Response(error)) => error.is_invalid_grant(),
+            _ => false,
+        }
+    }
+
+    /// Whether the same call may succeed later: a timeout, a refused or
+    /// dropped connection, a 429 or 5xx from Globus Auth, or a renewal lock
+    /// that could not be taken.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::App(error) => error.is_retryable(),
+            Self::Transport(error) => error.is_retryable(),
+            Self::Storage(error) => error.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status of an error response from Globus Auth.
+    pub fn http_status(&self) -> Option<http::StatusCode> {
+        let status = match self {
+            Self::App(AppError::Response(ResponseError::NotJson { status, .. })) => *status,
+            _ => self.auth_api_error()?.status,
+        };
+        http::StatusCode::from_u16(status).ok()
+    }
+
+    /// The error response from Globus Auth, with its OAuth `error`, the
+    /// Globus `code`, `request_id` and `errors[]`.
+    pub fn auth_api_error(&self) -> Option<&AuthApiError> {
+        match self {
+            Self::App(AppError::Response(
+                ResponseError::Api(error) | ResponseError::ErrorInSuccess(error),
+            )) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The Globus error `code` of an error response (e.g. `UNAUTHORIZED`).
+    pub fn globus_code(&self) -> Option<&str> {
+        self.auth_api_error()?.code.as_deref()
+    }
+
+    /// The request id of an error response, for Globus support.
+    pub fn request_id(&self) -> Option<&str> {
+        self.auth_api_error()?.request_id.as_deref()
+    }
+}

@@ -1,0 +1,234 @@
+//! `Error`: what callers branch on, and the causes it keeps. Real failures
+//! where there can be one: a server on 127.0.0.1 that never answers, a
+//! port nobody listens on, a corrupt SQLite file.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::{AuthServer, SIM_CLIENT_ID, TempDir};
+use globus_app_blocking::http::{RetryPolicy, TransportErrorKind, UreqClient};
+use globus_app_blocking::proto::app::{AppError, TokenValidationErrorHandler};
+use globus_app_blocking::proto::token::TokenData;
+use globus_app_blocking::storage::{MemoryTokenStorage, SqliteTokenStorage, TokenStorage};
+use globus_app_blocking::{ClientApp, Error, GlobusAppConfig, UserApp};
+
+const TRANSFER: &str = "transfer.api.globus.org";
+const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+fn client_app(auth_base_url: String, http: UreqClient) -> ClientApp {
+    ClientApp::builder("Errors")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("secret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url))
+        .token_storage(MemoryTokenStorage::new())
+        .http_client(http)
+        .retry_policy(RetryPolicy::NEVER)
+        .build()
+        .unwrap()
+}
+
+/// Every error in the chain below `error`.
+fn causes<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Vec<&'e (dyn std::error::Error + 'static)> {
+    let mut chain = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        chain.push(cause);
+        next = cause.source();
+    }
+    chain
+}
+
+#[test]
+fn a_server_that_never_answers_is_a_retryable_timeout_keeping_ureqs_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    // Accept the connection and hold it, silent, until the test ends.
+    let holder = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let app = client_app(url, UreqClient::new(Duration::from_millis(300)));
+
+    let started = Instant::now();
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let Error::Transport(transport) = &error else {
+        panic!("expected a transport error, got {error:?}");
+    };
+    assert_eq!(transport.kind(), TransportErrorKind::Timeout);
+    assert!(transport.is_timeout());
+    assert!(error.is_retryable());
+    assert!(!error.is_login_required());
+    assert_eq!(error.http_status(), None);
+    assert!(error.to_string().contains("timed out"), "{error}");
+    assert!(
+        causes(&error)
+            .iter()
+            .any(|cause| cause.downcast_ref::<ureq::Error>().is_some()),
+        "no ureq::Error in the chain of {error:?}"
+    );
+    drop(holder.join());
+}
+
+#[test]
+fn a_refused_connection_is_a_retryable_connect_error() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let app = client_app(
+        format!("http://127.0.0.1:{port}/"),
+        UreqClient::new(Duration::from_secs(5)),
+    );
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    let Error::Transport(transport) = &error else {
+        panic!("expected a transport error, got {error:?}");
+    };
+    assert_eq!(transport.kind(), TransportErrorKind::Connect, "{error:?}");
+    assert!(transport.is_connect());
+    assert_eq!(
+        transport.url(),
+        format!("http://127.0.0.1:{port}/v2/oauth2/token")
+    );
+    assert!(error.is_retryable());
+    assert!(!causes(&error).is_empty());
+}
+
+#[test]
+fn a_corrupt_sqlite_file_keeps_sqlites_error_as_the_cause() {
+    let dir = TempDir::new("errors-sqlite");
+    let path = dir.0.join("tokens.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let failure = SqliteTokenStorage::new(&path, "DEFAULT")
+        .and_then(|storage| storage.load().map(drop))
+        .unwrap_err();
+    let error = Error::from(failure);
+    assert!(matches!(error, Error::Storage(_)));
+    assert!(error.to_string().contains("tokens.db"), "{error}");
+    assert!(!error.is_retryable());
+    assert!(
+        causes(&error)
+            .iter()
+            .any(|cause| cause.downcast_ref::<rusqlite::Error>().is_some()),
+        "no rusqlite::Error in the chain of {error:?}"
+    );
+    // The file is left as it was.
+    assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 8192]);
+}
+
+#[test]
+fn globus_auth_errors_give_status_code_and_request_id() {
+    let server = AuthServer::start();
+    let body = serde_json::json!({
+        "errors": [{"status": "401", "id": "req-7", "code": "UNAUTHORIZED", "detail": "bad client"}],
+        "error": "invalid_client"
+    });
+    server
+        .fake()
+        .fail_next(1, 401, &serde_json::to_vec(&body).unwrap());
+    let app = client_app(server.base_url.clone(), UreqClient::default());
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    assert_eq!(error.http_status(), Some(http::StatusCode::UNAUTHORIZED));
+    assert_eq!(error.globus_code(), Some("UNAUTHORIZED"));
+    assert_eq!(error.request_id(), Some("req-7"));
+    assert!(!error.is_retryable());
+    assert!(!error.is_login_required());
+
+    server.fake().fail_next(1, 503, b"<html>down</html>");
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    assert_eq!(
+        error.http_status(),
+        Some(http::StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert!(error.is_retryable());
+    assert_eq!(error.globus_code(), None);
+}
+
+#[test]
+fn missing_tokens_and_rejected_refresh_tokens_say_login_required() {
+    let server = AuthServer::start();
+    let storage = MemoryTokenStorage::new();
+    let app = UserApp::builder("Errors")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(
+            GlobusAppConfig::default()
+                .with_auth_base_url(server.base_url.clone())
+                .with_request_refresh_tokens(true)
+                .with_token_validation_error_handler(TokenValidationErrorHandler::Raise),
+        )
+        .token_storage(storage.clone())
+        .build()
+        .unwrap();
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    assert!(matches!(error, Error::App(AppError::Validation(_))));
+    assert!(error.is_login_required());
+    assert!(!error.is_retryable());
+
+    // A refresh token Globus Auth does not know: `invalid_grant`.
+    let record = TokenData {
+        resource_server: TRANSFER.into(),
+        identity_id: None,
+        scope: TRANSFER_ALL.into(),
+        access_token: globus_app_blocking::proto::secret::AccessToken::new("old"),
+        refresh_token: Some(globus_app_blocking::proto::secret::RefreshToken::new(
+            "unknown",
+        )),
+        expires_at: globus_app_blocking::proto::UnixTime::from_secs(1),
+        token_type: Some("Bearer".into()),
+        extra: serde_json::Map::new(),
+    };
+    let auth = TokenData {
+        resource_server: "auth.globus.org".into(),
+        scope: "openid".into(),
+        ..record.clone()
+    };
+    storage.store(&[record, auth]).unwrap();
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    assert!(error.is_login_required(), "{error:?}");
+}
+
+#[test]
+fn question_mark_converts_scope_and_header_errors() {
+    fn add_and_authorize(app: &UserApp, scopes: &str) -> Result<http::HeaderValue, Error> {
+        app.add_scope_requirements(TRANSFER, scopes)?;
+        Ok(app.get_authorizer(TRANSFER)?.header_value()?)
+    }
+    let storage = MemoryTokenStorage::new();
+    let app = UserApp::builder("Errors")
+        .client_id(SIM_CLIENT_ID)
+        .config(
+            GlobusAppConfig::default()
+                .with_token_validation_error_handler(TokenValidationErrorHandler::Raise),
+        )
+        .token_storage(storage.clone())
+        .build()
+        .unwrap();
+    assert!(matches!(
+        add_and_authorize(&app, "a[").unwrap_err(),
+        Error::Scope(_)
+    ));
+    // A token file edited to hold a newline in the access token.
+    let far_future = globus_app_blocking::proto::UnixTime::from_secs(i64::from(u32::MAX));
+    let record = |resource_server: &str, scope: &str| TokenData {
+        resource_server: resource_server.into(),
+        identity_id: None,
+        scope: scope.into(),
+        access_token: globus_app_blocking::proto::secret::AccessToken::new("bad\ntoken"),
+        refresh_token: None,
+        expires_at: far_future,
+        token_type: Some("Bearer".into()),
+        extra: serde_json::Map::new(),
+    };
+    storage
+        .store(&[
+            record(TRANSFER, TRANSFER_ALL),
+            record("auth.globus.org", "openid"),
+        ])
+        .unwrap();
+    let error = add_and_authorize(&app, TRANSFER_ALL).unwrap_err();
+    assert!(matches!(error, Error::InvalidAccessToken(_)), "{error:?}");
+    assert!(!error.to_string().contains("bad"), "{error}");
+}
