@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "postgres")]
+pub use globus_app_blocking::storage::PostgresTokenStorage;
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, RenewalGuard, SqliteTokenStorage, TokenStorage,
 };
@@ -63,6 +65,11 @@ impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
 pub type AsyncJsonTokenStorage = Unblocked<JsonTokenStorage>;
 /// The SQLite token database, its I/O on the `blocking` pool.
 pub type AsyncSqliteTokenStorage = Unblocked<SqliteTokenStorage>;
+
+/// The PostgreSQL storage shared by a fleet, its queries on the `blocking`
+/// pool (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub type AsyncPostgresTokenStorage = Unblocked<globus_app_blocking::storage::PostgresTokenStorage>;
 
 /// Memory needs no thread: called directly (the async driver serializes
 /// renewals itself, so the renewal lock here is never contended).

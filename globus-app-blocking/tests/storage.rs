@@ -7,26 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::TempDir;
-use globus_app_blocking::proto::UnixTime;
-use globus_app_blocking::proto::secret::{AccessToken, RefreshToken};
-use globus_app_blocking::proto::token::TokenData;
+use common::contract::{self, record};
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, StorageError, TokenStorage,
 };
-
-#[allow(clippy::default_trait_access)] // the map type is serde_json's
-fn record(rs: &str, token: &str) -> TokenData {
-    TokenData {
-        resource_server: rs.into(),
-        identity_id: Some("c8aad43e-d274-11e5-bf98-8b02896cf782".into()),
-        scope: format!("urn:globus:auth:scope:{rs}:all"),
-        access_token: AccessToken::new(token),
-        refresh_token: Some(RefreshToken::new(format!("{token}-refresh"))),
-        expires_at: UnixTime::from_secs(1_900_000_000),
-        token_type: Some("Bearer".into()),
-        extra: Default::default(),
-    }
-}
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
@@ -34,48 +18,35 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn round_trip(storage: &dyn TokenStorage) {
-    assert!(storage.load().unwrap().is_empty());
-    storage
-        .store(&[record("a.example.org", "A1"), record("b.example.org", "B1")])
-        .unwrap();
-    storage.store(&[record("a.example.org", "A2")]).unwrap();
-    let tokens = storage.load().unwrap();
-    assert_eq!(tokens.records().len(), 2);
-    assert_eq!(
-        tokens.get("a.example.org").unwrap().access_token.secret(),
-        "A2"
-    );
-    assert_eq!(
-        tokens.get("b.example.org").unwrap(),
-        &record("b.example.org", "B1")
-    );
-    storage.remove(&["b.example.org".into()]).unwrap();
-    assert!(storage.load().unwrap().get("b.example.org").is_none());
-}
-
+/// The storage contract (`common::contract`) on every file and memory
+/// storage; the PostgreSQL one runs it in `postgres.rs`.
 #[test]
-fn every_storage_round_trips() {
-    let dir = TempDir::new("round-trip");
-    round_trip(&MemoryTokenStorage::new());
-    round_trip(&JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap());
-    round_trip(&SqliteTokenStorage::new(dir.0.join("tokens.db"), "DEFAULT").unwrap());
-}
-
-#[test]
-fn namespaces_are_isolated_in_one_file() {
-    let dir = TempDir::new("namespaces");
-    let path = dir.0.join("tokens.json");
-    let a = JsonTokenStorage::new(&path, "one").unwrap();
-    let b = JsonTokenStorage::new(&path, "two").unwrap();
-    a.store(&[record("rs", "A")]).unwrap();
-    assert!(b.load().unwrap().is_empty());
+fn every_storage_keeps_the_contract() {
+    let dir = TempDir::new("contract");
+    let json = dir.0.join("tokens.json");
     let db = dir.0.join("tokens.db");
-    let one = SqliteTokenStorage::new(&db, "one").unwrap();
-    one.store(&[record("rs", "A")]).unwrap();
-    let two = SqliteTokenStorage::new(&db, "two").unwrap();
-    assert!(two.load().unwrap().is_empty());
-    assert_eq!(two.namespaces().unwrap(), ["one"]);
+    let memory = MemoryTokenStorage::new();
+    let json_in = |namespace: &str| JsonTokenStorage::new(&json, namespace).unwrap();
+    let sqlite_in = |namespace: &str| SqliteTokenStorage::new(&db, namespace).unwrap();
+
+    contract::round_trip(&memory);
+    contract::round_trip(&json_in("DEFAULT"));
+    contract::round_trip(&sqlite_in("DEFAULT"));
+
+    contract::namespaces_are_isolated(&json_in("one"), &json_in("two"));
+    contract::namespaces_are_isolated(&sqlite_in("one"), &sqlite_in("two"));
+    assert_eq!(
+        sqlite_in("x").namespaces().unwrap(),
+        ["DEFAULT", "one", "two"]
+    );
+
+    contract::sees_the_other_writer_under_the_lock(&memory, &memory.clone());
+    contract::sees_the_other_writer_under_the_lock(&json_in("w"), &json_in("w"));
+    contract::sees_the_other_writer_under_the_lock(&sqlite_in("w"), &sqlite_in("w"));
+
+    contract::renewal_lock_is_exclusive(&memory, &memory.clone());
+    contract::renewal_lock_is_exclusive(&json_in("l"), &json_in("l"));
+    contract::renewal_lock_is_exclusive(&sqlite_in("l"), &sqlite_in("l"));
 }
 
 #[test]
@@ -161,7 +132,7 @@ fn sqlite_schema_is_created_checked_and_memory_is_refused() {
     let empty = dir.0.join("empty.db");
     std::fs::write(&empty, b"").unwrap();
     let storage = SqliteTokenStorage::new(&empty, "DEFAULT").unwrap();
-    round_trip(&storage);
+    contract::round_trip(&storage);
     assert!(matches!(
         SqliteTokenStorage::new(":memory:", "DEFAULT"),
         Err(StorageError::MemoryDatabase)

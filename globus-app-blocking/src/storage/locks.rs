@@ -80,15 +80,28 @@ impl Drop for FileLock {
 /// the lock (also when an operation is abandoned midway).
 #[derive(Debug)]
 pub struct RenewalGuard {
-    // Field order: the file lock is released before the in-process one.
-    _file: Option<FileLock>,
+    // Field order: the shared lock is released before the in-process one.
+    _shared: Option<Box<dyn std::fmt::Debug + Send>>,
     _in_process: InProcessGuard,
 }
 
 impl RenewalGuard {
     pub(crate) fn new(in_process: InProcessGuard, file: Option<FileLock>) -> Self {
         Self {
-            _file: file,
+            _shared: file.map(|file| Box::new(file) as Box<dyn std::fmt::Debug + Send>),
+            _in_process: in_process,
+        }
+    }
+
+    /// The in-process lock and a lock shared with other processes or
+    /// machines, released when `shared` drops.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn with_holder(
+        in_process: InProcessGuard,
+        shared: Box<dyn std::fmt::Debug + Send>,
+    ) -> Self {
+        Self {
+            _shared: Some(shared),
             _in_process: in_process,
         }
     }

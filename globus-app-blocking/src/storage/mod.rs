@@ -8,6 +8,8 @@
 mod json;
 mod locks;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ use globus_app_proto::storage::{
 };
 use globus_app_proto::token::TokenData;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresTokenStorage, PostgresTokenStorageBuilder, StoreFailureHook};
 pub use json::JsonTokenStorage;
 pub use locks::RenewalGuard;
 pub use memory::MemoryTokenStorage;
@@ -86,6 +90,74 @@ pub enum StorageError {
     /// No home or application-data directory to put the default file in.
     #[error("cannot find the home directory for the default token file (set HOME)")]
     NoHomeDirectory,
+    /// The shared token store (PostgreSQL) cannot be reached or dropped the
+    /// connection; retry later. Calls served from the level-1 cache keep
+    /// working meanwhile.
+    #[error("the shared token store is unavailable")]
+    Unavailable {
+        /// The connection or pool error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// PostgreSQL answered with an error that retrying will not fix
+    /// (permissions, a changed table).
+    #[error("the shared token store failed")]
+    Postgres {
+        /// PostgreSQL's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A renewal lock was not free within the configured time.
+    #[error("timed out waiting for the {lock}")]
+    LockTimeout {
+        /// The lock: a lock file's path, or the advisory lock's table,
+        /// namespace and resource server.
+        lock: String,
+    },
+    /// The PostgreSQL connection string does not parse.
+    #[error("invalid PostgreSQL connection string")]
+    InvalidConnectionString {
+        /// The parse error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A table name that is not `name` or `schema.name` of letters, digits
+    /// and underscores.
+    #[error(
+        "invalid token table name {0:?} (expected `name` or `schema.name`: letters, digits, underscores)"
+    )]
+    InvalidTableName(String),
+    /// An empty namespace.
+    #[error("the token storage namespace cannot be empty")]
+    InvalidNamespace,
+    /// The table's schema version is not the one this library writes.
+    #[error(
+        "token table {table} has schema versions {versions:?}, which this library does not read"
+    )]
+    UnsupportedTableSchema {
+        /// The table.
+        table: String,
+        /// The versions found.
+        versions: Vec<i32>,
+    },
+    /// A row cannot be read: not a token record, or sealed with a key that
+    /// is missing or wrong, or moved from another slot. It is left as is.
+    #[error(
+        "token table {table}, namespace {namespace:?}, resource server {resource_server:?}: {reason}"
+    )]
+    CorruptRow {
+        /// The table.
+        table: String,
+        /// The namespace.
+        namespace: String,
+        /// The resource server.
+        resource_server: String,
+        /// What is wrong (never the record itself).
+        reason: String,
+    },
+    /// No secure random bytes for sealing a record.
+    #[error("no secure randomness: {reason}")]
+    Randomness {
+        /// The OS error.
+        reason: String,
+    },
     /// `:memory:` was given as a SQLite path.
     #[error("a SQLite token storage cannot use a \":memory:\" database; use MemoryTokenStorage")]
     MemoryDatabase,
@@ -111,6 +183,7 @@ impl StorageError {
                         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
                     )
                 }),
+            Self::Unavailable { .. } | Self::LockTimeout { .. } => true,
             _ => false,
         }
     }

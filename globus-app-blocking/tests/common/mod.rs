@@ -4,6 +4,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
+pub mod contract;
+
 pub use globus_app_proto::testing::SIM_CLIENT_ID;
 pub use globus_app_tests::{AuthServer, TempDir, now};
 

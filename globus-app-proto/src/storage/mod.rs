@@ -8,6 +8,7 @@
 mod json_file;
 mod paths;
 mod python_json;
+pub mod sealing;
 pub mod sqlite;
 
 pub use json_file::{JSON_FORMAT_VERSION, JsonTokenFile};

@@ -1,0 +1,178 @@
+//! The shared PostgreSQL storage against the machine's PostgreSQL
+//! (127.0.0.1:5432; `GLOBUS_APP_TEST_POSTGRES` overrides): the warm path
+//! with the level-1 cache next to memory storage, a cold load, a store, and
+//! a fleet of 8 "machines" (each its own app and pool) renewing one expired
+//! token. The benchmarks work in a schema of their own, dropped at the end.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use globus_app_blocking::ClientApp;
+use globus_app_blocking::GlobusAppConfig;
+use globus_app_blocking::http::RetryPolicy;
+use globus_app_blocking::proto::UnixTime;
+use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
+use globus_app_blocking::proto::token::TokenData;
+use globus_app_blocking::storage::{MemoryTokenStorage, PostgresTokenStorage, TokenStorage};
+use globus_app_tests::{AuthServer, now};
+
+const TRANSFER: &str = "transfer.api.globus.org";
+const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+const MACHINES: usize = 8;
+
+fn connection_string() -> String {
+    std::env::var("GLOBUS_APP_TEST_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
+}
+
+struct Schema(String);
+
+impl Schema {
+    fn new() -> Self {
+        let name = format!("globus_app_bench_{}", std::process::id());
+        admin(&format!("CREATE SCHEMA {name}"));
+        Self(name)
+    }
+
+    fn storage(&self, table: &str, max_staleness: Duration) -> PostgresTokenStorage {
+        PostgresTokenStorage::builder(connection_string())
+            .table(format!("{}.{table}", self.0))
+            .max_staleness(max_staleness)
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        admin(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+    }
+}
+
+fn admin(sql: &str) {
+    postgres::Client::connect(&connection_string(), postgres::NoTls)
+        .and_then(|mut client| client.batch_execute(sql))
+        .expect("PostgreSQL on 127.0.0.1:5432");
+}
+
+fn record(rs: &str, expires_at: UnixTime) -> TokenData {
+    TokenData::from_json(&serde_json::json!({
+        "resource_server": rs, "scope": format!("urn:globus:auth:scope:{rs}:all"),
+        "access_token": format!("AT-{rs}"), "expires_at_seconds": expires_at.as_secs(),
+        "token_type": "Bearer",
+    }))
+    .unwrap()
+}
+
+fn client_app(storage: impl TokenStorage + 'static, auth_base_url: &str) -> ClientApp {
+    ClientApp::builder("Bench")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("bench-secret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url.to_owned()))
+        .read_environment_variables(false)
+        .retry_policy(RetryPolicy::NEVER)
+        .token_storage(storage)
+        .build()
+        .unwrap()
+}
+
+fn warm_path(c: &mut Criterion, schema: &Schema) {
+    let valid = now().saturating_add_secs(3600);
+    let memory = MemoryTokenStorage::new();
+    memory.store(&[record(TRANSFER, valid)]).unwrap();
+    let postgres = schema.storage("warm", Duration::from_secs(5));
+    postgres.store(&[record(TRANSFER, valid)]).unwrap();
+    // No request is sent on these paths: the URL is never used.
+    let unused = "http://127.0.0.1:9/";
+    for (name, app) in [
+        (
+            "blocking_get_authorizer_warm_memory",
+            client_app(memory, unused),
+        ),
+        (
+            "blocking_get_authorizer_warm_postgres",
+            client_app(postgres, unused),
+        ),
+    ] {
+        app.get_authorizer(TRANSFER).unwrap();
+        c.bench_function(name, |b| {
+            b.iter(|| app.get_authorizer(black_box(TRANSFER)).unwrap());
+        });
+    }
+}
+
+fn round_trips(c: &mut Criterion, schema: &Schema) {
+    let valid = now().saturating_add_secs(3600);
+    let cold = schema.storage("cold", Duration::ZERO);
+    let records: Vec<TokenData> = (0..10)
+        .map(|i| record(&format!("rs{i}.api.globus.org"), valid))
+        .collect();
+    cold.store(&records).unwrap();
+    c.bench_function("postgres_cold_load_10_servers", |b| {
+        b.iter(|| cold.load().unwrap());
+    });
+    let one = [record(TRANSFER, valid)];
+    c.bench_function("postgres_store_one_record", |b| {
+        b.iter(|| cold.store(black_box(&one)).unwrap());
+    });
+}
+
+fn fleet(c: &mut Criterion, schema: &Schema) {
+    let server = AuthServer::start();
+    server.fake().client_secret = Some("bench-secret".into());
+    // No level-1 cache: each round, the token is expired behind their backs.
+    let machines: Vec<ClientApp> = (0..MACHINES)
+        .map(|_| client_app(schema.storage("fleet", Duration::ZERO), &server.base_url))
+        .collect();
+    let shared = schema.storage("fleet", Duration::ZERO);
+    let grants = || {
+        server
+            .fake()
+            .requests
+            .iter()
+            .filter(|r| r.field("grant_type") == Some("client_credentials"))
+            .count()
+    };
+    let mut group = c.benchmark_group("postgres_fleet");
+    group.sample_size(10);
+    group.bench_function("renewal_8_machines", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                shared
+                    .store(&[record(TRANSFER, now().saturating_sub_secs(5))])
+                    .unwrap();
+                let before = grants();
+                let start = Arc::new(Barrier::new(MACHINES + 1));
+                let began = std::thread::scope(|scope| {
+                    for app in &machines {
+                        let start = Arc::clone(&start);
+                        scope.spawn(move || {
+                            start.wait();
+                            app.get_authorizer(TRANSFER).unwrap();
+                        });
+                    }
+                    start.wait();
+                    Instant::now()
+                });
+                total += began.elapsed();
+                assert_eq!(grants() - before, 1, "one grant for the fleet");
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+fn postgres_storage(c: &mut Criterion) {
+    let schema = Schema::new();
+    warm_path(c, &schema);
+    round_trips(c, &schema);
+    fleet(c, &schema);
+}
+
+criterion_group!(benches, postgres_storage);
+criterion_main!(benches);
