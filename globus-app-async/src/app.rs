@@ -213,8 +213,10 @@ impl<App> AppBuilder<App> {
         self
     }
 
-    /// The HTTP client (default: [`SurfClient`](crate::http::SurfClient),
-    /// feature `surf`).
+    /// The HTTP client (default: the blocking crate's ureq client on the
+    /// `blocking` pool, [`UnblockedHttp::ureq`](crate::http::UnblockedHttp::ureq),
+    /// feature `ureq`; [`SurfClient`](crate::http::SurfClient) with feature
+    /// `surf`).
     pub fn http_client(mut self, client: impl AsyncHttpClient + 'static) -> Self {
         self.http = Some(Arc::new(client));
         self
@@ -260,6 +262,7 @@ impl<App> AppBuilder<App> {
         let storage: Arc<dyn AsyncTokenStorage> = match (storage, default_storage) {
             (Some(storage), _) => storage,
             (None, Some(DefaultTokenStorage::Json(storage))) => Arc::new(Unblocked::new(storage)),
+            #[cfg(feature = "sqlite")]
             (None, Some(DefaultTokenStorage::Sqlite(storage))) => Arc::new(Unblocked::new(storage)),
             (None, Some(DefaultTokenStorage::Memory(storage))) => Arc::new(storage),
             (None, _) => return Err(Error::MissingPart("token storage")),
@@ -287,15 +290,15 @@ impl<App> AppBuilder<App> {
     }
 }
 
-#[cfg(feature = "surf")]
+#[cfg(feature = "ureq")]
 #[allow(clippy::unnecessary_wraps)] // fails without the feature
 fn default_http_client() -> Result<Arc<dyn AsyncHttpClient>, Error> {
-    Ok(Arc::new(crate::http::SurfClient::default()))
+    Ok(Arc::new(crate::http::UnblockedHttp::ureq()))
 }
 
-#[cfg(not(feature = "surf"))]
+#[cfg(not(feature = "ureq"))]
 fn default_http_client() -> Result<Arc<dyn AsyncHttpClient>, Error> {
-    Err(Error::MissingPart("HTTP client (feature `surf` is off)"))
+    Err(Error::MissingPart("HTTP client (feature `ureq` is off)"))
 }
 
 impl AppBuilder<UserApp> {

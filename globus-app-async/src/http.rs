@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use globus_app_blocking::http::{Retries, copy_request};
 pub use globus_app_blocking::http::{RetryPolicy, TransportError, TransportErrorKind};
@@ -64,8 +66,45 @@ impl Sleeper for ThreadPoolSleeper {
     }
 }
 
-/// The bundled client: surf with its HTTP/1.1 rustls backend. surf
-/// returns every status as a response and follows no redirects unless
+/// Any blocking [`HttpClient`](globus_app_blocking::http::HttpClient), its
+/// calls run on the `blocking` thread pool: no runtime needed, and no
+/// executor thread blocked. The default client is the blocking crate's
+/// ureq client run this way ([`UnblockedHttp::ureq`], feature `ureq`):
+/// token requests are rare, so a pool thread per request costs nothing
+/// that matters, and the TLS stack is the current rustls.
+#[derive(Debug, Clone)]
+pub struct UnblockedHttp<C>(pub Arc<C>);
+
+impl<C> UnblockedHttp<C> {
+    /// Wraps a blocking client.
+    pub fn new(client: C) -> Self {
+        Self(Arc::new(client))
+    }
+}
+
+#[cfg(feature = "ureq")]
+impl UnblockedHttp<globus_app_blocking::http::UreqClient> {
+    /// The blocking crate's ureq client (no redirects, every status a
+    /// response, 60 s timeout) on the `blocking` pool: the default.
+    pub fn ureq() -> Self {
+        Self::new(globus_app_blocking::http::UreqClient::default())
+    }
+}
+
+#[async_trait::async_trait]
+impl<C: globus_app_blocking::http::HttpClient + 'static> AsyncHttpClient for UnblockedHttp<C> {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let client = Arc::clone(&self.0);
+        blocking::unblock(move || client.send(request)).await
+    }
+}
+
+/// surf over async-h1 with native-tls (the system's OpenSSL on Linux),
+/// feature `surf`: the choice for async-std users who already have surf.
+/// surf returns every status as a response and follows no redirects unless
 /// asked; a 60 s timeout applies, and each request uses a fresh connection.
 #[cfg(feature = "surf")]
 #[derive(Debug, Clone)]

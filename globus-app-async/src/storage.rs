@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 #[cfg(feature = "postgres")]
 pub use globus_app_blocking::storage::PostgresTokenStorage;
+#[cfg(feature = "sqlite")]
+use globus_app_blocking::storage::SqliteTokenStorage;
 use globus_app_blocking::storage::{
-    JsonTokenStorage, MemoryTokenStorage, RenewalGuard, SqliteTokenStorage, TokenStorage,
+    JsonTokenStorage, MemoryTokenStorage, RenewalGuard, TokenStorage,
 };
 pub use globus_app_blocking::storage::{StorageError, default_token_file};
 use globus_app_proto::app::TokenSet;
@@ -63,7 +65,9 @@ impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
 
 /// The JSON token file, its I/O on the `blocking` pool.
 pub type AsyncJsonTokenStorage = Unblocked<JsonTokenStorage>;
-/// The SQLite token database, its I/O on the `blocking` pool.
+/// The SQLite token database, its I/O on the `blocking` pool (feature
+/// `sqlite`).
+#[cfg(feature = "sqlite")]
 pub type AsyncSqliteTokenStorage = Unblocked<SqliteTokenStorage>;
 
 /// The PostgreSQL storage shared by a fleet, its queries on the `blocking`

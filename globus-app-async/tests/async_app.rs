@@ -1,4 +1,5 @@
-//! The async apps over HTTP on 127.0.0.1 (surf), under three executors:
+//! The async apps over HTTP on 127.0.0.1 (the default client: ureq on the
+//! `blocking` pool; surf with its feature), under three executors:
 //! `futures::executor::block_on`, async-std and tokio (multi-thread).
 
 use std::future::Future;
@@ -6,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use globus_app_async::http::{AsyncHttpClient, SurfClient, TransportError};
+use globus_app_async::http::{AsyncHttpClient, TransportError, UnblockedHttp};
 use globus_app_async::login::{BrowserOpener, LocalServerLoginFlowManager, UnblockedLogin};
 use globus_app_async::proto::app::LoginOutcome;
 use globus_app_async::proto::testing::SIM_CLIENT_ID;
 use globus_app_async::storage::{AsyncJsonTokenStorage, AsyncTokenStorage, Unblocked};
 use globus_app_async::{ClientApp, GlobusAppConfig, UserApp};
 use globus_app_blocking::http::RetryPolicy;
+use globus_app_blocking::http::UreqClient;
 use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage};
 use globus_app_tests::{AuthServer, TempDir, follow_authorize_url, now};
 
@@ -170,7 +172,7 @@ fn a_thousand_tasks_with_an_expired_token_cause_one_refresh() {
 /// sends everything else.
 struct FailsRefreshes {
     remaining: std::sync::atomic::AtomicUsize,
-    inner: SurfClient,
+    inner: UnblockedHttp<UreqClient>,
 }
 
 #[async_trait::async_trait]
@@ -208,7 +210,7 @@ fn after_a_transient_failure_the_next_call_tries_again() {
         expire(&app).await;
         let flaky = Arc::new(FailsRefreshes {
             remaining: 2.into(),
-            inner: SurfClient::default(),
+            inner: UnblockedHttp::ureq(),
         });
         let shared = Arc::clone(&flaky);
         let app = UserApp::builder("Async Test")
@@ -246,7 +248,7 @@ fn after_a_transient_failure_the_next_call_tries_again() {
 /// A client whose first request never completes.
 struct HangsOnce {
     hung: AtomicBool,
-    inner: SurfClient,
+    inner: UnblockedHttp<UreqClient>,
 }
 
 #[async_trait::async_trait]
@@ -282,7 +284,7 @@ fn dropping_a_refresh_midway_releases_the_lock_for_the_next_caller() {
             .token_storage(storage)
             .http_client(HangsOnce {
                 hung: AtomicBool::new(false),
-                inner: SurfClient::default(),
+                inner: UnblockedHttp::ureq(),
             })
             .build()
             .await
@@ -314,4 +316,32 @@ fn the_public_futures_are_send() {
     send(&UserApp::builder("x").client_id("y").build());
     let app = Arc::new(app);
     std::thread::spawn(move || drop(app)).join().unwrap();
+}
+
+/// The opt-in surf client (native-tls build) logs in and refreshes.
+#[cfg(feature = "surf")]
+#[test]
+fn the_surf_client_logs_in_and_refreshes() {
+    on_every_executor(|| async {
+        let server = AuthServer::start();
+        let app = UserApp::builder("Async Test")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(
+                GlobusAppConfig::default()
+                    .with_auth_base_url(server.base_url.clone())
+                    .with_request_refresh_tokens(true),
+            )
+            .token_storage(MemoryTokenStorage::new())
+            .login_flow_manager(login_flow())
+            .http_client(globus_app_async::http::SurfClient::default())
+            .build()
+            .await
+            .unwrap();
+        app.login().await.unwrap();
+        expire(&app).await;
+        let authorization = app.get_authorizer(TRANSFER).await.unwrap();
+        assert!(authorization.expires_at() > now());
+        assert_eq!(refreshes(&server), 1);
+    });
 }

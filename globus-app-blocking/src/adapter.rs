@@ -23,7 +23,9 @@ use crate::http::TransportError;
 use crate::login::{
     CommandLineLoginFlowManager, LocalServerLoginFlowManager, LoginFlowError, LoginFlowManager,
 };
-use crate::storage::{JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, StorageError};
+#[cfg(feature = "sqlite")]
+use crate::storage::SqliteTokenStorage;
+use crate::storage::{JsonTokenStorage, MemoryTokenStorage, StorageError};
 
 /// The current time from the system clock.
 pub fn now() -> UnixTime {
@@ -62,7 +64,9 @@ pub fn build_core(
 pub enum DefaultTokenStorage {
     /// `TokenStorageKind::Json`: the app's default `tokens.json`.
     Json(JsonTokenStorage),
-    /// `TokenStorageKind::Sqlite`: the app's default `tokens.db`.
+    /// `TokenStorageKind::Sqlite`: the app's default `tokens.db` (feature
+    /// `sqlite`).
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteTokenStorage),
     /// `TokenStorageKind::Memory`.
     Memory(MemoryTokenStorage),
@@ -74,7 +78,14 @@ impl DefaultTokenStorage {
     pub fn open(app: &GlobusApp) -> Result<Self, Error> {
         Ok(match app.config().token_storage {
             TokenStorageKind::Json => Self::Json(JsonTokenStorage::for_app(app)?),
+            #[cfg(feature = "sqlite")]
             TokenStorageKind::Sqlite => Self::Sqlite(SqliteTokenStorage::for_app(app)?),
+            #[cfg(not(feature = "sqlite"))]
+            TokenStorageKind::Sqlite => {
+                return Err(Error::MissingPart(
+                    "SQLite token storage (feature `sqlite` is off)",
+                ));
+            }
             TokenStorageKind::Memory => Self::Memory(MemoryTokenStorage::new()),
             _ => return Err(Error::MissingPart("custom token storage")),
         })

@@ -197,6 +197,7 @@ impl<App> AppBuilder<App> {
             Some(storage) => storage,
             None => match DefaultTokenStorage::open(&app)? {
                 DefaultTokenStorage::Json(storage) => Arc::new(storage),
+                #[cfg(feature = "sqlite")]
                 DefaultTokenStorage::Sqlite(storage) => Arc::new(storage),
                 DefaultTokenStorage::Memory(storage) => Arc::new(storage),
             },

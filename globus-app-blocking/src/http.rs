@@ -157,10 +157,15 @@ where
     }
 }
 
-#[cfg(feature = "ureq")]
-/// The default client: ureq 3 with rustls, configured for OAuth — no
-/// redirects followed, every status returned as a response, a 10 s connect
-/// timeout, a 60 s overall timeout, and a fresh connection per request.
+/// The default client: ureq 3, configured for OAuth: no redirects
+/// followed, every status returned as a response, a 10 s connect timeout, a
+/// 60 s overall timeout, a fresh connection per request, and bodies of at
+/// most 10 MiB.
+///
+/// TLS is rustls 0.23 with Mozilla's roots (feature `ureq`); the platform's
+/// verifier with feature `tls-platform-verifier`; native-tls with feature
+/// `tls-native`. Bring your own [`ureq::Agent`] (a proxy, your own roots)
+/// with [`from_agent`](Self::from_agent).
 #[cfg(feature = "ureq")]
 #[derive(Debug, Clone)]
 pub struct UreqClient {
@@ -179,8 +184,7 @@ impl UreqClient {
     /// A client whose calls time out after `timeout` overall.
     pub fn new(timeout: Duration) -> Self {
         let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
+            .tls_config(tls_config())
             .timeout_global(Some(timeout))
             .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
             // Token requests are rare: a fresh connection each time avoids
@@ -191,6 +195,29 @@ impl UreqClient {
             .into();
         Self { agent }
     }
+
+    /// Sends through `agent`, with its TLS, proxy and timeouts. Whatever
+    /// it is configured to do, each request follows no redirect and returns
+    /// every status as a response (set per request), as OAuth requires.
+    pub fn from_agent(agent: ureq::Agent) -> Self {
+        Self { agent }
+    }
+}
+
+/// The TLS stack and roots the features choose.
+#[cfg(feature = "ureq")]
+fn tls_config() -> ureq::tls::TlsConfig {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    let builder = TlsConfig::builder();
+    #[cfg(feature = "tls-native")]
+    let builder = builder.provider(TlsProvider::NativeTls);
+    #[cfg(not(feature = "tls-native"))]
+    let builder = builder.provider(TlsProvider::Rustls);
+    #[cfg(feature = "tls-platform-verifier")]
+    let builder = builder.root_certs(RootCerts::PlatformVerifier);
+    #[cfg(not(feature = "tls-platform-verifier"))]
+    let builder = builder.root_certs(RootCerts::WebPki);
+    builder.build()
 }
 
 #[cfg(feature = "ureq")]
@@ -220,7 +247,12 @@ impl HttpClient for UreqClient {
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let uri = request.uri().clone();
         let fail = |e: ureq::Error| TransportError::new(ureq_kind(&e), &uri, e);
-        let response = self.agent.run(request).map_err(fail)?;
+        let response = ureq::RequestExt::with_agent(request, &self.agent)
+            .configure()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .run()
+            .map_err(fail)?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()

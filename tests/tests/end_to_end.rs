@@ -1,6 +1,7 @@
 //! End to end over HTTP against the local server, for both adapters: the
-//! blocking one, and the async one under `futures::executor`, async-std and
-//! tokio. Each scenario runs on all four.
+//! blocking one, and the async one with its default client under
+//! `futures::executor`, async-std and tokio, and with surf under async-std.
+//! Each scenario runs on all five.
 
 use std::future::Future;
 use std::io::{BufRead, Read, Write};
@@ -243,6 +244,17 @@ fn config(server: &AuthServer, refresh: bool) -> GlobusAppConfig {
         .with_auto_redrive_gares(true)
 }
 
+/// The async builder of setup `name`: the default HTTP client (ureq on the
+/// `blocking` pool), or the one the name gives.
+fn async_builder(name: &str) -> globus_app_async::UserAppBuilder {
+    let builder = globus_app_async::UserApp::builder("End To End");
+    if name.starts_with("async/surf/") {
+        builder.http_client(globus_app_async::http::SurfClient::default())
+    } else {
+        builder
+    }
+}
+
 /// The same app on each adapter, each with its own token file.
 fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Setup> {
     let names = [
@@ -250,6 +262,7 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
         "async/futures",
         "async/async-std",
         "async/tokio",
+        "async/surf/async-std",
     ];
     names
         .into_iter()
@@ -271,7 +284,7 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
             } else {
                 let exec = match name {
                     "async/futures" => Executor::Futures,
-                    "async/async-std" => Executor::AsyncStd,
+                    "async/async-std" | "async/surf/async-std" => Executor::AsyncStd,
                     _ => Executor::Tokio(
                         tokio::runtime::Builder::new_multi_thread()
                             .enable_all()
@@ -281,7 +294,7 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
                 };
                 let app = exec
                     .run(
-                        globus_app_async::UserApp::builder("End To End")
+                        async_builder(name)
                             .client_id(SIM_CLIENT_ID)
                             .scope_requirements(TRANSFER, scope)
                             .config(config(server, refresh))

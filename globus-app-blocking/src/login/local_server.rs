@@ -33,8 +33,18 @@ impl BrowserOpener for SystemBrowser {
                 ));
             }
         }
-        webbrowser::open(url).map_err(|e| e.to_string())
+        open_system_browser(url)
     }
+}
+
+#[cfg(feature = "browser")]
+fn open_system_browser(url: &str) -> Result<(), String> {
+    webbrowser::open(url).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "browser"))]
+fn open_system_browser(_url: &str) -> Result<(), String> {
+    Err("built without the `browser` feature: give the flow a BrowserOpener".to_owned())
 }
 
 /// Opens the authorize page in a browser and receives the redirect on

@@ -10,6 +10,7 @@ mod locks;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use self::postgres::{PostgresTokenStorage, PostgresTokenStorageBuilder, Stor
 pub use json::JsonTokenStorage;
 pub use locks::RenewalGuard;
 pub use memory::MemoryTokenStorage;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteTokenStorage;
 
 /// A place to keep an app's tokens.
@@ -174,6 +176,7 @@ impl StorageError {
                     | std::io::ErrorKind::WouldBlock
                     | std::io::ErrorKind::TimedOut
             ),
+            #[cfg(feature = "sqlite")]
             Self::Sqlite { source, .. } => source
                 .downcast_ref::<rusqlite::Error>()
                 .and_then(rusqlite::Error::sqlite_error_code)
@@ -188,6 +191,7 @@ impl StorageError {
         }
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
         Self::Sqlite {
             path: path.to_owned(),
