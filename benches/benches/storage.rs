@@ -22,11 +22,6 @@ const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 const MACHINES: usize = 8;
 
-fn connection_string() -> String {
-    std::env::var("GLOBUS_APP_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
-}
-
 struct Schema(String);
 
 impl Schema {
@@ -37,7 +32,7 @@ impl Schema {
     }
 
     fn storage(&self, table: &str, max_staleness: Duration) -> PostgresTokenStorage {
-        PostgresTokenStorage::builder(connection_string())
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
             .table(format!("{}.{table}", self.0))
             .max_staleness(max_staleness)
             .build()
@@ -52,9 +47,12 @@ impl Drop for Schema {
 }
 
 fn admin(sql: &str) {
-    postgres::Client::connect(&connection_string(), postgres::NoTls)
-        .and_then(|mut client| client.batch_execute(sql))
-        .expect("PostgreSQL on 127.0.0.1:5432");
+    postgres::Client::connect(
+        &globus_app_tests::postgres_connection_string(),
+        postgres::NoTls,
+    )
+    .and_then(|mut client| client.batch_execute(sql))
+    .expect("PostgreSQL on 127.0.0.1:5432");
 }
 
 fn record(rs: &str, expires_at: UnixTime) -> TokenData {
@@ -128,14 +126,7 @@ fn fleet(c: &mut Criterion, schema: &Schema) {
         .map(|_| client_app(schema.storage("fleet", Duration::ZERO), &server.base_url))
         .collect();
     let shared = schema.storage("fleet", Duration::ZERO);
-    let grants = || {
-        server
-            .fake()
-            .requests
-            .iter()
-            .filter(|r| r.field("grant_type") == Some("client_credentials"))
-            .count()
-    };
+    let grants = || server.grants("client_credentials");
     let mut group = c.benchmark_group("postgres_fleet");
     group.sample_size(10);
     group.bench_function("renewal_8_machines", |b| {

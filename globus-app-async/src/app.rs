@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use globus_app_blocking::Error;
 use globus_app_blocking::adapter::{
-    DefaultTokenStorage, Outcomes, build_core, default_login_flow_manager,
+    DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request, build_core,
+    default_login_flow_manager,
 };
 use globus_app_blocking::http::RetryPolicy;
 use globus_app_blocking::storage::RenewalGuard;
 use globus_app_proto::app::{
     Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, Input, LoginOptions,
-    LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, Step,
+    LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
 use globus_app_proto::secret::ClientSecret;
 
@@ -65,6 +66,19 @@ impl Driver {
     /// only the I/O of each action differs.
     async fn drive<T, O: Operation<Output = Result<T, AppError>> + Send>(
         &self,
+        op: O,
+    ) -> Result<T, Error> {
+        if !OperationSpan::wanted() {
+            return self.run(op).await;
+        }
+        let span = OperationSpan::new(op.name(), op.resource_server());
+        let result = span.instrument(self.run(op)).await;
+        span.finish(&result);
+        result
+    }
+
+    async fn run<T, O: Operation<Output = Result<T, AppError>> + Send>(
+        &self,
         mut op: O,
     ) -> Result<T, Error> {
         let mut held: Vec<HeldRenewal> = Vec::new();
@@ -95,11 +109,12 @@ impl Driver {
                 outcomes.storage(self.storage.remove(servers).await, |()| Input::Removed)
             }
             Action::Lock(rs) => {
+                let started = std::time::Instant::now();
                 let in_process = self.renewals.get(&rs).lock_arc().await;
                 let result = self.storage.lock_renewal(rs.clone()).await;
-                outcomes.locked(result, |guard| {
+                outcomes.locked(result, &rs, started.elapsed(), |guard| {
                     held.push(HeldRenewal {
-                        resource_server: rs,
+                        resource_server: rs.clone(),
                         _storage: guard,
                         _in_process: in_process,
                     });
@@ -134,6 +149,80 @@ impl Driver {
                 self.drive(self.app.login_with(options)).await.map(|_| true)
             }
             None => Ok(false),
+        }
+    }
+}
+
+/// An async HTTP client for Globus services that authorizes every request
+/// with an app: from [`UserApp::authorized`] or [`ClientApp::authorized`].
+/// The same behaviour as `globus_app_blocking::AuthorizedClient`: the
+/// request's host gives the resource server, a 401 gets the token renewed
+/// and a GARE (with `auto_redrive_gares`) a login, and the request is sent
+/// at most twice. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthorizedClient {
+    driver: Driver,
+    http: Arc<dyn AsyncHttpClient>,
+    hosts: ServiceHosts,
+}
+
+impl std::fmt::Debug for AuthorizedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizedClient")
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizedClient {
+    /// Requests to `authority` (`host` or `host:port`, such as a GCS
+    /// collection's) are for `resource_server`.
+    #[must_use]
+    pub fn with_resource_server(
+        mut self,
+        authority: &str,
+        resource_server: impl Into<String>,
+    ) -> Self {
+        self.hosts.insert(authority, resource_server.into());
+        self
+    }
+
+    /// Sends `request` with the app's authorization for its service.
+    pub async fn send(
+        &self,
+        request: &http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
+        let app = &self.driver.app;
+        let resource_server = self.hosts.resolve(app, request.uri())?;
+        let mut authorization = self
+            .driver
+            .drive(app.get_authorizer(&resource_server))
+            .await?;
+        let mut is_retry = false;
+        loop {
+            let response = self
+                .http
+                .send(authorized_request(request, &authorization)?)
+                .await?;
+            authorization = match app.judge_service_response(&response, is_retry) {
+                ServiceVerdict::RenewAndRetry => {
+                    self.driver
+                        .drive(app.get_authorizer_replacing(
+                            &resource_server,
+                            authorization.access_token(),
+                        ))
+                        .await?
+                }
+                ServiceVerdict::LoginAndRetry(params) => {
+                    let options = LoginOptions::new().authorization_parameters(*params);
+                    self.driver.drive(app.login_with(options)).await?;
+                    self.driver
+                        .drive(app.get_authorizer(&resource_server))
+                        .await?
+                }
+                _ => return Ok(response),
+            };
+            is_retry = true;
         }
     }
 }
@@ -354,6 +443,16 @@ pub struct UserApp {
 }
 
 impl UserApp {
+    /// An async HTTP client for Globus services that authorizes each
+    /// request with this app; see [`AuthorizedClient`].
+    pub fn authorized(&self, client: impl AsyncHttpClient + 'static) -> AuthorizedClient {
+        AuthorizedClient {
+            driver: self.driver.clone(),
+            http: Arc::new(client),
+            hosts: ServiceHosts::default(),
+        }
+    }
+
     /// Starts building a `UserApp` named `app_name`.
     pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
         AppBuilder::new(AppKind::User, app_name.into())
@@ -433,6 +532,16 @@ pub struct ClientApp {
 }
 
 impl ClientApp {
+    /// An async HTTP client for Globus services that authorizes each
+    /// request with this app; see [`AuthorizedClient`].
+    pub fn authorized(&self, client: impl AsyncHttpClient + 'static) -> AuthorizedClient {
+        AuthorizedClient {
+            driver: self.driver.clone(),
+            http: Arc::new(client),
+            hosts: ServiceHosts::default(),
+        }
+    }
+
     /// Starts building a `ClientApp` named `app_name`.
     pub fn builder(app_name: impl Into<String>) -> ClientAppBuilder {
         AppBuilder::new(AppKind::Client, app_name.into())

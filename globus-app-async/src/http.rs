@@ -190,6 +190,103 @@ impl AsyncHttpClient for SurfClient {
     }
 }
 
+/// reqwest with rustls 0.23 on ring and Mozilla's roots (feature
+/// `reqwest`), for tokio users who already have reqwest: no redirects
+/// followed, every status a response, a 60 s timeout (10 s to connect), no
+/// pooled connections, bodies of at most 10 MiB. reqwest needs a tokio
+/// runtime: use it under tokio only.
+///
+/// Bring your own client, its proxy and roots included, with
+/// [`from_client`](Self::from_client); it must not follow redirects
+/// (`redirect(reqwest::redirect::Policy::none())`).
+#[cfg(feature = "reqwest")]
+#[derive(Debug, Clone)]
+pub struct ReqwestClient {
+    client: reqwest::Client,
+}
+
+#[cfg(feature = "reqwest")]
+impl ReqwestClient {
+    /// A client whose calls time out after `timeout` overall.
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|_| ())
+            .map(|config| config.with_root_certificates(roots).with_no_client_auth());
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            // Token requests are rare: no pooled connection to go stale.
+            .pool_max_idle_per_host(0);
+        let builder = match tls {
+            Ok(config) => builder.tls_backend_preconfigured(config),
+            // ring supports the default versions; should it not, reqwest's
+            // own rustls setup reports the problem at `build`.
+            Err(()) => builder,
+        };
+        Ok(Self {
+            client: builder.build()?,
+        })
+    }
+
+    /// Sends through `client` (which must not follow redirects).
+    pub fn from_client(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn reqwest_kind(error: &reqwest::Error) -> TransportErrorKind {
+    if error.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if error.is_connect() {
+        TransportErrorKind::Connect
+    } else if error.is_builder() {
+        TransportErrorKind::InvalidRequest
+    } else if error.is_body() || error.is_decode() {
+        TransportErrorKind::Protocol
+    } else if error.is_request() {
+        TransportErrorKind::Io
+    } else {
+        TransportErrorKind::Other
+    }
+}
+
+#[cfg(feature = "reqwest")]
+#[async_trait::async_trait]
+impl AsyncHttpClient for ReqwestClient {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let uri = request.uri().clone();
+        let fail = |e: reqwest::Error| TransportError::new(reqwest_kind(&e), &uri, e);
+        let request = reqwest::Request::try_from(request).map_err(fail)?;
+        let mut response = self.client.execute(request).await.map_err(fail)?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(fail)? {
+            if (body.len() + chunk.len()) as u64 > globus_app_blocking::http::MAX_RESPONSE_BODY {
+                return Err(TransportError::new(
+                    TransportErrorKind::TooLarge,
+                    &uri,
+                    "the response body is larger than 10 MiB",
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut converted = http::Response::new(body);
+        *converted.status_mut() = response.status();
+        *converted.version_mut() = response.version();
+        *converted.headers_mut() = std::mem::take(response.headers_mut());
+        Ok(converted)
+    }
+}
+
 /// Sends a request with the shared [`Retries`] decisions (never retrying an
 /// authorization-code exchange), waiting with `sleeper` between attempts.
 pub async fn send_with_retries(

@@ -80,7 +80,7 @@ pub mod http;
 pub mod login;
 pub mod storage;
 
-pub use app::{AppBuilder, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
+pub use app::{AppBuilder, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
 pub use globus_app_blocking::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{

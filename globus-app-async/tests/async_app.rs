@@ -133,12 +133,7 @@ async fn expire(app: &UserApp) {
 }
 
 fn refreshes(server: &AuthServer) -> usize {
-    server
-        .fake()
-        .requests
-        .iter()
-        .filter(|r| r.field("grant_type") == Some("refresh_token"))
-        .count()
+    server.grants("refresh_token")
 }
 
 #[test]

@@ -11,15 +11,13 @@ use globus_app_tests::AuthServer;
 
 const TRANSFER: &str = "transfer.api.globus.org";
 
-fn connection_string() -> String {
-    std::env::var("GLOBUS_APP_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
-}
-
 fn admin(sql: &str) {
-    postgres::Client::connect(&connection_string(), postgres::NoTls)
-        .and_then(|mut client| client.batch_execute(sql))
-        .expect("PostgreSQL on 127.0.0.1:5432");
+    postgres::Client::connect(
+        &globus_app_tests::postgres_connection_string(),
+        postgres::NoTls,
+    )
+    .and_then(|mut client| client.batch_execute(sql))
+    .expect("PostgreSQL on 127.0.0.1:5432");
 }
 
 #[test]
@@ -36,7 +34,7 @@ fn async_machines_on_one_table_send_one_grant() {
         let mut machines = Vec::new();
         for _ in 0..4 {
             let table = format!("{schema}.tokens");
-            let connection = connection_string();
+            let connection = globus_app_tests::postgres_connection_string();
             let storage = blocking::unblock(move || {
                 PostgresTokenStorage::builder(connection)
                     .table(table)
@@ -80,12 +78,7 @@ fn async_machines_on_one_table_send_one_grant() {
         tokens
     });
     admin(&format!("DROP SCHEMA {schema} CASCADE"));
-    let grants = server
-        .fake()
-        .requests
-        .iter()
-        .filter(|r| r.field("grant_type") == Some("client_credentials"))
-        .count();
+    let grants = server.grants("client_credentials");
     assert_eq!(grants, 1, "one grant for 4 machines and 200 tasks");
     assert!(outcome.windows(2).all(|w| w[0] == w[1]));
 }

@@ -100,12 +100,7 @@ fn dev_server() -> Fallible<()> {
                 .map(|handle| handle.join().map_err(|_| "a worker panicked"))
                 .collect::<Result<Vec<_>, _>>()
         })?;
-        let grants = server
-            .fake()
-            .requests
-            .iter()
-            .filter(|r| r.field("grant_type") == Some("client_credentials"))
-            .count();
+        let grants = server.grants("client_credentials");
         for (machine, token) in tokens.iter().enumerate() {
             let token = token.as_ref().map_err(ToString::to_string)?;
             println!(

@@ -14,8 +14,8 @@ use std::time::SystemTime;
 
 use globus_app_proto::UnixTime;
 use globus_app_proto::app::{
-    AppError, AuthorizationResponse, GlobusApp, Input, IoFailure, IoFailureKind, LoginFlowKind,
-    Operation, Step, TokenSet, TokenStorageKind,
+    AppError, Authorization, AuthorizationResponse, GlobusApp, Input, IoFailure, IoFailureKind,
+    LoginFlowKind, Operation, Step, TokenSet, TokenStorageKind,
 };
 
 use crate::Error;
@@ -26,6 +26,7 @@ use crate::login::{
 #[cfg(feature = "sqlite")]
 use crate::storage::SqliteTokenStorage;
 use crate::storage::{JsonTokenStorage, MemoryTokenStorage, StorageError};
+pub use crate::trace::OperationSpan;
 
 /// The current time from the system clock.
 pub fn now() -> UnixTime {
@@ -102,6 +103,47 @@ pub fn default_login_flow_manager(app: &GlobusApp) -> Result<Box<dyn LoginFlowMa
     })
 }
 
+/// Which resource server a request to a Globus service is for: the
+/// caller's mapping of hosts (GCS collections, test servers) first, then
+/// the services of the app's environment
+/// ([`GlobusApp::resource_server_for`]). Shared by both adapters'
+/// authorized clients.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceHosts(std::collections::HashMap<String, String>);
+
+impl ServiceHosts {
+    /// Requests to `authority` (`host` or `host:port`) are for
+    /// `resource_server`.
+    pub fn insert(&mut self, authority: &str, resource_server: String) {
+        self.0
+            .insert(authority.to_ascii_lowercase(), resource_server);
+    }
+
+    /// The resource server of `uri`.
+    pub fn resolve(&self, app: &GlobusApp, uri: &http::Uri) -> Result<String, Error> {
+        let authority = uri.authority().map_or("", http::uri::Authority::as_str);
+        if let Some(resource_server) = self.0.get(&authority.to_ascii_lowercase()) {
+            return Ok(resource_server.clone());
+        }
+        app.resource_server_for(uri)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::UnknownService {
+                host: authority.to_owned(),
+            })
+    }
+}
+
+/// A copy of `request` with `authorization`'s `Authorization` header.
+pub fn authorized_request(
+    request: &http::Request<Vec<u8>>,
+    authorization: &Authorization,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    let mut copy = crate::http::copy_request(request);
+    copy.headers_mut()
+        .insert(http::header::AUTHORIZATION, authorization.header_value()?);
+    Ok(copy)
+}
+
 /// Turns the result of each action into the core's [`Input`], and keeps
 /// the adapter's typed error of the last failure so that the caller gets
 /// it (with its cause) rather than the core's summary.
@@ -139,10 +181,18 @@ impl Outcomes {
         self.storage(result, Input::Tokens)
     }
 
-    /// A renewal lock: `Locked` after `hold` keeps the guard.
-    pub fn locked<G>(&mut self, result: Result<G, StorageError>, hold: impl FnOnce(G)) -> Input {
+    /// A renewal lock of `resource_server`, taken after waiting `waited`:
+    /// `Locked` after `hold` keeps the guard.
+    pub fn locked<G>(
+        &mut self,
+        result: Result<G, StorageError>,
+        resource_server: &str,
+        waited: std::time::Duration,
+        hold: impl FnOnce(G),
+    ) -> Input {
         match result {
             Ok(guard) => {
+                crate::trace::lock_taken(resource_server, waited);
                 hold(guard);
                 Input::Locked
             }
@@ -202,6 +252,7 @@ impl Outcomes {
 
     /// The operation's next action, or its result: an I/O failure the
     /// core gave up on is reported as the adapter's own typed error.
+    #[inline]
     pub fn next<T, O: Operation<Output = Result<T, AppError>>>(
         &mut self,
         op: &mut O,
@@ -214,9 +265,19 @@ impl Outcomes {
                 .last_failure
                 .take()
                 .unwrap_or(Error::App(AppError::Io(io))))),
-            Step::Done(Err(e)) => Step::Done(Err(e.into())),
+            Step::Done(Err(e)) => Step::Done(Err(failed_operation(e))),
         }
     }
+}
+
+/// The adapter's error for an operation's failure (out of line: the warm
+/// path never fails).
+#[cold]
+fn failed_operation(error: AppError) -> Error {
+    if let AppError::IdToken(e) = &error {
+        crate::trace::id_token_rejected(e);
+    }
+    error.into()
 }
 
 #[cfg(test)]

@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use globus_app_proto::app::{
     Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, LoginOptions,
-    LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, Step,
+    LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
 use globus_app_proto::secret::ClientSecret;
 
 use crate::Error;
-use crate::adapter::{DefaultTokenStorage, Outcomes, build_core, default_login_flow_manager};
+use crate::adapter::{
+    DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request, build_core,
+    default_login_flow_manager,
+};
 use crate::http::{HttpClient, RetryPolicy, send_with_retries};
 use crate::login::LoginFlowManager;
 use crate::storage::{RenewalGuard, TokenStorage};
@@ -39,7 +42,17 @@ impl Driver {
     /// The one loop that drives every operation: perform each action and
     /// feed back its result. Renewal guards live until their `Unlock`, or
     /// until this function returns (also on error).
-    fn drive<T, O: Operation<Output = Result<T, AppError>>>(&self, mut op: O) -> Result<T, Error> {
+    fn drive<T, O: Operation<Output = Result<T, AppError>>>(&self, op: O) -> Result<T, Error> {
+        if !OperationSpan::wanted() {
+            return self.run(op);
+        }
+        let span = OperationSpan::new(op.name(), op.resource_server());
+        let result = span.in_scope(|| self.run(op));
+        span.finish(&result);
+        result
+    }
+
+    fn run<T, O: Operation<Output = Result<T, AppError>>>(&self, mut op: O) -> Result<T, Error> {
         let mut guards: Vec<(String, RenewalGuard)> = Vec::new();
         let mut outcomes = Outcomes::new();
         let mut input = None;
@@ -69,8 +82,11 @@ impl Driver {
                 outcomes.storage(self.storage.remove(&servers), |()| Input::Removed)
             }
             Action::Lock(rs) => {
+                let started = std::time::Instant::now();
                 let result = self.storage.lock_renewal(&rs);
-                outcomes.locked(result, |guard| guards.push((rs, guard)))
+                outcomes.locked(result, &rs, started.elapsed(), |guard| {
+                    guards.push((rs.clone(), guard));
+                })
             }
             Action::Unlock(rs) => {
                 guards.retain(|(held, _)| held != &rs);
@@ -98,6 +114,73 @@ impl Driver {
                 self.drive(self.app.login_with(options)).map(|_| true)
             }
             None => Ok(false),
+        }
+    }
+}
+
+/// An HTTP client for Globus services that authorizes every request with
+/// an app: from [`UserApp::authorized`] or [`ClientApp::authorized`].
+///
+/// [`send`](Self::send) maps the request's host to a resource server (the
+/// services of the app's environment; others with
+/// [`with_resource_server`](Self::with_resource_server)), attaches the
+/// `Authorization` header, and handles Globus Auth's answers once: a 401
+/// gets the token renewed (concurrent callers renew once) and the request
+/// sent again; a 403 carrying a GARE, with `auto_redrive_gares` on, gets a
+/// login with its requirements and the request sent again. A request is
+/// sent at most twice; the second answer is returned as it is. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct AuthorizedClient {
+    driver: Driver,
+    http: Arc<dyn HttpClient>,
+    hosts: ServiceHosts,
+}
+
+impl std::fmt::Debug for AuthorizedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizedClient")
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizedClient {
+    /// Requests to `authority` (`host` or `host:port`, such as a GCS
+    /// collection's) are for `resource_server`.
+    #[must_use]
+    pub fn with_resource_server(
+        mut self,
+        authority: &str,
+        resource_server: impl Into<String>,
+    ) -> Self {
+        self.hosts.insert(authority, resource_server.into());
+        self
+    }
+
+    /// Sends `request` with the app's authorization for its service; see
+    /// the [type docs](Self).
+    pub fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Error> {
+        let app = &self.driver.app;
+        let resource_server = self.hosts.resolve(app, request.uri())?;
+        let mut authorization = self.driver.drive(app.get_authorizer(&resource_server))?;
+        let mut is_retry = false;
+        loop {
+            let response = self
+                .http
+                .send(authorized_request(request, &authorization)?)?;
+            authorization = match app.judge_service_response(&response, is_retry) {
+                ServiceVerdict::RenewAndRetry => self.driver.drive(
+                    app.get_authorizer_replacing(&resource_server, authorization.access_token()),
+                )?,
+                ServiceVerdict::LoginAndRetry(params) => {
+                    let options = LoginOptions::new().authorization_parameters(*params);
+                    self.driver.drive(app.login_with(options))?;
+                    self.driver.drive(app.get_authorizer(&resource_server))?
+                }
+                _ => return Ok(response),
+            };
+            is_retry = true;
         }
     }
 }
@@ -294,6 +377,17 @@ pub struct UserApp {
 }
 
 impl UserApp {
+    /// An HTTP client for Globus services that authorizes each request with
+    /// this app, renews a refused token and redrives a GARE once; see
+    /// [`AuthorizedClient`].
+    pub fn authorized(&self, client: impl HttpClient + 'static) -> AuthorizedClient {
+        AuthorizedClient {
+            driver: self.driver.clone(),
+            http: Arc::new(client),
+            hosts: ServiceHosts::default(),
+        }
+    }
+
     /// Starts building a `UserApp` named `app_name` (the name picks the
     /// token file, as in the Python SDK).
     pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
@@ -403,6 +497,17 @@ pub struct ClientApp {
 }
 
 impl ClientApp {
+    /// An HTTP client for Globus services that authorizes each request with
+    /// this app, renews a refused token and redrives a GARE once; see
+    /// [`AuthorizedClient`].
+    pub fn authorized(&self, client: impl HttpClient + 'static) -> AuthorizedClient {
+        AuthorizedClient {
+            driver: self.driver.clone(),
+            http: Arc::new(client),
+            hosts: ServiceHosts::default(),
+        }
+    }
+
     /// Starts building a `ClientApp` named `app_name`.
     pub fn builder(app_name: impl Into<String>) -> ClientAppBuilder {
         AppBuilder::new(AppKind::Client, app_name.into())

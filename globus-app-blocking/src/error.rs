@@ -51,6 +51,13 @@ pub enum Error {
     /// A stored access token cannot be sent in an HTTP header.
     #[error(transparent)]
     InvalidAccessToken(#[from] InvalidAccessToken),
+    /// An authorized client was asked to send to a host whose resource
+    /// server it does not know (map it with `with_resource_server`).
+    #[error("no resource server is known for host {host}; map it with with_resource_server")]
+    UnknownService {
+        /// The host (and port) of the request.
+        host: String,
+    },
     /// The configuration names a custom part (token storage, login flow
     /// manager) or a part whose feature is off (HTTP client), and none was
     /// given to the builder.

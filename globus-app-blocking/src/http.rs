@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use globus_app_proto::request::AuthRequest;
 
-/// The largest response body accepted, in bytes.
-#[cfg(feature = "ureq")]
-const MAX_BODY: u64 = 10 * 1024 * 1024;
+/// The largest response body the bundled clients accept, in bytes (10 MiB;
+/// Globus Auth's largest answers, consents and JWKS, are a few KiB).
+pub const MAX_RESPONSE_BODY: u64 = 10 * 1024 * 1024;
 
 /// What kind of failure kept a request from getting a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +256,7 @@ impl HttpClient for UreqClient {
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()
-            .limit(MAX_BODY)
+            .limit(MAX_RESPONSE_BODY)
             .read_to_vec()
             .map_err(fail)?;
         Ok(http::Response::from_parts(parts, bytes))
@@ -364,16 +364,20 @@ pub struct Retries {
     retryable: bool,
     policy: RetryPolicy,
     started: Instant,
+    attempt_started: Instant,
     retry: u32,
 }
 
 impl Retries {
     /// Decisions for a request (see [`AuthRequest::is_retryable`]).
     pub fn new(request: &AuthRequest, policy: RetryPolicy) -> Self {
+        crate::trace::sending(request);
+        let now = Instant::now();
         Self {
             retryable: request.is_retryable(),
             policy,
-            started: Instant::now(),
+            started: now,
+            attempt_started: now,
             retry: 0,
         }
     }
@@ -385,6 +389,7 @@ impl Retries {
         &mut self,
         result: &Result<http::Response<Vec<u8>>, TransportError>,
     ) -> Option<Duration> {
+        crate::trace::answered(result, self.attempt_started.elapsed());
         let transient_result = match result {
             Ok(response) => transient(response.status()),
             Err(_) => true,
@@ -401,6 +406,12 @@ impl Retries {
             return None;
         }
         self.retry += 1;
+        let cause: &dyn std::fmt::Display = match result {
+            Ok(response) => &response.status(),
+            Err(error) => error,
+        };
+        crate::trace::retrying(self.retry + 1, cause, delay);
+        self.attempt_started = Instant::now() + delay;
         Some(delay)
     }
 }

@@ -17,8 +17,15 @@
 //!     .build()?;
 //! // Logs in (prints a URL, reads the pasted code) only if needed; later
 //! // calls refresh the token a minute before it expires.
-//! let authorization = app.get_authorizer(TRANSFER)?;
-//! let header = authorization.header_value()?; // "Bearer ...", for any HTTP client
+//! // Requests to Globus services, authorized: the host gives the resource
+//! // server, a refused token (401) is renewed and a GARE (403) redriven, once.
+//! let transfer = app.authorized(globus_app_blocking::http::UreqClient::default());
+//! let request = http::Request::get("https://transfer.api.globus.org/v0.10/task_list")
+//!     .body(Vec::new())
+//!     .expect("a valid request");
+//! let response = transfer.send(&request)?;
+//! // Or just the header, for any HTTP client.
+//! let header = app.get_authorizer(TRANSFER)?.header_value()?; // "Bearer ..."
 //! app.logout_with(LogoutOptions::new().all_stored_resource_servers(true))?; // revoke, forget
 //!
 //! // A service account: client credentials, no interaction.
@@ -49,9 +56,17 @@
 //! [`http_status`](Error::http_status), the Globus error
 //! [`code`](Error::globus_code) and [`request_id`](Error::request_id).
 //!
+//! # Tracing
+//!
+//! With the `tracing` feature (default), each operation is a span and
+//! refreshes, renewals, retries, lock waits, storage I/O and the login
+//! listener are events, target `globus_app`; never a secret. Nothing is
+//! done until a subscriber is installed.
+//!
 //! # Services that answer with a GARE
 //!
-//! With `auto_redrive_gares` on, pass a service's response to
+//! With `auto_redrive_gares` on, [`AuthorizedClient`] redrives GAREs by
+//! itself. With another client, pass a service's response to
 //! [`UserApp::redrive_gare`]: if it is a 403 carrying a Globus Auth
 //! requirements error (at the root or in `errors[]`), the app logs in with
 //! its requirements and returns `true`; send the request once more.
@@ -83,13 +98,14 @@ mod error;
 pub mod http;
 pub mod login;
 pub mod storage;
+mod trace;
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-pub use app::{AppBuilder, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
+pub use app::{AppBuilder, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
 pub use error::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{

@@ -26,14 +26,12 @@ const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 const MACHINES: usize = 8;
 
-fn connection_string() -> String {
-    std::env::var("GLOBUS_APP_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
-}
-
 fn admin() -> postgres::Client {
-    postgres::Client::connect(&connection_string(), postgres::NoTls)
-        .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/run)")
+    postgres::Client::connect(
+        &globus_app_tests::postgres_connection_string(),
+        postgres::NoTls,
+    )
+    .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/run)")
 }
 
 /// A schema for one test, dropped with everything in it at the end.
@@ -60,7 +58,7 @@ impl Schema {
     }
 
     fn storage(&self, namespace: &str) -> PostgresTokenStorage {
-        PostgresTokenStorage::builder(connection_string())
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
             .table(self.table())
             .namespace(namespace)
             .build()
@@ -135,7 +133,7 @@ fn keeps_the_storage_contract() {
 fn the_level_1_cache_serves_loads_and_sees_other_machines_within_max_staleness() {
     let schema = Schema::new("cache");
     let open = || {
-        PostgresTokenStorage::builder(connection_string())
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
             .table(schema.table())
             .max_staleness(Duration::from_millis(300))
             .build()
@@ -155,7 +153,7 @@ fn the_level_1_cache_serves_loads_and_sees_other_machines_within_max_staleness()
     theirs.remove(&["rs".to_owned()]).unwrap();
     assert!(wait_for(Duration::from_secs(5), || token_of(&ours, "rs").is_none()));
     // An unknown table name is refused before any SQL runs.
-    let error = PostgresTokenStorage::builder(connection_string())
+    let error = PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
         .table("x; DROP TABLE y")
         .build()
         .unwrap_err();
@@ -169,7 +167,7 @@ fn the_level_1_cache_serves_loads_and_sees_other_machines_within_max_staleness()
 fn sealed_rows_are_unreadable_without_the_key_and_bound_to_their_slot() {
     let schema = Schema::new("sealed");
     let sealed_storage = |keys: SealingKeys| {
-        PostgresTokenStorage::builder(connection_string())
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
             .table(schema.table())
             .sealing_keys(keys)
             .build()
@@ -387,7 +385,7 @@ fn terminated_backends_give_retryable_errors_then_recover_without_loss() {
     let application = format!("globus-app-test-{}", std::process::id());
     let storage = PostgresTokenStorage::builder(format!(
         "{} application_name={application}",
-        connection_string()
+        globus_app_tests::postgres_connection_string()
     ))
     .table(schema.table())
     .build()
@@ -474,7 +472,7 @@ fn application_name(table: &str) -> String {
 fn fleet_storage(table: &str) -> PostgresTokenStorage {
     PostgresTokenStorage::builder(format!(
         "{} application_name={}",
-        connection_string(),
+        globus_app_tests::postgres_connection_string(),
         application_name(table)
     ))
     .table(table)
@@ -537,15 +535,6 @@ fn token_printed_by(child: Child) -> String {
         .to_owned()
 }
 
-fn grants(server: &AuthServer, grant_type: &str) -> usize {
-    server
-        .fake()
-        .requests
-        .iter()
-        .filter(|r| r.field("grant_type") == Some(grant_type))
-        .count()
-}
-
 fn expire_all(storage: &PostgresTokenStorage) {
     let guard = storage.lock_renewal(TRANSFER).unwrap();
     let mut records = storage.load().unwrap().records().to_vec();
@@ -573,7 +562,7 @@ fn a_fleet_on_one_expired_token_sends_one_refresh_and_keeps_the_family() {
     let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
 
     assert_eq!(
-        grants(&server, "refresh_token"),
+        server.grants("refresh_token"),
         1,
         "one refresh across {MACHINES} machines"
     );
@@ -605,7 +594,7 @@ fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
     let first = client_app(&server.base_url, fleet_storage(&table));
     first.get_authorizer(TRANSFER).unwrap();
     expire_all(&fleet_storage(&table));
-    let before = grants(&server, "client_credentials");
+    let before = server.grants("client_credentials");
 
     let machines: Vec<Child> = (0..MACHINES)
         .map(|_| start_machine(&server, &table, "client"))
@@ -613,7 +602,7 @@ fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
     let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
 
     assert_eq!(
-        grants(&server, "client_credentials") - before,
+        server.grants("client_credentials") - before,
         1,
         "one grant for the fleet"
     );

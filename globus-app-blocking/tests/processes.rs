@@ -111,12 +111,7 @@ fn processes_sharing_a_token_file_refresh_once() {
         })
         .collect();
 
-    let refreshes = server
-        .fake()
-        .requests
-        .iter()
-        .filter(|r| r.field("grant_type") == Some("refresh_token"))
-        .count();
+    let refreshes = server.grants("refresh_token");
     assert_eq!(refreshes, 1, "one refresh across {CHILDREN} processes");
     assert!(
         tokens.windows(2).all(|w| w[0] == w[1]),

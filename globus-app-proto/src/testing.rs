@@ -131,6 +131,9 @@ pub struct FakeGlobusAuth {
     /// Issue a new refresh token on every refresh; reusing a rotated one
     /// revokes its whole family.
     pub rotate_refresh_tokens: bool,
+    /// Put before every token and code issued (`at-1` by default): tests
+    /// that look for leaked secrets make them unmistakable.
+    pub secret_prefix: String,
     /// Serve the rotated JWKS (a second key) and sign with it.
     pub rotated_keys: bool,
     /// The confidential client's secret, if the app is one.
@@ -192,6 +195,7 @@ impl FakeGlobusAuth {
             deny_next_authorization: false,
             access_token_lifetime: 172_800,
             rotate_refresh_tokens: false,
+            secret_prefix: String::new(),
             rotated_keys: false,
             client_secret: None,
             wrong_audience: false,
@@ -248,6 +252,12 @@ impl FakeGlobusAuth {
         self.next_id
     }
 
+    /// A new token or code value: the prefix, `kind`, `-` and a new id.
+    fn new_secret(&mut self, kind: &str) -> String {
+        let id = self.id();
+        format!("{}{kind}-{id}", self.secret_prefix)
+    }
+
     /// The browser visit to an authorize URL: the redirect query the user
     /// is sent back with (`code` and `state`, or `error`).
     pub fn authorize(&mut self, url: &Url) -> String {
@@ -262,7 +272,7 @@ impl FakeGlobusAuth {
                 .append_pair("state", &state);
             return back.finish();
         }
-        let code = format!("code-{}", self.id());
+        let code = self.new_secret("code");
         self.codes.insert(
             code.clone(),
             CodeGrant {
@@ -430,7 +440,7 @@ impl FakeGlobusAuth {
                     "other_tokens": [],
                 });
                 if self.rotate_refresh_tokens {
-                    let rotated = format!("rt-{}", self.id());
+                    let rotated = self.new_secret("rt");
                     if let Some(old) = self.refresh_tokens.get_mut(&token) {
                         old.rotated = true;
                     }
@@ -454,7 +464,7 @@ impl FakeGlobusAuth {
     }
 
     fn new_access_token(&mut self, now: UnixTime) -> String {
-        let token = format!("at-{}", self.id());
+        let token = self.new_secret("at");
         self.access_tokens.insert(
             token.clone(),
             AccessGrant {
@@ -495,7 +505,7 @@ impl FakeGlobusAuth {
                 "expires_in": self.access_token_lifetime, "resource_server": rs,
             });
             if offline {
-                let refresh = format!("rt-{}", self.id());
+                let refresh = self.new_secret("rt");
                 self.refresh_tokens.insert(
                     refresh.clone(),
                     RefreshGrant {

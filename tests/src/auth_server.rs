@@ -108,6 +108,16 @@ impl AuthServer {
             .extend_from_slice(delays);
     }
 
+    /// How many token requests of `grant_type` (`refresh_token`,
+    /// `client_credentials`, `authorization_code`) the server received.
+    pub fn grants(&self, grant_type: &str) -> usize {
+        self.fake()
+            .requests
+            .iter()
+            .filter(|r| r.field("grant_type") == Some(grant_type))
+            .count()
+    }
+
     /// The fake, to configure faults or inspect requests.
     pub fn fake(&self) -> MutexGuard<'_, FakeGlobusAuth> {
         self.fake.lock().unwrap_or_else(PoisonError::into_inner)

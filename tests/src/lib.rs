@@ -8,10 +8,19 @@
 //! binary and the end-to-end suites are still to come.
 
 mod auth_server;
+mod fake_service;
 
 use std::path::PathBuf;
 
 pub use auth_server::{AuthServer, TempDir, follow_authorize_url, now};
+pub use fake_service::FakeService;
+
+/// The PostgreSQL of the tests and benchmarks: `GLOBUS_APP_TEST_POSTGRES`,
+/// else the machine's server on 127.0.0.1:5432 (trust authentication).
+pub fn postgres_connection_string() -> String {
+    std::env::var("GLOBUS_APP_TEST_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
+}
 
 /// The directory of the recorded Globus Auth responses and token files.
 pub fn fixtures_dir() -> PathBuf {

@@ -1,7 +1,7 @@
 //! End to end over HTTP against the local server, for both adapters: the
 //! blocking one, and the async one with its default client under
-//! `futures::executor`, async-std and tokio, and with surf under async-std.
-//! Each scenario runs on all five.
+//! `futures::executor`, async-std and tokio, with surf under async-std, and
+//! with reqwest under tokio. Each scenario runs on all six.
 
 use std::future::Future;
 use std::io::{BufRead, Read, Write};
@@ -250,6 +250,10 @@ fn async_builder(name: &str) -> globus_app_async::UserAppBuilder {
     let builder = globus_app_async::UserApp::builder("End To End");
     if name.starts_with("async/surf/") {
         builder.http_client(globus_app_async::http::SurfClient::default())
+    } else if name.starts_with("async/reqwest/") {
+        builder.http_client(
+            globus_app_async::http::ReqwestClient::new(Duration::from_secs(60)).unwrap(),
+        )
     } else {
         builder
     }
@@ -263,6 +267,7 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
         "async/async-std",
         "async/tokio",
         "async/surf/async-std",
+        "async/reqwest/tokio",
     ];
     names
         .into_iter()
@@ -285,6 +290,7 @@ fn setups(server: &AuthServer, scope: &str, refresh: bool, flow: Flow) -> Vec<Se
                 let exec = match name {
                     "async/futures" => Executor::Futures,
                     "async/async-std" | "async/surf/async-std" => Executor::AsyncStd,
+                    // "async/tokio" and "async/reqwest/tokio" (reqwest needs tokio).
                     _ => Executor::Tokio(
                         tokio::runtime::Builder::new_multi_thread()
                             .enable_all()

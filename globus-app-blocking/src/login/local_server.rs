@@ -137,6 +137,7 @@ fn visit(stream: &mut TcpStream, plan: &AuthorizePlan) -> Visit {
     let mut reader = BufReader::new(&*stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() || request_line.len() > 8192 {
+        crate::trace::listener_refused("an unreadable or oversized request line");
         return Visit::Ignored;
     }
     // Drain the headers (bounded).
@@ -168,6 +169,7 @@ fn visit(stream: &mut TcpStream, plan: &AuthorizePlan) -> Visit {
             Visit::Done(Err(e))
         }
         Err(_) => {
+            crate::trace::listener_refused("not the redirect of this login (state or code)");
             respond(
                 stream,
                 "400 Bad Request",
@@ -194,6 +196,7 @@ impl LoginFlowManager for LocalServerLoginFlowManager {
         let listener = TcpListener::bind(address).map_err(listen)?;
         let port = listener.local_addr().map_err(listen)?.port();
         listener.set_nonblocking(true).map_err(listen)?;
+        crate::trace::listener_started(port);
         let redirect_uri = format!("http://127.0.0.1:{port}");
         self.browser
             .open(plan.url(&redirect_uri).as_str())

@@ -119,6 +119,7 @@ impl JsonTokenStorage {
     /// `None` if it does not exist.
     fn read(&self) -> Result<Option<(FileIdentity, JsonTokenFile, TokenSet)>, StorageError> {
         let path = &self.inner.path;
+        let started = std::time::Instant::now();
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -138,6 +139,12 @@ impl JsonTokenStorage {
         };
         let content = JsonTokenFile::parse(&bytes).map_err(corrupt)?;
         let tokens = TokenSet::new(content.get_all(&self.inner.namespace).map_err(corrupt)?);
+        crate::trace::storage(
+            "read",
+            &path.display(),
+            tokens.records().len(),
+            started.elapsed(),
+        );
         Ok(Some((FileIdentity::of(&metadata), content, tokens)))
     }
 
@@ -156,7 +163,14 @@ impl JsonTokenStorage {
             .read()?
             .map_or_else(JsonTokenFile::new, |(_, content, _)| content);
         change(&mut content, &self.inner.namespace);
+        let started = std::time::Instant::now();
         self.replace(&content.to_bytes())?;
+        crate::trace::storage(
+            "write",
+            &self.inner.path.display(),
+            content.resource_servers(&self.inner.namespace).count(),
+            started.elapsed(),
+        );
         // Refresh the cache from what is now on disk.
         *self.cache() = self
             .read()?

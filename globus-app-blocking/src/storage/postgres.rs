@@ -434,6 +434,7 @@ impl PostgresTokenStorage {
     /// Reads this namespace's rows.
     fn query(&self) -> Result<TokenSet, StorageError> {
         let inner = &self.inner;
+        let started = Instant::now();
         let mut connection = self.connection()?;
         let rows = connection
             .query_typed(
@@ -451,6 +452,12 @@ impl PostgresTokenStorage {
             let key_id: Option<String> = row.get(2);
             records.push(self.decode(&resource_server, &stored, key_id.as_deref())?);
         }
+        crate::trace::storage(
+            "read",
+            &inner.table.display,
+            records.len(),
+            started.elapsed(),
+        );
         Ok(TokenSet::new(records))
     }
 
@@ -566,6 +573,7 @@ impl TokenStorage for PostgresTokenStorage {
             texts.push(text);
             key_ids.push(key_id);
         }
+        let started = Instant::now();
         // One statement: one round trip, all rows or none.
         let sql = format!(
             "INSERT INTO {} (namespace, resource_server, record, key_id)
@@ -589,6 +597,12 @@ impl TokenStorage for PostgresTokenStorage {
                     .map_err(|e| classify(e, &inner.table.display))
             })
             .map_err(|e| self.failed(e))?;
+        crate::trace::storage(
+            "write",
+            &inner.table.display,
+            records.len(),
+            started.elapsed(),
+        );
         self.update_cache(|stored| merge(stored, records));
         Ok(())
     }

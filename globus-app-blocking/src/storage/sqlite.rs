@@ -188,6 +188,7 @@ impl TokenStorage for SqliteTokenStorage {
         {
             return Ok(tokens.clone());
         }
+        let started = std::time::Instant::now();
         let mut statement = connection
             .prepare_cached(sqlite::SELECT_NAMESPACE)
             .map_err(|e| self.sql(e))?;
@@ -209,13 +210,20 @@ impl TokenStorage for SqliteTokenStorage {
             );
         }
         let tokens = TokenSet::new(records);
+        crate::trace::storage(
+            "read",
+            &self.inner.path.display(),
+            tokens.records().len(),
+            started.elapsed(),
+        );
         *cache = Some((version, tokens.clone()));
         Ok(tokens)
     }
 
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {
         let namespace = self.inner.namespace.clone();
-        self.write(|transaction| {
+        let started = std::time::Instant::now();
+        let written = self.write(|transaction| {
             for record in records {
                 transaction.execute(
                     sqlite::REPLACE_RECORD,
@@ -227,7 +235,16 @@ impl TokenStorage for SqliteTokenStorage {
                 )?;
             }
             Ok(())
-        })
+        });
+        if written.is_ok() {
+            crate::trace::storage(
+                "write",
+                &self.inner.path.display(),
+                records.len(),
+                started.elapsed(),
+            );
+        }
+        written
     }
 
     fn remove(&self, resource_servers: &[String]) -> Result<(), StorageError> {

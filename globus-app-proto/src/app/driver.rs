@@ -161,6 +161,17 @@ pub trait Operation {
     /// current time; returns the next action or the result. After `Done`
     /// the operation must not be advanced again.
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Step<Self::Output>;
+
+    /// The operation's name (`get_authorizer`, `login`...), for the
+    /// adapters' tracing spans.
+    fn name(&self) -> &'static str {
+        "operation"
+    }
+
+    /// The resource server the operation is about, if one.
+    fn resource_server(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// An immutable snapshot of the namespace's token records. Cheap to clone:

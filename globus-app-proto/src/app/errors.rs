@@ -39,6 +39,13 @@ pub enum TokenValidationError {
         /// The resource server.
         resource_server: String,
     },
+    /// A service refused the access token (401), and it cannot be renewed
+    /// without a login (access-token mode, or no refresh token).
+    #[error("a service rejected the access token for {resource_server}")]
+    AccessTokenRejected {
+        /// The resource server.
+        resource_server: String,
+    },
     /// The token lacks required scopes.
     #[error("the token for {resource_server} lacks required scopes {missing:?}")]
     UnmetScopeRequirements {

@@ -13,6 +13,7 @@ use crate::UnixTime;
 use crate::consent::ConsentForest;
 use crate::response::{ResponseError, TokenResponse, parse_json, parse_token_response};
 use crate::scope::{Scope, serialize_scopes, well_known};
+use crate::secret::AccessToken;
 use crate::token::TokenData;
 
 /// The [`GlobusApp::get_authorizer`] operation.
@@ -26,6 +27,8 @@ use crate::token::TokenData;
 pub struct GetAuthorizer<'r> {
     app: &'r GlobusApp,
     resource_server: &'r str,
+    /// An access token a service refused (401): not to be handed out again.
+    rejected: Option<AccessToken>,
     check_dependents: bool,
     handler: TokenValidationErrorHandler,
     retried: bool,
@@ -80,11 +83,54 @@ impl<'r> GetAuthorizer<'r> {
         Self {
             app,
             resource_server,
+            rejected: None,
             check_dependents,
             handler,
             retried: false,
             state: State::Start,
         }
+    }
+
+    /// [`GlobusApp::get_authorizer_replacing`].
+    pub(crate) fn replacing(
+        app: &'r GlobusApp,
+        resource_server: &'r str,
+        rejected: AccessToken,
+    ) -> Self {
+        let mut op = Self::new(app, resource_server, true);
+        op.rejected = Some(rejected);
+        op
+    }
+
+    /// `evaluate`, with a stored token equal to the rejected one treated as
+    /// due for renewal (or, when it cannot be renewed, as invalid).
+    #[inline]
+    fn evaluate<'t>(
+        &self,
+        tokens: &'t TokenSet,
+        now: UnixTime,
+    ) -> Result<(Evaluation<'t>, bool), AppError> {
+        let evaluated = self.app.evaluate(self.resource_server, tokens, now);
+        let Some(rejected) = &self.rejected else {
+            return evaluated;
+        };
+        let (evaluation, dependents) = evaluated?;
+        let evaluation = match evaluation {
+            Evaluation::Ready(record) if record.access_token == *rejected => {
+                if self.app.kind() == AppKind::Client {
+                    Evaluation::Renew(Renewal::ClientCredentials { missing: false })
+                } else if self.app.config().request_refresh_tokens && record.refresh_token.is_some()
+                {
+                    Evaluation::Renew(Renewal::Refresh)
+                } else {
+                    Evaluation::Invalid(TokenValidationError::AccessTokenRejected {
+                        resource_server: self.resource_server.to_owned(),
+                    })
+                }
+            }
+            other => other,
+        };
+        Ok((evaluation, dependents))
     }
 
     /// The lookup of the `auth.globus.org` token for a consents call: no
@@ -101,7 +147,7 @@ impl<'r> GetAuthorizer<'r> {
     }
 
     fn on_loaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
-        match self.app.evaluate(self.resource_server, tokens, now) {
+        match self.evaluate(tokens, now) {
             Err(e) => self.done(Err(e)),
             Ok((Evaluation::Ready(record), dependents)) => self.ready(record, dependents, now),
             Ok((Evaluation::Renew(_), _)) => {
@@ -113,7 +159,7 @@ impl<'r> GetAuthorizer<'r> {
     }
 
     fn on_reloaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
-        let renewal = match self.app.evaluate(self.resource_server, tokens, now) {
+        let renewal = match self.evaluate(tokens, now) {
             Err(e) => return self.unlock(AfterUnlock::Fail(e)),
             // Another caller renewed it while we waited for the lock.
             Ok((Evaluation::Ready(record), _)) => {
@@ -343,6 +389,18 @@ impl<'r> GetAuthorizer<'r> {
 }
 
 impl Operation for GetAuthorizer<'_> {
+    fn name(&self) -> &'static str {
+        if self.rejected.is_some() {
+            "get_authorizer_replacing"
+        } else {
+            "get_authorizer"
+        }
+    }
+
+    fn resource_server(&self) -> Option<&str> {
+        Some(self.resource_server)
+    }
+
     type Output = Result<Authorization, AppError>;
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {

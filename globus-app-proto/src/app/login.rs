@@ -333,6 +333,10 @@ impl Login {
 }
 
 impl Operation for Login {
+    fn name(&self) -> &'static str {
+        "login"
+    }
+
     type Output = Result<LoginOutcome, AppError>;
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {

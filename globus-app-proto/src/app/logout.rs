@@ -173,6 +173,10 @@ impl Logout {
 }
 
 impl Operation for Logout {
+    fn name(&self) -> &'static str {
+        "logout"
+    }
+
     type Output = Result<LogoutReport, AppError>;
 
     fn advance(&mut self, input: Option<Input>, _now: UnixTime) -> Out {

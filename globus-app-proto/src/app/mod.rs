@@ -53,7 +53,7 @@ use crate::gare::gare_from_response;
 use crate::id_token::{Jwks, OidcConfiguration};
 use crate::request::LoginClient;
 use crate::scope::{Scope, ScopeParseError, parse_scopes};
-use crate::secret::{ClientSecret, RefreshToken};
+use crate::secret::{AccessToken, ClientSecret, RefreshToken};
 use crate::token::TokenData;
 
 /// Requirements generations are unique in the process, so that a token
@@ -61,6 +61,40 @@ use crate::token::TokenData;
 fn next_requirements_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The services [`GlobusApp::resource_server_for`] knows, by service name
+/// (as in `GLOBUS_SDK_SERVICE_URL_<NAME>`) and resource server.
+const SERVICES: [(&str, &str); 7] = [
+    ("auth", crate::scope::well_known::auth::RESOURCE_SERVER),
+    (
+        "transfer",
+        crate::scope::well_known::transfer::RESOURCE_SERVER,
+    ),
+    ("groups", crate::scope::well_known::groups::RESOURCE_SERVER),
+    ("search", crate::scope::well_known::search::RESOURCE_SERVER),
+    ("timer", crate::scope::well_known::timers::RESOURCE_SERVER),
+    (
+        "compute",
+        crate::scope::well_known::compute::RESOURCE_SERVER,
+    ),
+    ("flows", crate::scope::well_known::flows::RESOURCE_SERVER),
+];
+
+/// What to do with a service's answer to an authorized request; see
+/// [`GlobusApp::judge_service_response`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServiceVerdict {
+    /// Return the response as it is.
+    Final,
+    /// The service refused the token (401): get a replacement
+    /// ([`GlobusApp::get_authorizer_replacing`]) and send the request once
+    /// more.
+    RenewAndRetry,
+    /// The service answered with a GARE: log in with these parameters and
+    /// send the request once more.
+    LoginAndRetry(Box<AuthorizationParameters>),
 }
 
 /// Refresh or renew this many seconds before an access token expires.
@@ -423,6 +457,67 @@ impl GlobusApp {
         Logout::new(self.clone(), options)
     }
 
+    /// A valid authorization for `resource_server` other than `rejected`,
+    /// an access token a service refused (HTTP 401): if the stored token is
+    /// still `rejected`, it is renewed under the renewal lock (so concurrent
+    /// callers renew once; one that finds it already replaced takes the new
+    /// one), or, if it cannot be renewed, the configured handler runs (a
+    /// login).
+    pub fn get_authorizer_replacing<'r>(
+        &'r self,
+        resource_server: &'r str,
+        rejected: &AccessToken,
+    ) -> GetAuthorizer<'r> {
+        GetAuthorizer::replacing(self, resource_server, rejected.clone())
+    }
+
+    /// What to do with a Globus service's `response` to a request sent with
+    /// this app's authorization: retry once after renewing a refused token
+    /// (401), or after a login with a GARE's requirements (a 403 carrying
+    /// one, with `auto_redrive_gares` on). An answer to a retry is always
+    /// final: a request is sent at most twice.
+    pub fn judge_service_response(
+        &self,
+        response: &http::Response<Vec<u8>>,
+        is_retry: bool,
+    ) -> ServiceVerdict {
+        if is_retry {
+            return ServiceVerdict::Final;
+        }
+        match response.status() {
+            http::StatusCode::UNAUTHORIZED => ServiceVerdict::RenewAndRetry,
+            http::StatusCode::FORBIDDEN => self
+                .gare_redrive_parameters(response)
+                .map_or(ServiceVerdict::Final, |params| {
+                    ServiceVerdict::LoginAndRetry(Box::new(params))
+                }),
+            _ => ServiceVerdict::Final,
+        }
+    }
+
+    /// The resource server of a Globus service URL in this app's
+    /// environment (Auth, Transfer, Groups, Search, Timers, Compute,
+    /// Flows), by its host and port. GCS collections and endpoints have
+    /// hosts of their own: map those yourself.
+    pub fn resource_server_for(&self, uri: &http::Uri) -> Option<&'static str> {
+        let authority = uri.authority()?;
+        let environment = self.config().resolved_environment();
+        SERVICES.iter().find_map(|(service, resource_server)| {
+            let url = if *service == "auth" {
+                self.login_client().auth_base().clone()
+            } else {
+                environment.service_url(service, None).ok()?
+            };
+            let host = url.host_str()?;
+            let same_port = url.port_or_known_default()
+                == authority.port_u16().or(match uri.scheme_str() {
+                    Some("http") => Some(80),
+                    _ => Some(443),
+                });
+            (host.eq_ignore_ascii_case(authority.host()) && same_port).then_some(*resource_server)
+        })
+    }
+
     /// The login parameters of a GARE in a service's response (a 403 whose
     /// body has one, at the root or in `errors[]`), if `auto_redrive_gares`
     /// is on: log in with them and retry the request once.
@@ -655,6 +750,10 @@ pub struct LoginRequired {
 }
 
 impl Operation for LoginRequired {
+    fn name(&self) -> &'static str {
+        "login_required"
+    }
+
     type Output = Result<bool, AppError>;
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Step<Self::Output> {

@@ -966,3 +966,159 @@ fn a_token_snapshot_shared_by_two_apps_is_judged_by_each_apps_requirements() {
         .unwrap();
     assert!(sim.app.login_required_for(&tokens, sim.now));
 }
+
+// ---------------------------------------------------------------- services
+
+fn grants(sim: &Sim, grant_type: &str) -> usize {
+    sim.auth
+        .requests
+        .iter()
+        .filter(|r| r.field("grant_type") == Some(grant_type))
+        .count()
+}
+
+#[test]
+fn a_rejected_token_is_replaced_once_and_a_replaced_one_is_not_renewed_again() {
+    let mut sim = logged_in(refresh_mode());
+    let first = get(&mut sim, TRANSFER).unwrap();
+    let app = sim.app.clone();
+    let second = sim
+        .drive(app.get_authorizer_replacing(TRANSFER, first.access_token()))
+        .unwrap();
+    assert_ne!(second.access_token(), first.access_token());
+    assert_eq!(grants(&sim, "refresh_token"), 1);
+    // A second caller that saw the same 401: the stored token is no longer
+    // the rejected one, so it takes it without another grant.
+    let third = sim
+        .drive(app.get_authorizer_replacing(TRANSFER, first.access_token()))
+        .unwrap();
+    assert_eq!(third.access_token(), second.access_token());
+    assert_eq!(grants(&sim, "refresh_token"), 1);
+    assert!(sim.locks.is_empty());
+
+    // A client app gets new client credentials.
+    let mut client = client_sim();
+    let app = client.app.clone();
+    let old = client.drive(app.get_authorizer(TRANSFER)).unwrap();
+    let new = client
+        .drive(app.get_authorizer_replacing(TRANSFER, old.access_token()))
+        .unwrap();
+    assert_ne!(new.access_token(), old.access_token());
+    assert_eq!(grants(&client, "client_credentials"), 2);
+
+    // Without a refresh token, the handler logs in again; with `Raise`, the
+    // rejection is a typed error.
+    let mut sim = logged_in(GlobusAppConfig::default());
+    let old = get(&mut sim, TRANSFER).unwrap();
+    let app = sim.app.clone();
+    let new = sim
+        .drive(app.get_authorizer_replacing(TRANSFER, old.access_token()))
+        .unwrap();
+    assert_ne!(new.access_token(), old.access_token());
+    assert_eq!(sim.logins, 2);
+    let mut sim = logged_in(
+        GlobusAppConfig::default()
+            .with_token_validation_error_handler(TokenValidationErrorHandler::Raise),
+    );
+    let old = get(&mut sim, TRANSFER).unwrap();
+    let app = sim.app.clone();
+    assert_eq!(
+        sim.drive(app.get_authorizer_replacing(TRANSFER, old.access_token())),
+        Err(AppError::Validation(
+            TokenValidationError::AccessTokenRejected {
+                resource_server: TRANSFER.into()
+            }
+        ))
+    );
+}
+
+#[test]
+fn service_responses_are_judged_once_and_hosts_map_to_resource_servers() {
+    let response = |status: u16, body: &serde_json::Value| {
+        http::Response::builder()
+            .status(status)
+            .body(serde_json::to_vec(body).unwrap())
+            .unwrap()
+    };
+    let gare = json!({"code": "ConsentRequired", "authorization_parameters": {
+        "session_message": "consent", "required_scopes": [TRANSFER_ALL]}});
+    let app = user_app(GlobusAppConfig::default().with_auto_redrive_gares(true));
+    assert_eq!(
+        app.judge_service_response(&response(401, &json!({})), false),
+        ServiceVerdict::RenewAndRetry
+    );
+    assert!(matches!(
+        app.judge_service_response(&response(403, &gare), false),
+        ServiceVerdict::LoginAndRetry(_)
+    ));
+    let nested = json!({"errors": [gare.clone()]});
+    assert!(matches!(
+        app.judge_service_response(&response(403, &nested), false),
+        ServiceVerdict::LoginAndRetry(_)
+    ));
+    for (status, body, is_retry) in [
+        (401, json!({}), true),
+        (403, gare.clone(), true),
+        (403, json!({"code": "PermissionDenied"}), false),
+        (200, json!({}), false),
+        (500, json!({}), false),
+    ] {
+        assert_eq!(
+            app.judge_service_response(&response(status, &body), is_retry),
+            ServiceVerdict::Final,
+            "{status} {body} retry={is_retry}"
+        );
+    }
+    // GAREs are redriven only when the app asks for it.
+    let plain = user_app(GlobusAppConfig::default());
+    assert_eq!(
+        plain.judge_service_response(&response(403, &gare), false),
+        ServiceVerdict::Final
+    );
+
+    let uri = |text: &str| text.parse::<http::Uri>().unwrap();
+    for (url, resource_server) in [
+        (
+            "https://transfer.api.globus.org/v0.10/task_list",
+            Some(TRANSFER),
+        ),
+        (
+            "https://groups.api.globus.org/v2/groups",
+            Some("groups.api.globus.org"),
+        ),
+        (
+            "https://auth.globus.org/v2/api/identities",
+            Some("auth.globus.org"),
+        ),
+        (
+            "https://timer.automate.globus.org/jobs/",
+            Some("524230d7-ea86-4a52-8312-86065a9e0417"),
+        ),
+        ("https://TRANSFER.api.globus.org:443/", Some(TRANSFER)),
+        ("https://transfer.api.globus.org:8443/", None),
+        ("https://example.org/", None),
+    ] {
+        assert_eq!(
+            plain.resource_server_for(&uri(url)),
+            resource_server,
+            "{url}"
+        );
+    }
+    let sandbox = user_app(
+        GlobusAppConfig::default()
+            .with_environment(crate::environment::Environment::Sandbox)
+            .with_auth_base_url("http://127.0.0.1:5000/".to_owned()),
+    );
+    assert_eq!(
+        sandbox.resource_server_for(&uri("http://127.0.0.1:5000/v2/oauth2/userinfo")),
+        Some("auth.globus.org")
+    );
+    assert_eq!(
+        sandbox.resource_server_for(&uri("https://transfer.api.sandbox.globuscs.info/")),
+        Some(TRANSFER)
+    );
+    assert_eq!(
+        sandbox.resource_server_for(&uri("https://transfer.api.globus.org/")),
+        None
+    );
+}

@@ -1,0 +1,48 @@
+//! The warm `get_authorizer` of the blocking adapter allocates nothing,
+//! with tracing compiled in (the default) and no subscriber installed. Its
+//! own test binary: no other test installs a subscriber or allocates on
+//! this thread meanwhile.
+
+use globus_app_blocking::proto::UnixTime;
+use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
+use globus_app_blocking::proto::token::TokenData;
+use globus_app_blocking::storage::{MemoryTokenStorage, TokenStorage};
+use globus_app_blocking::{ClientApp, GlobusAppConfig};
+
+const TRANSFER: &str = "transfer.api.globus.org";
+
+#[test]
+fn the_warm_blocking_path_does_not_allocate() {
+    let storage = MemoryTokenStorage::new();
+    let record = TokenData::from_json(&serde_json::json!({
+        "resource_server": TRANSFER,
+        "scope": "urn:globus:auth:scope:transfer.api.globus.org:all",
+        "access_token": "warm-token",
+        "expires_at_seconds": globus_app_tests::now().saturating_add_secs(3600).as_secs(),
+        "token_type": "Bearer",
+    }))
+    .unwrap();
+    storage.store(&[record]).unwrap();
+    let app = ClientApp::builder("Allocations")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("secret")
+        .scope_requirements(
+            TRANSFER,
+            "urn:globus:auth:scope:transfer.api.globus.org:all",
+        )
+        // Never used: the token is valid, no request is sent.
+        .config(GlobusAppConfig::default().with_auth_base_url("http://127.0.0.1:9/".to_owned()))
+        .read_environment_variables(false)
+        .token_storage(storage)
+        .build()
+        .unwrap();
+    let warm = app.get_authorizer(TRANSFER).unwrap();
+    assert!(warm.expires_at() > UnixTime::EPOCH);
+
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            std::hint::black_box(app.get_authorizer(std::hint::black_box(TRANSFER)).unwrap());
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
