@@ -46,10 +46,18 @@
 //! The crate never spawns or sleeps on a runtime. File, SQLite, terminal
 //! and loopback-listener I/O run on the `blocking` thread pool; retry waits
 //! go through a [`http::Sleeper`] (by default on that pool); HTTP goes
-//! through [`http::AsyncHttpClient`], with surf bundled behind the default
-//! `surf` feature. The futures are `Send`. Dropping one at any await point
-//! is safe: storage writes are atomic, and renewal locks are released with
-//! the future.
+//! through [`http::AsyncHttpClient`]: by default the blocking crate's ureq
+//! client on the `blocking` pool ([`http::UnblockedHttp::ureq`], feature
+//! `ureq`: no runtime, rustls 0.23); [`http::SurfClient`] (feature `surf`,
+//! for async-std users) and [`http::ReqwestClient`] (feature `reqwest`, for
+//! tokio users, with your own `reqwest::Client` if you like) are opt-in.
+//! The futures are `Send`. Dropping one at any await point is safe:
+//! storage writes are atomic, and renewal locks are released with the
+//! future.
+//!
+//! [`UserApp::authorized`] gives an [`AuthorizedClient`] that sends
+//! requests to Globus services with the app's authorization, renewing a
+//! refused token and redriving a GARE once, as in `globus-app-blocking`.
 //!
 //! # Plugging in another HTTP client
 //!
