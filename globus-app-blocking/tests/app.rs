@@ -548,3 +548,51 @@ fn a_slow_server_hits_the_client_timeout_and_the_next_call_succeeds() {
     assert!(app.token_storage().load().unwrap().is_empty());
     app.get_authorizer(TRANSFER).unwrap();
 }
+
+/// A browser whose first visit to the login listener is a forged error
+/// redirect without `state`; it records the listener's status, then
+/// follows the real authorize URL.
+struct ForgedErrorFirst(mpsc::Sender<u16>);
+
+impl BrowserOpener for ForgedErrorFirst {
+    fn open(&self, url: &str) -> Result<(), String> {
+        let url = url::Url::parse(url).map_err(|e| e.to_string())?;
+        let redirect_uri = url
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned())
+            .ok_or("no redirect_uri")?;
+        let statuses = self.0.clone();
+        // The listener answers once `open` has returned.
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            let forged = format!("{redirect_uri}/?error=access_denied&error_description=forged");
+            if let Ok(response) = agent.get(&forged).call() {
+                let _ = statuses.send(response.status().as_u16());
+            }
+            globus_app_tests::follow_authorize_url(url.as_str());
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn a_forged_error_redirect_without_state_is_refused_and_the_login_goes_on() {
+    let server = AuthServer::start();
+    let (sender, statuses) = mpsc::channel();
+    let app = memory_app(&server, local_server(ForgedErrorFirst(sender)));
+    let outcome = app.login().unwrap();
+    assert!(
+        matches!(outcome, LoginOutcome::LoggedIn { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        statuses.recv_timeout(Duration::from_secs(5)).unwrap(),
+        400,
+        "the forged redirect got a 400 page"
+    );
+}

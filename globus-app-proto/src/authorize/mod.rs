@@ -321,10 +321,12 @@ pub fn parse_redirect_query(
         }
         *slot = Some(value.into_owned());
     }
-    if let Some(state) = &state
-        && !expected_state.matches(state)
-    {
-        return Err(RedirectError::StateMismatch);
+    // Without our `state`, nothing in the redirect is trusted, an `error`
+    // included: a forged error must not end the login.
+    match &state {
+        Some(state) if !expected_state.matches(state) => return Err(RedirectError::StateMismatch),
+        Some(_) => {}
+        None => return Err(RedirectError::MissingState),
     }
     if let Some(error) = error {
         return Err(RedirectError::Denied {
@@ -332,25 +334,36 @@ pub fn parse_redirect_query(
             description,
         });
     }
-    let code = code.ok_or(RedirectError::MissingCode)?;
-    if state.is_none() {
-        return Err(RedirectError::MissingState);
-    }
-    validate_code(&code)
+    validate_code(&code.ok_or(RedirectError::MissingCode)?)
 }
 
 /// Reads a code the user pasted (command-line flow): surrounding whitespace
-/// is dropped; an empty code, or one with whitespace or control characters
-/// inside, is rejected before any request is made.
+/// is dropped, and a pasted http(s) address yields its `code` parameter; an
+/// empty code, or one with whitespace or control characters inside, is
+/// rejected before any request is made.
 ///
 /// ```
 /// use globus_app_proto::authorize::parse_pasted_code;
 /// assert_eq!(parse_pasted_code("  abc-123\n")?.secret(), "abc-123");
+/// // The whole address of the page that showed the code works too.
+/// let pasted = " https://auth.globus.org/v2/web/auth-code?code=abc-123&state=s \n";
+/// assert_eq!(parse_pasted_code(pasted)?.secret(), "abc-123");
 /// assert!(parse_pasted_code("\n").is_err());
 /// # Ok::<(), globus_app_proto::authorize::RedirectError>(())
 /// ```
 pub fn parse_pasted_code(input: &str) -> Result<AuthorizationCode, RedirectError> {
-    validate_code(input.trim())
+    let text = input.trim();
+    if let Ok(url) = url::Url::parse(text)
+        && matches!(url.scheme(), "http" | "https")
+    {
+        let mut codes = url.query_pairs().filter(|(name, _)| name == "code");
+        let code = codes.next().ok_or(RedirectError::MissingCode)?.1;
+        if codes.next().is_some() {
+            return Err(RedirectError::DuplicateParameter("code".to_owned()));
+        }
+        return validate_code(&code);
+    }
+    validate_code(text)
 }
 
 fn validate_code(code: &str) -> Result<AuthorizationCode, RedirectError> {

@@ -185,10 +185,12 @@ fn redirects_are_checked_for_state_errors_and_duplicates() {
         denied.to_string(),
         "login failed: access_denied (User declined)"
     );
-    assert!(matches!(
+    // An error without our state proves nothing (see
+    // a_redirect_without_our_state_is_untrusted_even_with_an_error).
+    assert_eq!(
         parse_redirect_query("error=bad_login", &state),
-        Err(RedirectError::Denied { .. })
-    ));
+        Err(RedirectError::MissingState)
+    );
     assert_eq!(
         parse_redirect_query(&format!("code=a%20b&state={s}"), &state),
         Err(RedirectError::InvalidCode)
@@ -223,4 +225,54 @@ proptest! {
         let state = OAuthState::from_random_bytes(&[0; 32]);
         let _ = parse_redirect_query(&query, &state);
     }
+}
+
+#[test]
+fn a_redirect_without_our_state_is_untrusted_even_with_an_error() {
+    let state = OAuthState::from_random_bytes(&[9; 32]);
+    // A forged error, without state or with another one: not a verdict.
+    assert_eq!(
+        parse_redirect_query("error=access_denied", &state),
+        Err(RedirectError::MissingState)
+    );
+    assert_eq!(
+        parse_redirect_query("error=access_denied&state=forged", &state),
+        Err(RedirectError::StateMismatch)
+    );
+    assert_eq!(
+        parse_redirect_query("code=abc", &state),
+        Err(RedirectError::MissingState)
+    );
+    // With our state, the error stands.
+    let denied = format!("error=access_denied&state={}", state.as_str());
+    assert!(matches!(
+        parse_redirect_query(&denied, &state),
+        Err(RedirectError::Denied { .. })
+    ));
+}
+
+#[test]
+fn a_pasted_address_or_padded_code_yields_the_code() {
+    for pasted in [
+        "abc-123",
+        "  abc-123 \t\n",
+        "https://auth.globus.org/v2/web/auth-code?code=abc-123",
+        "\thttps://auth.globus.org/v2/web/auth-code?state=s&code=abc-123\r\n",
+        "http://127.0.0.1:8000/?code=abc-123&state=s",
+    ] {
+        assert_eq!(
+            parse_pasted_code(pasted).unwrap().secret(),
+            "abc-123",
+            "{pasted:?}"
+        );
+    }
+    assert_eq!(
+        parse_pasted_code("https://auth.globus.org/v2/web/auth-code?state=s"),
+        Err(RedirectError::MissingCode)
+    );
+    assert_eq!(
+        parse_pasted_code("https://example.org/?code=a&code=b"),
+        Err(RedirectError::DuplicateParameter("code".into()))
+    );
+    assert_eq!(parse_pasted_code("ab cd"), Err(RedirectError::InvalidCode));
 }
