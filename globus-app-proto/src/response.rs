@@ -48,6 +48,20 @@ pub enum ResponseError {
         /// The repeated resource server.
         resource_server: String,
     },
+    /// A token that is already expired when it arrives (`expires_in`
+    /// missing, zero or negative): nothing is stored.
+    #[error("Globus Auth's response holds a token that is already expired ({field:?})")]
+    ExpiredOnArrival {
+        /// The field, with its path.
+        field: String,
+    },
+    /// A token that is not a bearer token: this library sends only
+    /// `Authorization: Bearer`.
+    #[error("Globus Auth's response holds a {token_type:?} token, not a Bearer token")]
+    NotBearer {
+        /// The `token_type` given.
+        token_type: String,
+    },
     /// A response that must hold exactly one token held another number.
     #[error("expected exactly one token in the response, found {found}")]
     NotExactlyOneToken {
@@ -255,7 +269,7 @@ fn token_entry(
     };
     let expires_at = expiry_from_expires_in(entry.get("expires_in"), now)
         .ok_or_else(|| invalid(format!("{prefix}expires_in")))?;
-    Ok(TokenData {
+    let token = TokenData {
         resource_server: required("resource_server")?,
         identity_id: None,
         scope: required("scope")?,
@@ -264,7 +278,22 @@ fn token_entry(
         expires_at,
         token_type: optional("token_type")?,
         extra: Map::new(),
-    })
+    };
+    // A token already expired when it arrives (`expires_in` missing, zero
+    // or negative) could only be handed out expired: refuse the response.
+    if token.expires_at <= now {
+        return Err(ResponseError::ExpiredOnArrival {
+            field: format!("{prefix}expires_in"),
+        });
+    }
+    if let Some(token_type) = &token.token_type
+        && !token_type.eq_ignore_ascii_case("bearer")
+    {
+        return Err(ResponseError::NotBearer {
+            token_type: token_type.clone(),
+        });
+    }
+    Ok(token)
 }
 
 #[cfg(test)]
@@ -344,6 +373,52 @@ mod tests {
             parse_token_response(&response(200, &bad_other), NOW),
             Err(ResponseError::InvalidField { field }) if field.starts_with("other_tokens[0]")
         ));
+    }
+
+    #[test]
+    fn tokens_expired_on_arrival_and_non_bearer_tokens_are_refused() {
+        let ok = json!({"access_token": "a", "scope": "s", "expires_in": 60,
+                        "resource_server": "rs", "token_type": "Bearer"});
+        assert!(parse_token_response(&response(200, &ok), NOW).is_ok());
+        for expires_in in [json!(0), json!(-5), Value::Null] {
+            let mut expired = ok.clone();
+            expired["expires_in"] = expires_in.clone();
+            assert_eq!(
+                parse_token_response(&response(200, &expired), NOW),
+                Err(ResponseError::ExpiredOnArrival {
+                    field: "expires_in".into()
+                }),
+                "{expires_in}"
+            );
+        }
+        let mut missing = ok.clone();
+        missing.as_object_mut().unwrap().remove("expires_in");
+        assert!(matches!(
+            parse_token_response(&response(200, &missing), NOW),
+            Err(ResponseError::ExpiredOnArrival { .. })
+        ));
+        let mut nested = ok.clone();
+        let mut other = ok.clone();
+        other["resource_server"] = json!("other");
+        other["expires_in"] = json!(0);
+        nested["other_tokens"] = json!([other]);
+        assert_eq!(
+            parse_token_response(&response(200, &nested), NOW),
+            Err(ResponseError::ExpiredOnArrival {
+                field: "other_tokens[0].expires_in".into()
+            })
+        );
+        let mut mac = ok.clone();
+        mac["token_type"] = json!("MAC");
+        assert_eq!(
+            parse_token_response(&response(200, &mac), NOW),
+            Err(ResponseError::NotBearer {
+                token_type: "MAC".into()
+            })
+        );
+        let mut lower = ok.clone();
+        lower["token_type"] = json!("bearer");
+        assert!(parse_token_response(&response(200, &lower), NOW).is_ok());
     }
 
     #[test]

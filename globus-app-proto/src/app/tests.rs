@@ -6,6 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::auth_params::AuthorizationParameters;
 use crate::authorize::RedirectError;
+use crate::response::ResponseError;
 use crate::secret::ClientSecret;
 use crate::testing::{SIM_CLIENT_ID, Sim, SimLogin, SimUser};
 
@@ -1121,4 +1122,34 @@ fn service_responses_are_judged_once_and_hosts_map_to_resource_servers() {
         sandbox.resource_server_for(&uri("https://transfer.api.globus.org/")),
         None
     );
+}
+
+#[test]
+fn a_refresh_answered_with_an_expired_or_non_bearer_token_stores_and_hands_out_nothing() {
+    let mut sim = logged_in(refresh_mode());
+    let stored = sim.stored(TRANSFER).unwrap().clone();
+    sim.advance_time(2 * DAY);
+    for body in [
+        json!({"access_token": "new", "scope": TRANSFER_ALL, "expires_in": 0,
+               "resource_server": TRANSFER, "token_type": "Bearer"}),
+        json!({"access_token": "new", "scope": TRANSFER_ALL, "expires_in": 3600,
+               "resource_server": TRANSFER, "token_type": "MAC"}),
+    ] {
+        sim.auth
+            .fail_next(1, 200, &serde_json::to_vec(&body).unwrap());
+        let error = get(&mut sim, TRANSFER).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                AppError::Response(
+                    ResponseError::ExpiredOnArrival { .. } | ResponseError::NotBearer { .. }
+                )
+            ),
+            "{error:?}"
+        );
+        assert_eq!(sim.stored(TRANSFER), Some(&stored), "nothing stored");
+        assert!(sim.locks.is_empty());
+    }
+    // The next good answer is used.
+    assert!(get(&mut sim, TRANSFER).unwrap().expires_at() > sim.now);
 }
