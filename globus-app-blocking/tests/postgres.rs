@@ -645,6 +645,12 @@ fn renewal_survives_a_dead_holder(kill: impl FnOnce(&mut Child, i32)) {
         }),
         "the machine never took the renewal lock"
     );
+    // Its refresh has reached the server (and taken the delay), so the
+    // survivor's own refresh below is not held up.
+    assert!(
+        wait_for(Duration::from_secs(20), || server.pending_delays() == 0),
+        "the machine never sent its refresh"
+    );
     kill(&mut dying, holder.unwrap());
 
     // A machine that comes up now (nothing cached) finds the expired token.

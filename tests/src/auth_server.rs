@@ -108,6 +108,15 @@ impl AuthServer {
             .extend_from_slice(delays);
     }
 
+    /// How many of the delays given to [`delay_next`](Self::delay_next) no
+    /// connection has taken yet.
+    pub fn pending_delays(&self) -> usize {
+        self.delays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// How many token requests of `grant_type` (`refresh_token`,
     /// `client_credentials`, `authorization_code`) the server received.
     pub fn grants(&self, grant_type: &str) -> usize {
