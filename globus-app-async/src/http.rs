@@ -168,7 +168,12 @@ impl AsyncHttpClient for SurfClient {
                 outgoing.append_header(name.as_str(), value);
             }
         }
-        outgoing.set_body(request.into_body());
+        // A body only where there is one: surf would label even an empty
+        // GET body `application/octet-stream`.
+        let body = request.into_body();
+        if !body.is_empty() {
+            outgoing.set_body(body);
+        }
         let mut response = self.client.send(outgoing).await.map_err(failed)?;
         let body = response.body_bytes().await.map_err(failed)?;
         let mut converted = http::Response::new(body);

@@ -340,3 +340,50 @@ fn the_surf_client_logs_in_and_refreshes() {
         assert_eq!(refreshes(&server), 1);
     });
 }
+
+/// The request head a one-shot server on 127.0.0.1 received.
+fn head_of_one_request(send: impl FnOnce(String)) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/v2/oauth2/.well-known/openid-configuration",
+        listener.local_addr().unwrap()
+    );
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        for _ in 0..100 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                break;
+            }
+            head.push_str(&line.to_ascii_lowercase());
+        }
+        let mut stream = stream;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+        head
+    });
+    send(url);
+    server.join().unwrap()
+}
+
+#[test]
+fn get_requests_carry_no_content_type() {
+    let get = |url: String| http::Request::get(url).body(Vec::new()).unwrap();
+    let head = head_of_one_request(|url| {
+        let response = futures::executor::block_on(UnblockedHttp::ureq().send(get(url))).unwrap();
+        assert_eq!(response.status(), 200);
+    });
+    assert!(!head.contains("content-type"), "{head}");
+    #[cfg(feature = "surf")]
+    {
+        let head = head_of_one_request(|url| {
+            let client = globus_app_async::http::SurfClient::default();
+            let response = async_std::task::block_on(client.send(get(url))).unwrap();
+            assert_eq!(response.status(), 200);
+        });
+        assert!(!head.contains("content-type"), "{head}");
+    }
+}
