@@ -231,3 +231,55 @@ fn python_and_rust_share_json_token_files() {
 fn python_and_rust_share_sqlite_token_databases() {
     interop("tokens.db");
 }
+
+#[test]
+fn lock_waits_time_out_with_an_error_naming_the_lock() {
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new("lock-timeout");
+    let path = dir.0.join("tokens.json");
+    let holder = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
+    let waiter = JsonTokenStorage::new(&path, "DEFAULT")
+        .unwrap()
+        .with_lock_timeout(Duration::from_millis(200));
+
+    // Another holder of the renewal lock file (a second handle stands in
+    // for another process).
+    let guard = holder.lock_renewal("rs").unwrap();
+    let started = Instant::now();
+    let error = waiter.lock_renewal("rs").unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&error, StorageError::LockTimeout { lock } if lock.ends_with("tokens.json.refresh.lock")),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    assert!(error.to_string().contains("tokens.json.refresh.lock"), "{error}");
+    // The same handle in another thread: the in-process lock times out.
+    let clone = holder.clone().with_lock_timeout(Duration::from_millis(200));
+    let in_process = std::thread::spawn(move || clone.lock_renewal("rs").map(drop))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&in_process, StorageError::LockTimeout { lock } if lock.contains("in-process")),
+        "{in_process:?}"
+    );
+    drop(guard);
+    waiter.lock_renewal("rs").unwrap();
+
+    // The write lock, held by someone else: a store times out, unwritten.
+    let write_lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.0.join("tokens.json.lock"))
+        .unwrap();
+    write_lock.lock().unwrap();
+    let error = waiter.store(&[record("rs", "A")]).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::LockTimeout { lock } if lock.ends_with("tokens.json.lock")),
+        "{error:?}"
+    );
+    write_lock.unlock().unwrap();
+    waiter.store(&[record("rs", "A")]).unwrap();
+}

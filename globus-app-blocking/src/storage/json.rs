@@ -110,6 +110,15 @@ impl JsonTokenStorage {
         )
     }
 
+    /// Lock waits (writes, renewals) last at most `timeout` (default 60 s),
+    /// then fail with [`StorageError::LockTimeout`] naming the lock file.
+    /// Clones share the setting.
+    #[must_use]
+    pub fn with_lock_timeout(self, timeout: std::time::Duration) -> Self {
+        self.inner.renewals.set_timeout(timeout);
+        self
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -158,7 +167,7 @@ impl JsonTokenStorage {
 
     /// Read, change and replace the file under the write lock.
     fn update(&self, change: impl FnOnce(&mut JsonTokenFile, &str)) -> Result<(), StorageError> {
-        let _lock = FileLock::acquire(&self.inner.write_lock)?;
+        let _lock = FileLock::acquire(&self.inner.write_lock, self.inner.renewals.timeout())?;
         let mut content = self
             .read()?
             .map_or_else(JsonTokenFile::new, |(_, content, _)| content);
@@ -243,8 +252,8 @@ impl TokenStorage for JsonTokenStorage {
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
-        let in_process = self.inner.renewals.lock(resource_server);
-        let file = FileLock::acquire(&self.inner.renewal_lock)?;
+        let in_process = self.inner.renewals.lock(resource_server)?;
+        let file = FileLock::acquire(&self.inner.renewal_lock, self.inner.renewals.timeout())?;
         Ok(RenewalGuard::new(in_process, Some(file)))
     }
 }

@@ -2,34 +2,76 @@
 //! per token file across processes.
 
 use std::collections::HashSet;
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::StorageError;
 
-/// Per-resource-server locks within one process.
-#[derive(Debug, Default)]
+/// How long a storage waits for a lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Per-resource-server locks within one process, and how long a storage's
+/// lock waits may last (shared by the storage's clones).
+#[derive(Debug)]
 pub(crate) struct RenewalLocks {
     held: Mutex<HashSet<String>>,
     released: Condvar,
+    timeout_ms: AtomicU64,
+}
+
+impl Default for RenewalLocks {
+    fn default() -> Self {
+        Self {
+            held: Mutex::default(),
+            released: Condvar::new(),
+            timeout_ms: AtomicU64::new(millis(DEFAULT_LOCK_TIMEOUT)),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl RenewalLocks {
-    /// Blocks until no one else in this process holds `resource_server`.
-    pub(crate) fn lock(self: &Arc<Self>, resource_server: &str) -> InProcessGuard {
+    /// How long lock waits may last.
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_timeout(&self, timeout: Duration) {
+        self.timeout_ms.store(millis(timeout), Ordering::Relaxed);
+    }
+
+    /// Waits until no one else in this process holds `resource_server`, for
+    /// at most the timeout.
+    pub(crate) fn lock(
+        self: &Arc<Self>,
+        resource_server: &str,
+    ) -> Result<InProcessGuard, StorageError> {
+        let deadline = Instant::now() + self.timeout();
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         while held.contains(resource_server) {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StorageError::LockTimeout {
+                    lock: format!("in-process renewal lock of {resource_server}"),
+                });
+            }
             held = self
                 .released
-                .wait(held)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(held, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         held.insert(resource_server.to_owned());
-        InProcessGuard {
+        Ok(InProcessGuard {
             locks: Arc::clone(self),
             resource_server: resource_server.to_owned(),
-        }
+        })
     }
 }
 
@@ -58,15 +100,32 @@ impl Drop for InProcessGuard {
 pub(crate) struct FileLock(File);
 
 impl FileLock {
-    pub(crate) fn acquire(path: &Path) -> Result<Self, StorageError> {
+    /// Locks `path`, waiting at most `timeout` for another holder (polling
+    /// with a growing pause of at most 50 ms).
+    pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, StorageError> {
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
             .map_err(|e| StorageError::io("open the lock file", path, e))?;
-        file.lock().map_err(|e| StorageError::io("lock", path, e))?;
-        Ok(Self(file))
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self(file)),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => return Err(StorageError::io("lock", path, e)),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StorageError::LockTimeout {
+                    lock: path.display().to_string(),
+                });
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 }
 

@@ -56,7 +56,10 @@ impl TokenStorage for MemoryTokenStorage {
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
-        Ok(RenewalGuard::new(self.renewals.lock(resource_server), None))
+        Ok(RenewalGuard::new(
+            self.renewals.lock(resource_server)?,
+            None,
+        ))
     }
 }
 

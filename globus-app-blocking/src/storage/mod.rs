@@ -24,7 +24,7 @@ use globus_app_proto::token::TokenData;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresTokenStorage, PostgresTokenStorageBuilder, StoreFailureHook};
 pub use json::JsonTokenStorage;
-pub use locks::RenewalGuard;
+pub use locks::{DEFAULT_LOCK_TIMEOUT, RenewalGuard};
 pub use memory::MemoryTokenStorage;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteTokenStorage;

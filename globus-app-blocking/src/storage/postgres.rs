@@ -251,7 +251,11 @@ impl PostgresTokenStorageBuilder {
                 max_staleness: self.max_staleness,
                 lock_timeout: self.lock_timeout,
                 cache: RwLock::new(None),
-                renewals: Arc::default(),
+                renewals: {
+                    let renewals = Arc::new(RenewalLocks::default());
+                    renewals.set_timeout(self.lock_timeout);
+                    renewals
+                },
                 on_failure: self.on_failure,
             }),
         };
@@ -634,7 +638,7 @@ impl TokenStorage for PostgresTokenStorage {
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
         let inner = &self.inner;
-        let in_process = inner.renewals.lock(resource_server);
+        let in_process = inner.renewals.lock(resource_server)?;
         let name = format!(
             "{} advisory lock of {}/{}",
             inner.table.display, inner.namespace, resource_server

@@ -85,6 +85,15 @@ impl SqliteTokenStorage {
         )
     }
 
+    /// Renewal-lock waits last at most `timeout` (default 60 s), then fail
+    /// with [`StorageError::LockTimeout`] naming the lock file. Clones share
+    /// the setting.
+    #[must_use]
+    pub fn with_lock_timeout(self, timeout: std::time::Duration) -> Self {
+        self.inner.renewals.set_timeout(timeout);
+        self
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -258,8 +267,8 @@ impl TokenStorage for SqliteTokenStorage {
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
-        let in_process = self.inner.renewals.lock(resource_server);
-        let file = FileLock::acquire(&self.inner.renewal_lock)?;
+        let in_process = self.inner.renewals.lock(resource_server)?;
+        let file = FileLock::acquire(&self.inner.renewal_lock, self.inner.renewals.timeout())?;
         Ok(RenewalGuard::new(in_process, Some(file)))
     }
 }
