@@ -47,12 +47,9 @@ impl Drop for Schema {
 }
 
 fn admin(sql: &str) {
-    postgres::Client::connect(
-        &globus_app_tests::postgres_connection_string(),
-        postgres::NoTls,
-    )
-    .and_then(|mut client| client.batch_execute(sql))
-    .expect("PostgreSQL on 127.0.0.1:5432");
+    globus_app_tests::postgres_admin()
+        .batch_execute(sql)
+        .expect("PostgreSQL on 127.0.0.1:5432");
 }
 
 fn record(rs: &str, expires_at: UnixTime) -> TokenData {

@@ -12,12 +12,9 @@ use globus_app_tests::AuthServer;
 const TRANSFER: &str = "transfer.api.globus.org";
 
 fn admin(sql: &str) {
-    postgres::Client::connect(
-        &globus_app_tests::postgres_connection_string(),
-        postgres::NoTls,
-    )
-    .and_then(|mut client| client.batch_execute(sql))
-    .expect("PostgreSQL on 127.0.0.1:5432");
+    globus_app_tests::postgres_admin()
+        .batch_execute(sql)
+        .expect("PostgreSQL on 127.0.0.1:5432");
 }
 
 #[test]

@@ -556,12 +556,8 @@ struct ForgedErrorFirst(mpsc::Sender<u16>);
 
 impl BrowserOpener for ForgedErrorFirst {
     fn open(&self, url: &str) -> Result<(), String> {
-        let url = url::Url::parse(url).map_err(|e| e.to_string())?;
-        let redirect_uri = url
-            .query_pairs()
-            .find(|(k, _)| k == "redirect_uri")
-            .map(|(_, v)| v.into_owned())
-            .ok_or("no redirect_uri")?;
+        let redirect_uri = globus_app_tests::redirect_uri_of(url);
+        let url = url.to_owned();
         let statuses = self.0.clone();
         // The listener answers once `open` has returned.
         std::thread::spawn(move || {
@@ -574,7 +570,7 @@ impl BrowserOpener for ForgedErrorFirst {
             if let Ok(response) = agent.get(&forged).call() {
                 let _ = statuses.send(response.status().as_u16());
             }
-            globus_app_tests::follow_authorize_url(url.as_str());
+            globus_app_tests::follow_authorize_url(&url);
         });
         Ok(())
     }

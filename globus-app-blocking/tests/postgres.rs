@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::contract::{self, record};
+use common::contract::{self, record, token_of};
 use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, now};
 use globus_app_blocking::login::LocalServerLoginFlowManager;
 use globus_app_blocking::proto::app::TokenValidationErrorHandler;
@@ -25,14 +25,6 @@ use globus_app_blocking::{ClientApp, GlobusAppConfig, UserApp};
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 const MACHINES: usize = 8;
-
-fn admin() -> postgres::Client {
-    postgres::Client::connect(
-        &globus_app_tests::postgres_connection_string(),
-        postgres::NoTls,
-    )
-    .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/run)")
-}
 
 /// A schema for one test, dropped with everything in it at the end.
 struct Schema {
@@ -47,7 +39,7 @@ impl Schema {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        admin()
+        globus_app_tests::postgres_admin()
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .unwrap();
         Self { name }
@@ -68,16 +60,9 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        let _ = admin().batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        let _ = globus_app_tests::postgres_admin()
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
     }
-}
-
-fn token_of(storage: &dyn TokenStorage, rs: &str) -> Option<String> {
-    storage
-        .load()
-        .unwrap()
-        .get(rs)
-        .map(|record| record.access_token.secret().to_owned())
 }
 
 /// Polls `condition` every 20 ms for at most `limit`.
@@ -102,7 +87,7 @@ fn keeps_the_storage_contract() {
     contract::renewal_lock_is_exclusive(&schema.storage("l"), &schema.storage("l"));
 
     // The rows hold the token files' record JSON, and a schema version row.
-    let mut admin = admin();
+    let mut admin = globus_app_tests::postgres_admin();
     let row = admin
         .query_one(
             &format!(
@@ -184,7 +169,7 @@ fn sealed_rows_are_unreadable_without_the_key_and_bound_to_their_slot() {
     assert_eq!(token_of(&old, "a.example.org").as_deref(), Some("SECRET-A"));
 
     // At rest: no token, no scope, in any column.
-    let mut admin = admin();
+    let mut admin = globus_app_tests::postgres_admin();
     let dump: String = admin
         .query_one(
             &format!("SELECT string_agg(t::text, ' ') FROM {} t", schema.table()),
@@ -393,7 +378,7 @@ fn terminated_backends_give_retryable_errors_then_recover_without_loss() {
     storage
         .store(&[record("a.example.org", "A"), record("b.example.org", "B")])
         .unwrap();
-    let terminated: i64 = admin()
+    let terminated: i64 = globus_app_tests::postgres_admin()
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
             &[&application],
@@ -611,7 +596,7 @@ fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
 
 /// The session of `table`'s machines that holds an advisory lock, if any.
 fn advisory_lock_holder(table: &str) -> Option<i32> {
-    admin()
+    globus_app_tests::postgres_admin()
         .query_opt(
             "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1 LIMIT 1",
@@ -684,7 +669,7 @@ fn a_machine_killed_mid_renewal_frees_the_lock() {
 #[test]
 fn a_terminated_lock_connection_frees_the_lock() {
     renewal_survives_a_dead_holder(|_, pid| {
-        let terminated: bool = admin()
+        let terminated: bool = globus_app_tests::postgres_admin()
             .query_one("SELECT pg_terminate_backend($1)", &[&pid])
             .unwrap()
             .get(0);

@@ -253,7 +253,10 @@ fn lock_waits_time_out_with_an_error_naming_the_lock() {
         "{error:?}"
     );
     assert!(error.is_retryable());
-    assert!(error.to_string().contains("tokens.json.refresh.lock"), "{error}");
+    assert!(
+        error.to_string().contains("tokens.json.refresh.lock"),
+        "{error}"
+    );
     // The same handle in another thread: the in-process lock times out.
     let clone = holder.clone().with_lock_timeout(Duration::from_millis(200));
     let in_process = std::thread::spawn(move || clone.lock_renewal("rs").map(drop))

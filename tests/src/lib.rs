@@ -22,6 +22,29 @@ pub fn postgres_connection_string() -> String {
         .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
 }
 
+/// A connection to that PostgreSQL, for tests that create and drop their
+/// own schemas.
+///
+/// # Panics
+/// If no server answers (`.ci/run` checks for one first).
+pub fn postgres_admin() -> postgres::Client {
+    postgres::Client::connect(&postgres_connection_string(), postgres::NoTls)
+        .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/run)")
+}
+
+/// The `redirect_uri` an authorize URL names (the login listener's address).
+///
+/// # Panics
+/// If `authorize_url` is not a URL with a `redirect_uri`.
+pub fn redirect_uri_of(authorize_url: &str) -> String {
+    url::Url::parse(authorize_url)
+        .expect("an authorize URL")
+        .query_pairs()
+        .find(|(name, _)| name == "redirect_uri")
+        .map(|(_, value)| value.into_owned())
+        .expect("a redirect_uri")
+}
+
 /// The directory of the recorded Globus Auth responses and token files.
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")

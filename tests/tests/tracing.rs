@@ -74,12 +74,8 @@ struct ForgingBrowser;
 
 impl BrowserOpener for ForgingBrowser {
     fn open(&self, url: &str) -> Result<(), String> {
-        let url = url::Url::parse(url).map_err(|e| e.to_string())?;
-        let redirect_uri = url
-            .query_pairs()
-            .find(|(k, _)| k == "redirect_uri")
-            .map(|(_, v)| v.into_owned())
-            .ok_or("no redirect_uri")?;
+        let redirect_uri = globus_app_tests::redirect_uri_of(url);
+        let url = url.to_owned();
         let forged = format!("{redirect_uri}/?code=forged&state=wrong");
         // The listener answers once `open` has returned: in the background,
         // the forged request first, then the real visit.
@@ -90,7 +86,7 @@ impl BrowserOpener for ForgingBrowser {
                 .build()
                 .into();
             let _ = agent.get(&forged).call();
-            follow_authorize_url(url.as_str());
+            follow_authorize_url(&url);
         });
         Ok(())
     }

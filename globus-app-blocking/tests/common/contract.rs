@@ -21,7 +21,8 @@ pub fn record(rs: &str, token: &str) -> TokenData {
     }
 }
 
-fn token_of(storage: &dyn TokenStorage, rs: &str) -> Option<String> {
+/// The access token stored for `rs`, if any.
+pub fn token_of(storage: &dyn TokenStorage, rs: &str) -> Option<String> {
     storage
         .load()
         .unwrap()
