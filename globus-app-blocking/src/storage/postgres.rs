@@ -510,6 +510,23 @@ impl PostgresTokenStorage {
         Ok((sealed.text, Some(sealed.key_id)))
     }
 
+    /// Runs one writing statement (one round trip, all or nothing); a
+    /// failure is reported to the hook.
+    fn write(
+        &self,
+        sql: &str,
+        params: &[(&(dyn postgres::types::ToSql + Sync), Type)],
+    ) -> Result<(), StorageError> {
+        self.connection()
+            .and_then(|mut connection| {
+                connection
+                    .query_typed(sql, params)
+                    .map_err(|e| classify(e, &self.inner.table.display))
+            })
+            .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
     /// Applies `change` to the cached records, if any (the cache's age is
     /// kept: rows other machines wrote are still re-read in time).
     fn update_cache(&self, change: impl FnOnce(&mut Vec<TokenData>)) {
@@ -586,21 +603,15 @@ impl TokenStorage for PostgresTokenStorage {
              SET record = EXCLUDED.record, key_id = EXCLUDED.key_id, updated_at = now()",
             inner.table.quoted
         );
-        self.connection()
-            .and_then(|mut connection| {
-                connection
-                    .query_typed(
-                        &sql,
-                        &[
-                            (&inner.namespace, Type::TEXT),
-                            (&resource_servers, Type::TEXT_ARRAY),
-                            (&texts, Type::TEXT_ARRAY),
-                            (&key_ids, Type::TEXT_ARRAY),
-                        ],
-                    )
-                    .map_err(|e| classify(e, &inner.table.display))
-            })
-            .map_err(|e| self.failed(e))?;
+        self.write(
+            &sql,
+            &[
+                (&inner.namespace, Type::TEXT),
+                (&resource_servers, Type::TEXT_ARRAY),
+                (&texts, Type::TEXT_ARRAY),
+                (&key_ids, Type::TEXT_ARRAY),
+            ],
+        )?;
         crate::trace::storage(
             "write",
             &inner.table.display,
@@ -617,19 +628,13 @@ impl TokenStorage for PostgresTokenStorage {
             "DELETE FROM {} WHERE namespace = $1 AND resource_server = ANY($2::text[])",
             inner.table.quoted
         );
-        self.connection()
-            .and_then(|mut connection| {
-                connection
-                    .query_typed(
-                        &sql,
-                        &[
-                            (&inner.namespace, Type::TEXT),
-                            (&resource_servers, Type::TEXT_ARRAY),
-                        ],
-                    )
-                    .map_err(|e| classify(e, &inner.table.display))
-            })
-            .map_err(|e| self.failed(e))?;
+        self.write(
+            &sql,
+            &[
+                (&inner.namespace, Type::TEXT),
+                (&resource_servers, Type::TEXT_ARRAY),
+            ],
+        )?;
         self.update_cache(|stored| {
             stored.retain(|t| !resource_servers.contains(&t.resource_server));
         });
