@@ -286,3 +286,88 @@ fn lock_waits_time_out_with_an_error_naming_the_lock() {
     write_lock.unlock().unwrap();
     waiter.store(&[record("rs", "A")]).unwrap();
 }
+
+/// The temp files of the token file `name` in `dir`.
+fn temp_files(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with(&format!(".{name}."))
+                && Path::new(n).extension().is_some_and(|e| e == "tmp")
+        })
+        .collect()
+}
+
+#[test]
+fn stale_temp_files_are_removed_by_the_next_store_and_by_a_removal() {
+    let dir = TempDir::new("temp-residue");
+    let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
+    let stale = dir.0.join(".tokens.json.k1ll3d.tmp");
+    let other = dir.0.join(".sandbox-tokens.json.w0rk1n.tmp");
+    for path in [&stale, &other] {
+        std::fs::write(path, b"{\"a full copy\": \"SECRET\"}").unwrap();
+    }
+    storage.store(&[record("rs", "A")]).unwrap();
+    assert!(!stale.exists(), "the stale copy is gone");
+    assert!(
+        other.exists(),
+        "another token file's temp file is not touched"
+    );
+    std::fs::write(&stale, b"again").unwrap();
+    storage.remove(&["rs".to_owned()]).unwrap();
+    assert!(!stale.exists());
+}
+
+/// Run as a child process: store tokens in a loop until killed (at most
+/// ten seconds).
+#[test]
+fn writer_child_entry() {
+    let Ok(path) = std::env::var("GLOBUS_APP_TEST_WRITER_FILE") else {
+        return; // Not a child: nothing to do.
+    };
+    let storage = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut round = 0u64;
+    while std::time::Instant::now() < deadline {
+        round += 1;
+        storage
+            .store(&[record("rs", &format!("T{round}"))])
+            .unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn writers_killed_at_random_points_leave_no_residue_after_one_more_store() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("killed-writers");
+    let path = dir.0.join("tokens.json");
+    let storage = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
+    storage.store(&[record("rs", "first")]).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut residue_seen = 0;
+    for _ in 0..200 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "writer_child_entry", "--test-threads=1"])
+            .env("GLOBUS_APP_TEST_WRITER_FILE", &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // xorshift: a different point in the write each time.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_micros(2_000 + seed % 20_000));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        residue_seen += temp_files(&dir.0, "tokens.json").len();
+        // Whatever the point, the file is whole.
+        storage.load().unwrap();
+    }
+    storage.store(&[record("rs", "last")]).unwrap();
+    assert_eq!(temp_files(&dir.0, "tokens.json"), Vec::<String>::new());
+    eprintln!("temp files left by killed writers, summed over the rounds: {residue_seen}");
+}

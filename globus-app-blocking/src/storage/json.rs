@@ -18,8 +18,9 @@ use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
 ///
 /// Every write locks `<file>.lock`, re-reads the file, applies the change
 /// and replaces the file atomically with a 0600 temp file from the same
-/// directory (fsync, rename, fsync of the directory); directories it
-/// creates are 0700. A file it cannot read is reported with its path and
+/// directory (fsync, rename, fsync of the directory), removing first the
+/// temp files a killed writer may have left; directories it creates are
+/// 0700. A file it cannot read is reported with its path and
 /// never overwritten. Reads are served from memory while the file's size,
 /// modification time and inode are unchanged.
 ///
@@ -71,6 +72,9 @@ impl FileIdentity {
         }
     }
 }
+
+/// The end of this storage's temp files' names.
+const TEMP_SUFFIX: &str = ".tmp";
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -168,6 +172,7 @@ impl JsonTokenStorage {
     /// Read, change and replace the file under the write lock.
     fn update(&self, change: impl FnOnce(&mut JsonTokenFile, &str)) -> Result<(), StorageError> {
         let _lock = FileLock::acquire(&self.inner.write_lock, self.inner.renewals.timeout())?;
+        self.remove_stale_temp_files();
         let mut content = self
             .read()?
             .map_or_else(JsonTokenFile::new, |(_, content, _)| content);
@@ -187,15 +192,48 @@ impl JsonTokenStorage {
         Ok(())
     }
 
-    fn replace(&self, bytes: &[u8]) -> Result<(), StorageError> {
-        let path = &self.inner.path;
-        let dir = path
+    fn directory(&self) -> &Path {
+        self.inner
+            .path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+            .unwrap_or(Path::new("."))
+    }
+
+    /// The start of this file's temp files' names: `.<file name>.`, so that
+    /// token files sharing a directory never touch each other's.
+    fn temp_prefix(&self) -> String {
+        let name = self
+            .inner
+            .path
+            .file_name()
+            .map_or_else(|| "tokens".into(), |n| n.to_string_lossy());
+        format!(".{name}.")
+    }
+
+    /// Removes the temp files a writer killed between writing and renaming
+    /// left behind: each is a full copy of the tokens. Only under the write
+    /// lock, where no writer of this file can be midway.
+    fn remove_stale_temp_files(&self) {
+        let prefix = self.temp_prefix();
+        let Ok(entries) = fs::read_dir(self.directory()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn replace(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        let path = &self.inner.path;
+        let dir = self.directory();
         let mut temp = tempfile::Builder::new()
-            .prefix(".tokens-")
-            .suffix(".tmp")
+            .prefix(&self.temp_prefix())
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(|e| StorageError::io("create a temp file in", dir, e))?;
         temp.write_all(bytes)
