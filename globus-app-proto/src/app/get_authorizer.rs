@@ -49,6 +49,8 @@ enum State<'r> {
     Storing {
         record: Box<TokenData>,
     },
+    /// Storing the record without the refresh token Globus Auth rejected.
+    Forgetting,
     Unlocking {
         then: AfterUnlock,
     },
@@ -215,18 +217,7 @@ impl<'r> GetAuthorizer<'r> {
         let token = match parsed {
             Ok(token) => token,
             Err(e) if renewal == Renewal::Refresh && e.is_invalid_grant() => {
-                if let Some(refresh_token) = previous.and_then(|p| p.refresh_token) {
-                    self.app
-                        .write()
-                        .state
-                        .dead_refresh_tokens
-                        .push((self.resource_server.to_owned(), refresh_token));
-                }
-                return self.unlock(AfterUnlock::Invalid(
-                    TokenValidationError::RefreshTokenRejected {
-                        resource_server: self.resource_server.to_owned(),
-                    },
-                ));
+                return self.forget_rejected_refresh_token(previous);
             }
             Err(e) => return self.unlock(AfterUnlock::Fail(e.into())),
         };
@@ -255,6 +246,31 @@ impl<'r> GetAuthorizer<'r> {
             record: Box::new(record.clone()),
         };
         Step::Action(Action::StoreTokens(vec![record]))
+    }
+
+    /// Globus Auth rejected the stored refresh token: remember it in this
+    /// process, and store the record without it (still under the lock), so
+    /// that other processes go straight to "login required" instead of
+    /// sending the same doomed grant.
+    fn forget_rejected_refresh_token(&mut self, previous: Option<Box<TokenData>>) -> Out {
+        let Some(mut record) = previous else {
+            return self.unlock(AfterUnlock::Invalid(self.refresh_token_rejected()));
+        };
+        if let Some(refresh_token) = record.refresh_token.take() {
+            self.app
+                .write()
+                .state
+                .dead_refresh_tokens
+                .push((self.resource_server.to_owned(), refresh_token));
+        }
+        self.state = State::Forgetting;
+        Step::Action(Action::StoreTokens(vec![*record]))
+    }
+
+    fn refresh_token_rejected(&self) -> TokenValidationError {
+        TokenValidationError::RefreshTokenRejected {
+            resource_server: self.resource_server.to_owned(),
+        }
     }
 
     fn unlock(&mut self, then: AfterUnlock) -> Out {
@@ -416,6 +432,10 @@ impl Operation for GetAuthorizer<'_> {
                 State::Renewing { .. } | State::Storing { .. } | State::Reloading => {
                     self.unlock(AfterUnlock::Fail(failure.into()))
                 }
+                // The token is dead either way; this process remembers it.
+                State::Forgetting => {
+                    self.unlock(AfterUnlock::Invalid(self.refresh_token_rejected()))
+                }
                 _ => self.done(Err(failure.into())),
             };
         }
@@ -446,6 +466,9 @@ impl Operation for GetAuthorizer<'_> {
                     .retain(|(rs, _)| rs != self.resource_server);
                 self.unlock(AfterUnlock::Ready(record))
             }
+            (State::Forgetting, Some(Input::Stored)) => {
+                self.unlock(AfterUnlock::Invalid(self.refresh_token_rejected()))
+            }
             (State::Unlocking { then }, Some(Input::Unlocked)) => match then {
                 AfterUnlock::Ready(record) => {
                     let dependents = self
@@ -466,7 +489,7 @@ impl Operation for GetAuthorizer<'_> {
                     State::Loading | State::Reloading => "Tokens",
                     State::Locking => "Locked",
                     State::Renewing { .. } | State::Consents { .. } => "Response",
-                    State::Storing { .. } => "Stored",
+                    State::Storing { .. } | State::Forgetting => "Stored",
                     State::Unlocking { .. } => "Unlocked",
                     State::AuthToken { .. } | State::LoggingIn(_) | State::Finished => {
                         "no further input"

@@ -1153,3 +1153,42 @@ fn a_refresh_answered_with_an_expired_or_non_bearer_token_stores_and_hands_out_n
     // The next good answer is used.
     assert!(get(&mut sim, TRANSFER).unwrap().expires_at() > sim.now);
 }
+
+#[test]
+fn a_rejected_refresh_token_is_removed_from_storage_so_other_processes_send_no_grant() {
+    let config =
+        refresh_mode().with_token_validation_error_handler(TokenValidationErrorHandler::Raise);
+    let mut sim = logged_in(config.clone());
+    sim.advance_time(2 * DAY);
+    sim.auth.fail_next(1, 400, br#"{"error": "invalid_grant"}"#);
+    assert_eq!(
+        get(&mut sim, TRANSFER),
+        Err(AppError::Validation(
+            TokenValidationError::RefreshTokenRejected {
+                resource_server: TRANSFER.into()
+            }
+        ))
+    );
+    let stored = sim.stored(TRANSFER).unwrap();
+    assert_eq!(
+        stored.refresh_token, None,
+        "the dead refresh token was removed"
+    );
+    assert!(sim.locks.is_empty());
+
+    // Another process, sharing the storage but not this one's memory:
+    // login required, and no grant is sent.
+    let mut other = Sim::new(user_app(config));
+    other.storage = sim.storage.clone();
+    other.now = sim.now;
+    assert!(login_required(&mut other));
+    assert_eq!(
+        get(&mut other, TRANSFER),
+        Err(AppError::Validation(
+            TokenValidationError::MissingRefreshToken {
+                resource_server: TRANSFER.into()
+            }
+        ))
+    );
+    assert!(other.auth.requests.is_empty(), "{:?}", other.auth.requests);
+}
