@@ -213,30 +213,29 @@ pub struct ReqwestClient {
 #[cfg(feature = "reqwest")]
 impl ReqwestClient {
     /// A client whose calls time out after `timeout` overall.
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+    ///
+    /// # Errors
+    /// If rustls or reqwest cannot be configured (not expected with ring;
+    /// reported rather than left to reqwest, which would panic without a
+    /// process-wide crypto provider).
+    pub fn new(timeout: Duration) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|_| ())
-            .map(|config| config.with_root_certificates(roots).with_no_client_auth());
-        let builder = reqwest::Client::builder()
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10).min(timeout))
             // Token requests are rare: no pooled connection to go stale.
-            .pool_max_idle_per_host(0);
-        let builder = match tls {
-            Ok(config) => builder.tls_backend_preconfigured(config),
-            // ring supports the default versions; should it not, reqwest's
-            // own rustls setup reports the problem at `build`.
-            Err(()) => builder,
-        };
-        Ok(Self {
-            client: builder.build()?,
-        })
+            .pool_max_idle_per_host(0)
+            .tls_backend_preconfigured(tls)
+            .build()?;
+        Ok(Self { client })
     }
 
     /// Sends through `client` (which must not follow redirects).
