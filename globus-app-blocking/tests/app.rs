@@ -556,22 +556,11 @@ struct ForgedErrorFirst(mpsc::Sender<u16>);
 
 impl BrowserOpener for ForgedErrorFirst {
     fn open(&self, url: &str) -> Result<(), String> {
-        let redirect_uri = globus_app_tests::redirect_uri_of(url);
-        let url = url.to_owned();
-        let statuses = self.0.clone();
-        // The listener answers once `open` has returned.
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(5)))
-                .build()
-                .into();
-            let forged = format!("{redirect_uri}/?error=access_denied&error_description=forged");
-            if let Ok(response) = agent.get(&forged).call() {
-                let _ = statuses.send(response.status().as_u16());
-            }
-            globus_app_tests::follow_authorize_url(&url);
-        });
+        globus_app_tests::forge_then_follow(
+            url,
+            "error=access_denied&error_description=forged",
+            Some(self.0.clone()),
+        );
         Ok(())
     }
 }

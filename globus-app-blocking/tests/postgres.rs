@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::contract::{self, record, token_of};
-use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, now};
+use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, now, token_printed_by};
 use globus_app_blocking::login::LocalServerLoginFlowManager;
 use globus_app_blocking::proto::app::TokenValidationErrorHandler;
 use globus_app_blocking::proto::storage::sealing::{SealingKey, SealingKeys};
@@ -501,23 +501,6 @@ fn start_machine(server: &AuthServer, table: &str, kind: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn token_printed_by(child: Child) -> String {
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "machine failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .lines()
-        .find_map(|line| line.split_once("TOKEN="))
-        .unwrap()
-        .1
-        .trim()
-        .to_owned()
 }
 
 fn expire_all(storage: &PostgresTokenStorage) {

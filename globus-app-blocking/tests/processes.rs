@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, TempDir, now};
+use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, TempDir, now, token_printed_by};
 use globus_app_blocking::login::LocalServerLoginFlowManager;
 use globus_app_blocking::storage::{JsonTokenStorage, TokenStorage};
 use globus_app_blocking::{GlobusAppConfig, UserApp};
@@ -90,26 +90,7 @@ fn processes_sharing_a_token_file_refresh_once() {
                 .unwrap()
         })
         .collect();
-    let tokens: Vec<String> = children
-        .into_iter()
-        .map(|child| {
-            let output = child.wait_with_output().unwrap();
-            let stdout = String::from_utf8(output.stdout).unwrap();
-            assert!(
-                output.status.success(),
-                "child failed: {stdout}{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            // libtest prints "test name ... " before our line, without a newline.
-            stdout
-                .lines()
-                .find_map(|l| l.split_once("TOKEN="))
-                .unwrap()
-                .1
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let tokens: Vec<String> = children.into_iter().map(token_printed_by).collect();
 
     let refreshes = server.grants("refresh_token");
     assert_eq!(refreshes, 1, "one refresh across {CHILDREN} processes");

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -183,6 +184,29 @@ fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>, service: &Mutex<Se
     );
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(response.body());
+}
+
+/// What a test browser does when asked to open an authorize URL: in the
+/// background (the login listener answers only once `open` has returned),
+/// first a forged visit to the listener with `forged_query`, then the
+/// real one ([`follow_authorize_url`]). Returns the listener's status for
+/// the forged visit on the channel `statuses`, if given.
+pub fn forge_then_follow(url: &str, forged_query: &str, statuses: Option<mpsc::Sender<u16>>) {
+    let forged = format!("{}/?{forged_query}", crate::redirect_uri_of(url));
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        if let Ok(response) = agent.get(&forged).call()
+            && let Some(statuses) = statuses
+        {
+            let _ = statuses.send(response.status().as_u16());
+        }
+        follow_authorize_url(&url);
+    });
 }
 
 /// A fresh directory under the system temp dir, removed on drop.

@@ -12,7 +12,7 @@ mod fake_service;
 
 use std::path::PathBuf;
 
-pub use auth_server::{AuthServer, TempDir, follow_authorize_url, now};
+pub use auth_server::{AuthServer, TempDir, follow_authorize_url, forge_then_follow, now};
 pub use fake_service::FakeService;
 
 /// The PostgreSQL of the tests and benchmarks: `GLOBUS_APP_TEST_POSTGRES`,

@@ -14,7 +14,7 @@ use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
 use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
 use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage, TokenStorage};
 use globus_app_blocking::{ClientApp, GlobusAppConfig, UserApp};
-use globus_app_tests::{AuthServer, FakeService, TempDir, follow_authorize_url, now};
+use globus_app_tests::{AuthServer, FakeService, TempDir, now};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 
@@ -74,20 +74,7 @@ struct ForgingBrowser;
 
 impl BrowserOpener for ForgingBrowser {
     fn open(&self, url: &str) -> Result<(), String> {
-        let redirect_uri = globus_app_tests::redirect_uri_of(url);
-        let url = url.to_owned();
-        let forged = format!("{redirect_uri}/?code=forged&state=wrong");
-        // The listener answers once `open` has returned: in the background,
-        // the forged request first, then the real visit.
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(5)))
-                .build()
-                .into();
-            let _ = agent.get(&forged).call();
-            follow_authorize_url(&url);
-        });
+        globus_app_tests::forge_then_follow(url, "code=forged&state=wrong", None);
         Ok(())
     }
 }

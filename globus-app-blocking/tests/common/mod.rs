@@ -9,6 +9,25 @@ pub mod contract;
 pub use globus_app_proto::testing::SIM_CLIENT_ID;
 pub use globus_app_tests::{AuthServer, TempDir, now};
 
+/// The token a child test process printed as `TOKEN=<token>`, after it
+/// exited successfully (libtest prints "test name ... " before the line).
+pub fn token_printed_by(child: std::process::Child) -> String {
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.split_once("TOKEN="))
+        .unwrap()
+        .1
+        .trim()
+        .to_owned()
+}
+
 /// A "browser" that follows the authorize URL over HTTP: the server
 /// approves and redirects to the loopback listener, which is then visited.
 #[derive(Clone, Copy)]
