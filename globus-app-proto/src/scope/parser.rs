@@ -231,7 +231,15 @@ fn parse_flat(scope_string: &str) -> Vec<Scope> {
 /// unioned, and required beats optional inside brackets. The order follows
 /// `a` then `b`.
 ///
-/// It fails only if the union has a cycle (`a[b]` merged with `b[a]`).
+/// The result is exactly that of [`parse_scopes`] on `a` and `b` written out
+/// as one string, as in the Python SDK, including its one quirk: the last
+/// scope of that string, when it has no dependencies, loses the whitespace
+/// around its name (`"dash-ed\t"` becomes `"dash-ed"`), and a last scope
+/// whose name is only whitespace disappears.
+///
+/// It fails if the union has a cycle (`a[b]` merged with `b[a]`), or if that
+/// string would end in an optional marker (an optional last scope whose name
+/// is only whitespace).
 ///
 /// ```
 /// use globus_app_proto::scope::{merge_scopes, parse_scopes};
@@ -245,8 +253,21 @@ pub fn merge_scopes(a: &[Scope], b: &[Scope]) -> Result<Vec<Scope>, ScopeParseEr
     // Shared subtrees (scopes are DAGs) are expanded once.
     let mut expanded: HashSet<*const (), FxBuild> = HashSet::default();
     let mut pending: Vec<(NodeId, &Scope)> = Vec::new();
-    for root in a.iter().chain(b) {
-        let node = graph.node(root.name());
+    let roots = a.len() + b.len();
+    for (index, root) in a.iter().chain(b).enumerate() {
+        let mut name = root.name();
+        if index + 1 == roots && root.dependencies().is_empty() {
+            // Written out, this name is the string's remainder, which the
+            // tokenizer strips.
+            name = name.trim_matches(is_python_space);
+            if name.is_empty() {
+                if root.optional() {
+                    return Err(ScopeParseError::EndedInOptionalMarker);
+                }
+                continue;
+            }
+        }
+        let node = graph.node(name);
         graph.add_root(node, root.optional());
         pending.push((node, root));
         while let Some((node, scope)) = pending.pop() {

@@ -214,6 +214,28 @@ fn merge_matches_the_reference_table() {
 }
 
 #[test]
+fn merge_strips_the_last_name_as_the_reference_reparse_does() {
+    let p = |s| parse_scopes(s).unwrap();
+    // Parsed alone, the name keeps its tab (it is followed by a space).
+    assert_eq!(p("dash-ed\t ")[0].name(), "dash-ed\t");
+    // Written out as the last scope, the tab is the string's end.
+    let merged = merge_scopes(&p("dash-ed\t "), &[]).unwrap();
+    assert_eq!(strings(&merged), ["dash-ed"]);
+    let merged = merge_scopes(&p("dash-ed\t "), &p("dash-ed")).unwrap();
+    assert_eq!(strings(&merged), ["dash-ed\t", "dash-ed"]);
+    let merged = merge_scopes(&p("dash-ed"), &p("dash-ed\t ")).unwrap();
+    assert_eq!(strings(&merged), ["dash-ed"]);
+    // A last name of whitespace alone vanishes, or ends in `*`.
+    let blank = Scope::new("\t").unwrap();
+    let merged = merge_scopes(&p("a"), std::slice::from_ref(&blank)).unwrap();
+    assert_eq!(strings(&merged), ["a"]);
+    assert_eq!(
+        merge_scopes(&p("a"), &[blank.with_optional(true)]),
+        Err(ScopeParseError::EndedInOptionalMarker)
+    );
+}
+
+#[test]
 fn merge_of_hand_built_scopes_follows_document_order() {
     let s = |n| Scope::new(n).unwrap();
     let a = s("a").with_dependencies([
@@ -299,18 +321,30 @@ fn many_distinct_siblings_stay_distinct_and_ordered() {
     assert_eq!(deps, names);
 }
 
-fn arb_name() -> impl Strategy<Value = String> {
+fn arb_name() -> impl Strategy<Value = String> + Clone {
     // Names without special characters and without edge whitespace (which
     // the last-token strip would remove), including non-ASCII text.
     "[a-zA-Z0-9:/._\u{e9}\u{4e2d}-][a-zA-Z0-9:/._\t\u{e9}\u{4e2d}-]{0,10}[a-zA-Z0-9]"
 }
 
+/// Names that may start or end with whitespace (a tab, U+001F, a
+/// no-break space) or be only whitespace.
+fn arb_edgy_name() -> impl Strategy<Value = String> + Clone {
+    "[ab\t\u{1f}\u{a0}]{1,4}"
+}
+
 fn arb_scope() -> impl Strategy<Value = Scope> {
+    arb_scope_named(arb_name())
+}
+
+fn arb_scope_named(
+    name: impl Strategy<Value = String> + Clone + 'static,
+) -> impl Strategy<Value = Scope> {
     let leaf =
-        (arb_name(), any::<bool>()).prop_map(|(n, o)| Scope::new(n).unwrap().with_optional(o));
-    leaf.prop_recursive(4, 24, 4, |inner| {
+        (name.clone(), any::<bool>()).prop_map(|(n, o)| Scope::new(n).unwrap().with_optional(o));
+    leaf.prop_recursive(4, 24, 4, move |inner| {
         (
-            arb_name(),
+            name.clone(),
             any::<bool>(),
             prop::collection::vec(inner, 1..4),
         )
@@ -350,6 +384,15 @@ proptest! {
             prop_assert_eq!(&again, &parsed);
             prop_assert_eq!(serialize_scopes(&again), serialize_scopes(&parsed));
         }
+    }
+
+    #[test]
+    fn merge_equals_parsing_both_lists_written_out(
+        a in prop::collection::vec(arb_scope_named(arb_edgy_name()), 0..4),
+        b in prop::collection::vec(arb_scope_named(arb_edgy_name()), 0..4),
+    ) {
+        let written = serialize_scopes(a.iter().chain(&b));
+        prop_assert_eq!(merge_scopes(&a, &b), parse_scopes(&written));
     }
 
     #[test]
