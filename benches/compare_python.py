@@ -1,7 +1,7 @@
 """Times the Python SDK on the same inputs as benches/proto.rs, for a
 side-by-side comparison with the criterion medians. Run:
 
-    pip install globus-sdk==4.9.0
+    pip install globus-sdk==4.10.0
     python3 benches/compare_python.py
 """
 
@@ -31,7 +31,7 @@ RECORDS = {
     }
     for i in range(10)
 }
-FILE = json.dumps({"data": {"DEFAULT": RECORDS}, "format_version": "2.0", "globus-sdk.version": "4.9.0"})
+FILE = json.dumps({"data": {"DEFAULT": RECORDS}, "format_version": "2.0", "globus-sdk.version": "4.10.0"})
 
 
 def read_file():
@@ -42,7 +42,7 @@ def read_file():
 def write_file():
     records = {rs: TokenStorageData.from_dict(d) for rs, d in RECORDS.items()}
     doc = {"data": {"DEFAULT": {rs: r.to_dict() for rs, r in records.items()}},
-           "format_version": "2.0", "globus-sdk.version": "4.9.0"}
+           "format_version": "2.0", "globus-sdk.version": "4.10.0"}
     return json.dumps(doc)
 
 

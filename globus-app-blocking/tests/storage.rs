@@ -11,6 +11,7 @@ use common::contract::{self, record};
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, StorageError, TokenStorage,
 };
+use globus_app_proto::storage::TOKEN_FILE_WRITER_VERSION;
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
@@ -80,7 +81,7 @@ fn a_loose_existing_file_is_tightened_on_write_and_directories_are_private() {
     assert_eq!(mode(path.parent().unwrap().parent().unwrap()), 0o700);
     std::fs::write(
         &path,
-        br#"{"data": {}, "format_version": "2.0", "globus-sdk.version": "4.9.0"}"#,
+        br#"{"data": {}, "format_version": "2.0", "globus-sdk.version": "4.10.0"}"#,
     )
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -168,13 +169,30 @@ fn run_python(python: &str, script: &str, path: &Path) -> String {
 }
 
 const PYTHON_READ: &str = r#"
-import sys, json
+import sys, json, globus_sdk
 from globus_sdk.token_storage import JSONTokenStorage, SQLiteTokenStorage
 path = sys.argv[1]
 cls = SQLiteTokenStorage if path.endswith(".db") else JSONTokenStorage
 s = cls(path)
+print("SDK", globus_sdk.__version__)
 print(json.dumps({rs: d.to_dict() for rs, d in sorted(s.get_token_data_by_resource_server().items())}, sort_keys=True))
 "#;
+
+/// The `globus-sdk.version` a token file or database records.
+fn recorded_version(path: &Path) -> String {
+    if path.extension().is_some_and(|e| e == "db") {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        return connection
+            .query_row(
+                "SELECT value FROM sdk_storage_adapter_internal WHERE attribute = 'globus-sdk.version'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+    }
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    file["globus-sdk.version"].as_str().unwrap().to_owned()
+}
 
 const PYTHON_WRITE: &str = r#"
 import sys
@@ -210,8 +228,16 @@ fn interop(file: &str) {
         "{read}"
     );
     assert!(read.contains(r#""refresh_token": "B-refresh""#), "{read}");
+    // The reference release these tests run against is the one Rust
+    // records as the writer of the format.
+    assert!(
+        read.starts_with(&format!("SDK {TOKEN_FILE_WRITER_VERSION}\n")),
+        "{read}"
+    );
+    assert_eq!(recorded_version(&path), TOKEN_FILE_WRITER_VERSION);
     // Python writes, Rust reads it, and its own records are intact.
     run_python(&python, PYTHON_WRITE, &path);
+    assert_eq!(recorded_version(&path), TOKEN_FILE_WRITER_VERSION);
     let tokens = storage.load().unwrap();
     let py = tokens.get("py.example.org").unwrap();
     assert_eq!(py.access_token.secret(), "PY");

@@ -90,10 +90,13 @@ impl AuthorizationParameters {
         map
     }
 
-    /// The authorize-URL query parameters these add, in the Python SDK's
-    /// order: session requirements comma-joined, MFA as `True`/`False`, then
-    /// the message and the prompt. `required_scopes` goes into `scope`
-    /// instead, merged with the app's scopes by the caller.
+    /// The authorize-URL query parameters these add: session requirements
+    /// comma-joined, MFA as `True`/`False`, the message and the prompt.
+    /// `required_scopes` goes into `scope` instead, merged with the app's
+    /// scopes by the caller. [`AuthorizeRequest::url`] puts them in the
+    /// Python SDK's order and drops empty lists.
+    ///
+    /// [`AuthorizeRequest::url`]: crate::authorize::AuthorizeRequest::url
     pub fn authorize_query(&self) -> Vec<(&'static str, String)> {
         let mut query = Vec::new();
         let lists = [

@@ -68,7 +68,7 @@ pub fn fixture_response(name: &str) -> (http::Response<Vec<u8>>, serde_json::Val
     (response, body)
 }
 
-/// The Python interpreter with globus-sdk 4.9.0, from `GLOBUS_APP_PYTHON`
+/// The Python interpreter with globus-sdk 4.10.0, from `GLOBUS_APP_PYTHON`
 /// (`.ci/run` sets it). Outside CI a missing interpreter skips the caller's
 /// test (`None`); in CI it is a failure.
 ///

@@ -202,26 +202,26 @@ impl AuthorizeRequest<'_> {
     /// assert!(url.as_str().starts_with(
     ///     "https://auth.globus.org/v2/oauth2/authorize?client_id=cid&redirect_uri=https%3A%2F%2Fauth.globus.org%2Fv2%2Fweb%2Fauth-code&scope=openid&state="
     /// ));
-    /// assert!(url.as_str().contains("&code_challenge_method=S256&access_type=offline"));
+    /// assert!(url.as_str().contains("&response_type=code&access_type=offline&code_challenge="));
     /// ```
     pub fn url(&self, auth_base: &Url) -> Url {
+        let access_type = if self.refresh_tokens {
+            "offline"
+        } else {
+            "online"
+        };
         let mut pairs: Vec<(String, String)> = vec![
             ("client_id".into(), self.client_id.into()),
             ("redirect_uri".into(), self.redirect_uri.into()),
             ("scope".into(), self.scope.into()),
             ("state".into(), self.state.as_str().into()),
             ("response_type".into(), "code".into()),
+            ("access_type".into(), access_type.into()),
         ];
         if let Some(pkce) = self.pkce {
             pairs.push(("code_challenge".into(), pkce.challenge().into()));
             pairs.push(("code_challenge_method".into(), "S256".into()));
         }
-        let access_type = if self.refresh_tokens {
-            "offline"
-        } else {
-            "online"
-        };
-        pairs.push(("access_type".into(), access_type.into()));
         if let Some(prefill) = self.prefill_named_grant {
             pairs.push(("prefill_named_grant".into(), prefill.into()));
         }
@@ -237,12 +237,31 @@ impl AuthorizeRequest<'_> {
                 None => pairs.push((key, value)),
             }
         }
+        // The comma-joined session requirements go last, and only when
+        // not empty, as in the Python SDK (since 4.10). It appends them in
+        // its set's iteration order, which varies between processes; this
+        // is the order of its keyword arguments.
+        for key in COMMA_JOINED_KEYS {
+            if let Some(index) = pairs.iter().position(|(k, _)| k == key) {
+                let pair = pairs.remove(index);
+                if !pair.1.is_empty() {
+                    pairs.push(pair);
+                }
+            }
+        }
         let query = urlencode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut url = auth_endpoint(auth_base, "v2/oauth2/authorize");
         url.set_query(Some(&query));
         url
     }
 }
+
+/// The authorize-URL parameters that hold comma-joined lists.
+const COMMA_JOINED_KEYS: [&str; 3] = [
+    "session_required_identities",
+    "session_required_single_domain",
+    "session_required_policies",
+];
 
 /// `{auth_base}{path}`; `auth_base` ends with a slash (see
 /// [`Environment::service_url`](crate::environment::Environment::service_url)).

@@ -27,7 +27,7 @@ pub const JSON_FORMAT_VERSION: &str = "2.0";
 /// file.remove("DEFAULT", "auth.globus.org");
 /// assert_eq!(
 ///     file.to_bytes(),
-///     br#"{"data": {"DEFAULT": {}}, "format_version": "2.0", "globus-sdk.version": "4.9.0"}"#
+///     br#"{"data": {"DEFAULT": {}}, "format_version": "2.0", "globus-sdk.version": "4.10.0"}"#
 /// );
 /// # Ok::<(), globus_app_proto::storage::StorageCodecError>(())
 /// ```

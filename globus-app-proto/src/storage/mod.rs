@@ -24,7 +24,7 @@ pub const DEFAULT_NAMESPACE: &str = "DEFAULT";
 /// The `globus-sdk.version` value written into token files: the Python SDK
 /// version whose formats this crate writes byte for byte. The Python SDK
 /// reads any string here; it is informational.
-pub const TOKEN_FILE_WRITER_VERSION: &str = "4.9.0";
+pub const TOKEN_FILE_WRITER_VERSION: &str = "4.10.0";
 
 /// A token file or record that cannot be decoded. The adapters add the path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

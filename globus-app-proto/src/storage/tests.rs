@@ -83,8 +83,8 @@ fn v1_is_upgraded_into_default_and_written_as_python_does() {
     transfer.identity_id = Some("id\u{e9}".into());
     transfer.expires_at = UnixTime::from_secs(1_700_000_001);
     file.store(DEFAULT_NAMESPACE, [&transfer]);
-    // Produced by globus-sdk 4.9.0: the untouched v1 record stays as it was.
-    let python = r#"{"data": {"DEFAULT": {"auth.globus.org": {"scope": "openid", "access_token": "AUTH_ACCESS_TOKEN", "refresh_token": null, "token_type": "Bearer", "expires_at_seconds": 1700000000, "resource_server": "auth.globus.org"}, "transfer.api.globus.org": {"resource_server": "transfer.api.globus.org", "identity_id": "id\u00e9", "scope": "urn:x:all", "access_token": "TA", "expires_at_seconds": 1700000001, "token_type": "Bearer"}}}, "format_version": "2.0", "globus-sdk.version": "4.9.0"}"#;
+    // Produced by globus-sdk 4.10.0: the untouched v1 record stays as it was.
+    let python = r#"{"data": {"DEFAULT": {"auth.globus.org": {"scope": "openid", "access_token": "AUTH_ACCESS_TOKEN", "refresh_token": null, "token_type": "Bearer", "expires_at_seconds": 1700000000, "resource_server": "auth.globus.org"}, "transfer.api.globus.org": {"resource_server": "transfer.api.globus.org", "identity_id": "id\u00e9", "scope": "urn:x:all", "access_token": "TA", "expires_at_seconds": 1700000001, "token_type": "Bearer"}}}, "format_version": "2.0", "globus-sdk.version": "4.10.0"}"#;
     assert_eq!(String::from_utf8(file.to_bytes()).unwrap(), python);
 }
 
@@ -115,7 +115,7 @@ fn unknown_fields_and_top_level_keys_survive_a_store() {
     let out = String::from_utf8(file.to_bytes()).unwrap();
     assert_eq!(
         out,
-        r#"{"globus-sdk.version": "4.9.0", "data": {"DEFAULT": {"rs": {"resource_server": "rs", "scope": "s", "access_token": "a", "expires_at_seconds": 1, "future": [1.5, {"x": "\u00e9"}]}, "rs2": {"resource_server": "rs2", "scope": "s", "access_token": "a", "expires_at_seconds": 1, "future": [1.5, {"x": "\u00e9"}]}}}, "format_version": "2.0", "extra_top": 1}"#
+        r#"{"globus-sdk.version": "4.10.0", "data": {"DEFAULT": {"rs": {"resource_server": "rs", "scope": "s", "access_token": "a", "expires_at_seconds": 1, "future": [1.5, {"x": "\u00e9"}]}, "rs2": {"resource_server": "rs2", "scope": "s", "access_token": "a", "expires_at_seconds": 1, "future": [1.5, {"x": "\u00e9"}]}}}, "format_version": "2.0", "extra_top": 1}"#
     );
 }
 
@@ -209,7 +209,7 @@ fn sqlite_records_match_the_python_dump() {
 
 #[test]
 fn slugs_match_the_python_sdk() {
-    // Expected values produced by globus-sdk 4.9.0's _slugify_app_name.
+    // Expected values produced by globus-sdk 4.10.0's _slugify_app_name.
     for (name, slug) in [
         ("Globus CLI v3.30.0", "globus-cli-v3-30-0"),
         ("..", "--"),

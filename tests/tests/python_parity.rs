@@ -1,4 +1,5 @@
-//! Scope parsing and merging against the Python SDK's own `ScopeParser`, on
+//! Parity with the Python reference (`GLOBUS_APP_PYTHON`): the authorize
+//! URL, and scope parsing and merging against its own `ScopeParser`, on
 //! generated scope strings whose names start or end with whitespace (the
 //! case where only the last name of a string is stripped). The merge is
 //! given both sides' lists in the same order: the reference's merge strips
@@ -153,4 +154,83 @@ fn parse_and_merge_match_the_python_sdk_on_edge_whitespace() {
         merges_compared += 1;
     }
     assert!(merges_compared > 1000, "{merges_compared} merges compared");
+}
+
+const AUTHORIZE_SCRIPT: &str = r#"
+import sys, globus_sdk
+client = globus_sdk.NativeAppAuthClient("11111111-1111-1111-1111-111111111111")
+client.oauth2_start_flow(requested_scopes="openid urn:x:all[*urn:y]", verifier="a" * 43,
+    refresh_tokens=True, prefill_named_grant="App on host", state="st")
+print(client.oauth2_get_authorize_url(session_required_identities=["a", "b"],
+    session_required_single_domain=[], session_required_policies=["p1"],
+    session_required_mfa=False, session_message="hi", prompt="login", query_params={"z": "é"}))
+"#;
+
+#[test]
+fn the_authorize_url_has_the_python_sdks_parameters_in_its_order() {
+    use globus_app_proto::auth_params::AuthorizationParameters;
+    use globus_app_proto::authorize::{AuthorizeRequest, OAuthState, Pkce};
+    let Some(python) = globus_app_tests::python_reference() else {
+        return;
+    };
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(AUTHORIZE_SCRIPT)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let python_url = url::Url::parse(String::from_utf8(output.stdout).unwrap().trim()).unwrap();
+
+    let pkce = Pkce::from_verifier(&"a".repeat(43)).unwrap();
+    let state = OAuthState::from_random_bytes(&[0; 32]);
+    let params = AuthorizationParameters {
+        session_required_identities: Some(vec!["a".into(), "b".into()]),
+        session_required_single_domain: Some(vec![]),
+        session_required_policies: Some(vec!["p1".into()]),
+        session_required_mfa: Some(false),
+        session_message: Some("hi".into()),
+        prompt: Some("login".into()),
+        ..Default::default()
+    };
+    let extra = [
+        ("state".to_owned(), "st".to_owned()),
+        ("z".to_owned(), "é".to_owned()),
+    ];
+    let rust_url = AuthorizeRequest {
+        client_id: "11111111-1111-1111-1111-111111111111",
+        redirect_uri: "https://auth.globus.org/v2/web/auth-code",
+        scope: "openid urn:x:all[*urn:y]",
+        state: &state,
+        pkce: Some(&pkce),
+        refresh_tokens: true,
+        prefill_named_grant: Some("App on host"),
+        params: &params,
+        extra_query: &extra,
+    }
+    .url(&url::Url::parse("https://auth.globus.org/").unwrap());
+
+    // The reference appends the comma-joined lists in its set's iteration
+    // order, which varies between processes: those compare as a set, the
+    // rest byte for byte and in order.
+    let split = |url: &url::Url| {
+        let query = url.query().unwrap().to_owned();
+        let (mut ordered, mut lists): (Vec<String>, Vec<String>) =
+            query.split('&').map(str::to_owned).partition(|pair| {
+                !pair.starts_with("session_required_") || pair.starts_with("session_required_mfa")
+            });
+        lists.sort();
+        ordered.push(lists.join("&"));
+        (url.path().to_owned(), ordered)
+    };
+    assert_eq!(
+        split(&rust_url),
+        split(&python_url),
+        "\n{rust_url}\n{python_url}"
+    );
+    assert!(
+        rust_url
+            .as_str()
+            .ends_with("&session_required_identities=a%2Cb&session_required_policies=p1"),
+        "{rust_url}"
+    );
 }
