@@ -162,6 +162,21 @@ impl TokenResponse {
         self
     }
 
+    /// This response with the tokens of `other` for resource servers it
+    /// has none for, and `other`'s id_token if it has none.
+    #[must_use]
+    pub fn joined_with(mut self, other: TokenResponse) -> Self {
+        for token in other.tokens {
+            if self.token_for(&token.resource_server).is_none() {
+                self.tokens.push(token);
+            }
+        }
+        if self.id_token.is_none() {
+            self.id_token = other.id_token;
+        }
+        self
+    }
+
     /// The only token of a refresh or client-credentials response.
     pub fn into_single(mut self) -> Result<TokenData, ResponseError> {
         if self.tokens.len() == 1 {

@@ -69,6 +69,15 @@ impl SimUser {
     }
 }
 
+/// Whom a token response is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grantee {
+    /// The person who approved the login.
+    User,
+    /// The confidential client itself (client credentials).
+    Client,
+}
+
 /// A request the fake server received, with its form fields decoded.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -140,6 +149,10 @@ pub struct FakeGlobusAuth {
     pub client_secret: Option<String>,
     /// Issue an id_token whose audience is another client.
     pub wrong_audience: bool,
+    /// Answer a client-credentials request with the tokens of the first
+    /// resource server its scopes name only, as if the others' scopes had
+    /// not been granted in that request.
+    pub client_credentials_one_resource_server: bool,
     /// The base URL the server is reachable at (its JWKS URI is
     /// `<base>jwk.json`); production Auth's by default.
     pub base_url: String,
@@ -199,6 +212,7 @@ impl FakeGlobusAuth {
             rotated_keys: false,
             client_secret: None,
             wrong_audience: false,
+            client_credentials_one_resource_server: false,
             base_url: "https://auth.globus.org/".into(),
             authorizations: Vec::new(),
             requests: Vec::new(),
@@ -409,7 +423,7 @@ impl FakeGlobusAuth {
                     return oauth_error(401, "invalid_grant");
                 }
                 self.grant_consents(&grant.scope);
-                self.issue(&grant.scope, grant.offline, true, now)
+                self.issue(&grant.scope, grant.offline, Grantee::User, now)
             }
             Some("refresh_token") => {
                 let token = request
@@ -457,7 +471,7 @@ impl FakeGlobusAuth {
             }
             Some("client_credentials") => {
                 let scope = request.field("scope").unwrap_or_default().to_owned();
-                self.issue(&scope, false, false, now)
+                self.issue(&scope, false, Grantee::Client, now)
             }
             _ => oauth_error(400, "unsupported_grant_type"),
         }
@@ -475,12 +489,13 @@ impl FakeGlobusAuth {
         token
     }
 
-    /// Tokens for every resource server the scopes belong to.
+    /// Tokens for every resource server the scopes belong to, and an
+    /// id_token for `grantee` when `openid` is among them.
     fn issue(
         &mut self,
         scope: &str,
         offline: bool,
-        with_id_token: bool,
+        grantee: Grantee,
         now: UnixTime,
     ) -> http::Response<Vec<u8>> {
         let Ok(scopes) = parse_scopes(scope) else {
@@ -496,6 +511,9 @@ impl FakeGlobusAuth {
         }
         if by_server.is_empty() {
             return oauth_error(400, "invalid_scope");
+        }
+        if grantee == Grantee::Client && self.client_credentials_one_resource_server {
+            by_server.truncate(1);
         }
         let mut tokens = Vec::new();
         for (rs, names) in &by_server {
@@ -522,12 +540,16 @@ impl FakeGlobusAuth {
         }
         let mut body = tokens.remove(0);
         body["other_tokens"] = Value::Array(tokens);
-        if with_id_token && by_server.iter().any(|(rs, _)| rs == "auth.globus.org") {
-            let key = match (self.user, self.rotated_keys) {
+        let openid = by_server
+            .iter()
+            .any(|(rs, names)| rs == "auth.globus.org" && names.iter().any(|n| n == "openid"));
+        if openid {
+            let key = match (grantee, self.user, self.rotated_keys) {
                 _ if self.wrong_audience => "wrong_audience",
-                (SimUser::A, false) => "user_a",
-                (SimUser::A, true) => "user_a_rotated_key",
-                (SimUser::B, _) => "user_b",
+                (Grantee::Client, ..) => "client",
+                (Grantee::User, SimUser::A, false) => "user_a",
+                (Grantee::User, SimUser::A, true) => "user_a_rotated_key",
+                (Grantee::User, SimUser::B, _) => "user_b",
             };
             body["id_token"] = sim_data()["tokens"][key].clone();
         }

@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+use globus_app_blocking::storage::{MemoryTokenStorage, TokenStorage};
+use globus_app_blocking::{ClientApp, GlobusAppConfig};
 use globus_app_proto::testing::SIM_CLIENT_ID;
 use globus_app_tests::AuthServer;
 
@@ -34,6 +36,7 @@ if sys.argv[2] == "client":
         config=GlobusAppConfig(token_storage="memory"),
     )
     service.login()
+    print("CLIENT IDENTITY", service.token_storage.get_token_data("auth.globus.org").identity_id)
     header = service.get_authorizer("transfer.api.globus.org").get_authorization_header()
     assert header.startswith("Bearer at-")
     service.logout()
@@ -116,7 +119,32 @@ fn the_python_sdk_client_app_gets_client_credentials_from_the_server() {
     };
     let server = AuthServer::start();
     server.fake().client_secret = Some("python-secret".into());
-    run_python(&python, &server, "client");
+    let stdout = run_python(&python, &server, "client");
+    // Both verify the client-credentials id_token and store the client's
+    // own identity on its auth.globus.org record.
+    assert!(
+        stdout.contains(&format!("CLIENT IDENTITY {SIM_CLIENT_ID}\n")),
+        "{stdout}"
+    );
+    let storage = MemoryTokenStorage::new();
+    let rust = ClientApp::builder("Rust Service")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("python-secret")
+        .scope_requirements(
+            "transfer.api.globus.org",
+            "urn:globus:auth:scope:transfer.api.globus.org:all",
+        )
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .read_environment_variables(false)
+        .token_storage(storage.clone())
+        .build()
+        .unwrap();
+    rust.login().unwrap();
+    let auth = storage.load().unwrap();
+    assert_eq!(
+        auth.get("auth.globus.org").unwrap().identity_id.as_deref(),
+        Some(SIM_CLIENT_ID)
+    );
     let fake = server.fake();
     let grants: Vec<_> = fake
         .requests

@@ -229,10 +229,16 @@ impl<'r> GetAuthorizer<'r> {
                 .into(),
             ));
         }
-        let record = match (previous.as_deref(), renewal) {
+        let mut record = match (previous.as_deref(), renewal) {
             (Some(previous), Renewal::Refresh) => previous.refreshed_with(token),
             _ => token,
         };
+        if record.identity_id.is_none() {
+            // Renewals are stored under the known identity, as the Python
+            // SDK stores refreshes (a client's renewal id_token, if any,
+            // names the same client).
+            record.identity_id = self.app.identity();
+        }
         let missing = missing_root_scopes(&record, required.unwrap_or_default());
         if !missing.is_empty() {
             return self.unlock(AfterUnlock::Invalid(

@@ -22,7 +22,8 @@ pub enum LoginOutcome {
     NotNeeded,
     /// Tokens were obtained, validated and stored.
     LoggedIn {
-        /// The identity that logged in (`None` for a `ClientApp`).
+        /// The identity that logged in: the user's, or a `ClientApp`'s own
+        /// when its response carried an id_token (`openid` granted).
         identity: Option<String>,
     },
 }
@@ -77,7 +78,10 @@ impl LoginOptions {
 /// `state` ([`Action::Random`], [`Action::Authorize`]), the code exchange,
 /// and id_token verification (OpenID configuration and JWKS fetched once
 /// per app, the JWKS again once on an unknown key). `ClientApp`: one
-/// client-credentials request. Either way the response is validated whole —
+/// client-credentials request for every required scope, then, for each
+/// required resource server the response lacks, one request for its scopes
+/// alone; its id_token, if any, is verified the same way and names the
+/// client's identity. Either way the response is validated whole —
 /// every required resource server present with its root scopes, and for a
 /// `UserApp` a verified identity equal to the stored one — before
 /// [`Action::StoreTokens`]; a rejected response stores nothing.
@@ -87,6 +91,8 @@ pub struct Login {
     params: Option<AuthorizationParameters>,
     force: bool,
     jwks_refetched: bool,
+    /// The resource servers a `ClientApp` asked for on their own.
+    requested_alone: Vec<String>,
     state: State,
 }
 
@@ -102,6 +108,11 @@ enum State {
         pkce: Pkce,
     },
     Exchanging,
+    /// A `ClientApp`'s request for one resource server's scopes alone,
+    /// after the combined response lacked its tokens.
+    Completing {
+        response: TokenResponse,
+    },
     FetchingConfiguration {
         response: TokenResponse,
     },
@@ -125,6 +136,7 @@ impl Login {
             params: options.authorization_parameters,
             force: options.force,
             jwks_refetched: false,
+            requested_alone: Vec::new(),
             state: State::Start,
         }
     }
@@ -236,11 +248,47 @@ impl Login {
             Ok(response) => response,
             Err(e) => return self.done(Err(e.into())),
         };
-        if self.app.kind() == AppKind::Client {
-            return self.validate_and_store(response, None);
+        match self.app.kind() {
+            AppKind::Client => self.complete_client_response(response, now),
+            AppKind::User => self.identify(response, now),
         }
+    }
+
+    /// A `ClientApp`'s combined response may lack a required resource
+    /// server's tokens: ask for that resource server's scopes on their own
+    /// (once each) instead of failing.
+    fn complete_client_response(&mut self, response: TokenResponse, now: UnixTime) -> Out {
+        let requirements = self.app.scope_requirements();
+        let missing = requirements.iter().find(|(resource_server, _)| {
+            response.token_for(resource_server).is_none()
+                && !self.requested_alone.iter().any(|r| r == resource_server)
+        });
+        let Some((resource_server, scopes)) = missing else {
+            return self.identify(response, now);
+        };
+        self.requested_alone.push(resource_server.to_owned());
+        match self
+            .app
+            .login_client()
+            .client_credentials(&serialize_scopes(scopes))
+        {
+            Ok(request) => {
+                self.state = State::Completing { response };
+                Step::Action(Action::Send(request))
+            }
+            Err(e) => self.done(Err(e.into())),
+        }
+    }
+
+    /// Verifies the id_token, if any, then validates and stores. A
+    /// `UserApp` needs one (its identity); a `ClientApp`'s, present when
+    /// `openid` was granted, names the client's own identity.
+    fn identify(&mut self, response: TokenResponse, now: UnixTime) -> Out {
         if response.id_token().is_none() {
-            return self.done(Err(TokenValidationError::MissingIdentity.into()));
+            return match self.app.kind() {
+                AppKind::Client => self.validate_and_store(response, None),
+                AppKind::User => self.done(Err(TokenValidationError::MissingIdentity.into())),
+            };
         }
         let cached = self.app.read().state.oidc.clone();
         match cached {
@@ -354,6 +402,12 @@ impl Operation for Login {
             }
             (State::Authorizing { state, pkce }, Some(input)) => self.on_code(input, &state, &pkce),
             (State::Exchanging, Some(Input::Response(response))) => self.on_tokens(&response, now),
+            (State::Completing { response }, Some(Input::Response(answer))) => {
+                match parse_token_response(&answer, now) {
+                    Ok(more) => self.complete_client_response(response.joined_with(more), now),
+                    Err(e) => self.done(Err(e.into())),
+                }
+            }
             (State::FetchingConfiguration { response }, Some(Input::Response(answer))) => {
                 match parse_json(&answer)
                     .map_err(AppError::from)
@@ -411,6 +465,7 @@ impl Operation for Login {
                     State::Randomizing { .. } => "Random",
                     State::Authorizing { .. } => "Authorization",
                     State::Exchanging
+                    | State::Completing { .. }
                     | State::FetchingConfiguration { .. }
                     | State::FetchingJwks { .. } => "Response",
                     State::Storing { .. } => "Stored",

@@ -756,16 +756,89 @@ fn bug_14_client_app_login_required_makes_no_requests() {
     assert!(login_required(&mut sim));
     assert!(sim.auth.requests.is_empty());
     let outcome = sim.drive(sim.app.login()).unwrap();
-    assert_eq!(outcome, LoginOutcome::LoggedIn { identity: None });
-    assert_eq!(sim.auth.requests.len(), 1, "one client-credentials request");
     assert_eq!(
-        sim.auth.requests[0].field("grant_type"),
-        Some("client_credentials")
+        outcome,
+        LoginOutcome::LoggedIn {
+            identity: Some(SIM_CLIENT_ID.into())
+        }
     );
+    assert_eq!(grants(&sim, "client_credentials"), 1);
+    let requests = sim.auth.requests.len();
     assert!(!login_required(&mut sim));
     sim.advance_time(3 * DAY);
     assert!(!login_required(&mut sim), "expiry is renewed, not a login");
-    assert_eq!(sim.auth.requests.len(), 1);
+    assert_eq!(sim.auth.requests.len(), requests);
+}
+
+#[test]
+fn client_app_login_verifies_the_id_token_and_stores_the_client_identity() {
+    let mut sim = client_sim();
+    sim.drive(sim.app.login()).unwrap();
+    // One combined request; the id_token verified against the JWKS.
+    assert_eq!(grants(&sim, "client_credentials"), 1);
+    assert_eq!(sim.auth.count("/.well-known/openid-configuration"), 1);
+    assert_eq!(sim.auth.count("/jwk.json"), 1);
+    for rs in ["auth.globus.org", TRANSFER] {
+        assert_eq!(
+            sim.stored(rs).unwrap().identity_id.as_deref(),
+            Some(SIM_CLIENT_ID),
+            "{rs}"
+        );
+    }
+    // A renewal keeps the identity.
+    sim.advance_time(3 * DAY);
+    get(&mut sim, "auth.globus.org").unwrap();
+    assert_eq!(grants(&sim, "client_credentials"), 2);
+    assert_eq!(
+        sim.stored("auth.globus.org")
+            .unwrap()
+            .identity_id
+            .as_deref(),
+        Some(SIM_CLIENT_ID)
+    );
+
+    // An id_token for another audience is refused: nothing is stored.
+    let mut sim = client_sim();
+    sim.auth.wrong_audience = true;
+    assert!(matches!(
+        sim.drive(sim.app.login()),
+        Err(AppError::IdToken(_))
+    ));
+    assert!(sim.stored(TRANSFER).is_none());
+}
+
+#[test]
+fn client_app_asks_for_a_missing_resource_servers_scopes_on_their_own() {
+    let mut sim = client_sim();
+    sim.app
+        .add_scope_requirements(
+            "groups.api.globus.org",
+            &parse_scopes("urn:globus:auth:scope:groups.api.globus.org:all").unwrap(),
+        )
+        .unwrap();
+    sim.auth.client_credentials_one_resource_server = true;
+    sim.drive(sim.app.login()).unwrap();
+    let scopes: Vec<_> = sim
+        .auth
+        .requests
+        .iter()
+        .filter(|r| r.field("grant_type") == Some("client_credentials"))
+        .map(|r| r.field("scope").unwrap().to_owned())
+        .collect();
+    // The combined request first, then each missing resource server alone.
+    assert_eq!(scopes.len(), 3, "{scopes:?}");
+    assert!(scopes[0].contains("openid") && scopes[0].contains("groups"));
+    assert_eq!(
+        scopes[1..],
+        [
+            TRANSFER_ALL.to_owned(),
+            "urn:globus:auth:scope:groups.api.globus.org:all".to_owned()
+        ]
+    );
+    for rs in ["auth.globus.org", TRANSFER, "groups.api.globus.org"] {
+        assert!(sim.stored(rs).is_some(), "{rs}");
+    }
+    assert!(!login_required(&mut sim));
 }
 
 #[test]
