@@ -581,3 +581,59 @@ fn a_forged_error_redirect_without_state_is_refused_and_the_login_goes_on() {
         "the forged redirect got a 400 page"
     );
 }
+
+#[test]
+fn logout_during_a_refresh_in_flight_leaves_no_live_token_behind() {
+    let server = AuthServer::start();
+    server.fake().rotate_refresh_tokens = true;
+    let dir = TempDir::new("logout-race");
+    let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
+    let app = user_app(&server, storage.clone(), true);
+    app.login().unwrap();
+    // Expire the access tokens (through the app's storage, which sees its
+    // own writes at once).
+    let mut records = storage.load().unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = now().saturating_sub_secs(5);
+    }
+    storage.store(&records).unwrap();
+
+    // The refresh is handled (new tokens issued, the old refresh token
+    // rotated out) but its answer is held back: it is in flight while the
+    // logout runs.
+    server.hold_next_answers(&[Duration::from_millis(800)]);
+    let refreshing = std::thread::scope(|scope| {
+        let refreshing = scope.spawn(|| app.get_authorizer(TRANSFER));
+        for _ in 0..200 {
+            if server.grants("refresh_token") == 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            server.grants("refresh_token"),
+            1,
+            "the refresh is in flight"
+        );
+        let report = app.logout().unwrap();
+        assert!(report.is_complete(), "{report:?}");
+        refreshing.join().unwrap()
+    });
+
+    // Whatever the refresh brought was revoked and removed by the logout:
+    // the file holds no token and no refresh token is live.
+    let on_disk = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT")
+        .unwrap()
+        .load()
+        .unwrap();
+    assert!(on_disk.records().is_empty(), "{:?}", on_disk.records());
+    assert_eq!(server.fake().live_refresh_tokens(), 0);
+    if let Ok(authorization) = refreshing {
+        assert!(
+            !server
+                .fake()
+                .is_live(authorization.access_token().secret(), now())
+        );
+    }
+    assert!(app.login_required().unwrap());
+}

@@ -261,6 +261,14 @@ impl FakeGlobusAuth {
                 .is_some_and(|g| !g.revoked && !g.rotated)
     }
 
+    /// How many refresh tokens are neither revoked nor rotated out.
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.refresh_tokens
+            .values()
+            .filter(|g| !g.revoked && !g.rotated)
+            .count()
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

@@ -32,7 +32,7 @@ pub struct AuthServer {
     /// `http://127.0.0.1:<port>/`.
     pub base_url: String,
     fake: Arc<Mutex<FakeGlobusAuth>>,
-    delays: Arc<Mutex<Vec<Duration>>>,
+    delays: Arc<Mutex<Vec<Delay>>>,
     service: Arc<Mutex<ServiceRequirement>>,
 }
 
@@ -65,7 +65,7 @@ impl AuthServer {
         let mut fake = FakeGlobusAuth::new();
         fake.base_url.clone_from(&base_url);
         let fake = Arc::new(Mutex::new(fake));
-        let delays: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let delays: Arc<Mutex<Vec<Delay>>> = Arc::default();
         let service: Arc<Mutex<ServiceRequirement>> = Arc::default();
         let (shared, shared_delays, shared_service) =
             (Arc::clone(&fake), Arc::clone(&delays), Arc::clone(&service));
@@ -77,11 +77,15 @@ impl AuthServer {
                     let mut delays = shared_delays.lock().unwrap_or_else(PoisonError::into_inner);
                     (!delays.is_empty()).then(|| delays.remove(0))
                 };
-                std::thread::spawn(move || {
-                    if let Some(delay) = delay {
+                std::thread::spawn(move || match delay {
+                    Some(Delay::Before(delay)) => {
                         std::thread::sleep(delay);
+                        serve(stream, &fake, &service, None);
                     }
-                    serve(stream, &fake, &service);
+                    Some(Delay::AfterHandling(delay)) => {
+                        serve(stream, &fake, &service, Some(delay));
+                    }
+                    None => serve(stream, &fake, &service, None),
                 });
             }
         });
@@ -101,12 +105,23 @@ impl AuthServer {
         service.granted = false;
     }
 
-    /// Delays the answers to the next connections, one delay each.
+    /// Delays the answers to the next connections, one delay each: the
+    /// request is handled after the delay.
     pub fn delay_next(&self, delays: &[Duration]) {
         self.delays
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(delays);
+            .extend(delays.iter().copied().map(Delay::Before));
+    }
+
+    /// Handles the next connections' requests at once (tokens are issued,
+    /// a refresh token is rotated) but holds each answer back for its
+    /// delay: a client's request is "in flight" meanwhile.
+    pub fn hold_next_answers(&self, delays: &[Duration]) {
+        self.delays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(delays.iter().copied().map(Delay::AfterHandling));
     }
 
     /// How many of the delays given to [`delay_next`](Self::delay_next) no
@@ -134,7 +149,19 @@ impl AuthServer {
     }
 }
 
-fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>, service: &Mutex<ServiceRequirement>) {
+/// When a connection is slowed down.
+#[derive(Debug, Clone, Copy)]
+enum Delay {
+    Before(Duration),
+    AfterHandling(Duration),
+}
+
+fn serve(
+    mut stream: TcpStream,
+    fake: &Mutex<FakeGlobusAuth>,
+    service: &Mutex<ServiceRequirement>,
+    hold_answer: Option<Duration>,
+) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -173,6 +200,9 @@ fn serve(mut stream: TcpStream, fake: &Mutex<FakeGlobusAuth>, service: &Mutex<Se
         "/v2/web/auth-code" => auth_code_page(&request),
         _ => fake.lock().unwrap().handle(&request, now()),
     };
+    if let Some(hold) = hold_answer {
+        std::thread::sleep(hold);
+    }
     let mut head = format!("HTTP/1.1 {}\r\n", response.status());
     for (name, value) in response.headers() {
         let _ = write!(head, "{name}: {}\r\n", value.to_str().unwrap_or(""));

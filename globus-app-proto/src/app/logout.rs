@@ -52,17 +52,25 @@ impl LogoutOptions {
 
 /// The [`GlobusApp::logout`] operation.
 ///
-/// For each resource server in the requirements (every stored one with
-/// [`LogoutOptions::all_stored_resource_servers`]): revoke the refresh token, then the access token. A failed
-/// revocation is recorded and the logout goes on; the records whose tokens
-/// were all revoked are removed, and the app forgets the identity (and its
-/// consents) once no stored token names it. With nothing stored, it sends
-/// nothing.
+/// For each resource server in the requirements (and every stored one with
+/// [`LogoutOptions::all_stored_resource_servers`]), one at a time, under
+/// its renewal lock ([`Action::Lock`]): reload the tokens, revoke the
+/// refresh token, then the access token, and remove the record. Under the
+/// lock, a refresh in flight (in this process or another) has either
+/// stored its tokens, which are then revoked, or not started, and then
+/// finds no token to refresh: after a logout, nothing it revoked comes
+/// back. A failed revocation is recorded and the logout goes on; the
+/// records whose tokens were all revoked are removed, and the app forgets
+/// the identity (and its consents) once no stored token names it. With
+/// nothing stored, it sends nothing.
 #[derive(Debug)]
 pub struct Logout {
     app: GlobusApp,
     sweep: bool,
-    pending: VecDeque<(String, String)>,
+    /// The resource servers still to visit.
+    queue: VecDeque<String>,
+    /// The revocations left for the current resource server.
+    pending: VecDeque<String>,
     report: LogoutReport,
     tokens: TokenSet,
     state: State,
@@ -72,8 +80,11 @@ pub struct Logout {
 enum State {
     Start,
     Loading,
+    Locking { resource_server: String },
+    Reloading { resource_server: String },
     Revoking { resource_server: String },
-    Removing,
+    Removing { resource_server: String },
+    Unlocking,
     Finished,
 }
 
@@ -84,6 +95,7 @@ impl Logout {
         Self {
             app,
             sweep: options.all_stored_resource_servers,
+            queue: VecDeque::new(),
             pending: VecDeque::new(),
             report: LogoutReport::default(),
             tokens: TokenSet::default(),
@@ -96,26 +108,47 @@ impl Logout {
         Step::Done(result)
     }
 
+    /// The resource servers to visit: the required ones (a renewal may be
+    /// fetching a token for one that has none stored yet), then, with
+    /// `sweep`, the other stored ones.
     fn on_loaded(&mut self, tokens: TokenSet) -> Out {
         let requirements = self.app.scope_requirements();
-        for record in tokens.records() {
-            if !self.sweep && requirements.get(&record.resource_server).is_none() {
-                continue;
+        self.queue = requirements.iter().map(|(rs, _)| rs.to_owned()).collect();
+        if self.sweep {
+            for record in tokens.records() {
+                if !self.queue.contains(&record.resource_server) {
+                    self.queue.push_back(record.resource_server.clone());
+                }
             }
-            if let Some(refresh_token) = &record.refresh_token {
-                self.pending.push_back((
-                    record.resource_server.clone(),
-                    refresh_token.secret().to_owned(),
-                ));
-            }
-            self.pending.push_back((
-                record.resource_server.clone(),
-                record.access_token.secret().to_owned(),
-            ));
-            self.report.revoked.push(record.resource_server.clone());
         }
         self.tokens = tokens;
-        self.next_revocation()
+        self.next_resource_server()
+    }
+
+    fn next_resource_server(&mut self) -> Out {
+        match self.queue.pop_front() {
+            Some(resource_server) => {
+                self.state = State::Locking {
+                    resource_server: resource_server.clone(),
+                };
+                Step::Action(Action::Lock(resource_server))
+            }
+            None => self.finish(),
+        }
+    }
+
+    /// Under the lock: the record as it is now.
+    fn on_reloaded(&mut self, resource_server: String, tokens: TokenSet) -> Out {
+        if let Some(record) = tokens.get(&resource_server) {
+            if let Some(refresh_token) = &record.refresh_token {
+                self.pending.push_back(refresh_token.secret().to_owned());
+            }
+            self.pending
+                .push_back(record.access_token.secret().to_owned());
+            self.report.revoked.push(resource_server.clone());
+        }
+        self.tokens = tokens;
+        self.next_revocation(resource_server)
     }
 
     fn fail(&mut self, resource_server: &str, error: AppError) {
@@ -130,8 +163,8 @@ impl Logout {
         }
     }
 
-    fn next_revocation(&mut self) -> Out {
-        while let Some((resource_server, token)) = self.pending.pop_front() {
+    fn next_revocation(&mut self, resource_server: String) -> Out {
+        while let Some(token) = self.pending.pop_front() {
             match self.app.login_client().revoke(&token) {
                 Ok(request) => {
                     self.state = State::Revoking { resource_server };
@@ -140,11 +173,18 @@ impl Logout {
                 Err(e) => self.fail(&resource_server, e.into()),
             }
         }
-        if self.report.revoked.is_empty() {
-            return self.finish();
+        if !self.report.revoked.contains(&resource_server) {
+            return self.unlock(resource_server);
         }
-        self.state = State::Removing;
-        Step::Action(Action::RemoveTokens(self.report.revoked.clone()))
+        self.state = State::Removing {
+            resource_server: resource_server.clone(),
+        };
+        Step::Action(Action::RemoveTokens(vec![resource_server]))
+    }
+
+    fn unlock(&mut self, resource_server: String) -> Out {
+        self.state = State::Unlocking;
+        Step::Action(Action::Unlock(resource_server))
     }
 
     fn finish(&mut self) -> Out {
@@ -186,26 +226,47 @@ impl Operation for Logout {
                 Step::Action(Action::LoadTokens)
             }
             (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(tokens),
+            (State::Loading, Some(Input::Failed(failure))) => self.done(Err(failure.into())),
+            (State::Locking { resource_server }, Some(Input::Locked)) => {
+                self.state = State::Reloading { resource_server };
+                Step::Action(Action::LoadTokens)
+            }
+            (State::Locking { resource_server }, Some(Input::Failed(failure))) => {
+                self.fail(&resource_server, failure.into());
+                self.next_resource_server()
+            }
+            (State::Reloading { resource_server }, Some(Input::Tokens(tokens))) => {
+                self.on_reloaded(resource_server, tokens)
+            }
             (State::Revoking { resource_server }, Some(Input::Response(response))) => {
                 if let Err(e) = parse_json(&response) {
                     self.fail(&resource_server, e.into());
                 }
-                self.next_revocation()
+                self.next_revocation(resource_server)
             }
             (State::Revoking { resource_server }, Some(Input::Failed(failure))) => {
                 self.fail(&resource_server, failure.into());
-                self.next_revocation()
+                self.next_revocation(resource_server)
             }
-            (State::Removing, Some(Input::Removed)) => self.finish(),
-            (State::Loading | State::Removing, Some(Input::Failed(failure))) => {
-                self.done(Err(failure.into()))
+            (
+                State::Reloading { resource_server } | State::Removing { resource_server },
+                Some(Input::Failed(failure)),
+            ) => {
+                self.fail(&resource_server, failure.into());
+                self.unlock(resource_server)
             }
+            (State::Removing { resource_server }, Some(Input::Removed)) => {
+                self.unlock(resource_server)
+            }
+            (State::Unlocking, Some(Input::Unlocked)) => self.next_resource_server(),
             (state, input) => {
                 let expected = match state {
                     State::Start => "nothing",
-                    State::Loading => "Tokens",
+                    State::Loading | State::Reloading { .. } => "Tokens",
+                    State::Locking { .. } => "Locked",
                     State::Revoking { .. } => "Response",
-                    State::Removing => "Removed",
+                    State::Removing { .. } => "Removed",
+                    State::Unlocking => "Unlocked",
                     State::Finished => "no further input",
                 };
                 self.done(Err(unexpected(expected, input.as_ref())))
