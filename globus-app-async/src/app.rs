@@ -108,6 +108,9 @@ impl Driver {
             Action::RemoveTokens(servers) => {
                 outcomes.storage(self.storage.remove(servers).await, |()| Input::Removed)
             }
+            Action::SetAsideUnreadableTokens => {
+                outcomes.set_aside(self.storage.set_aside_unreadable().await)
+            }
             Action::Lock(rs) => {
                 let started = std::time::Instant::now();
                 let in_process = self.renewals.get(&rs).lock_arc().await;

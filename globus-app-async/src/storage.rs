@@ -2,6 +2,7 @@
 //! their file and SQLite I/O runs on the `blocking` thread pool, never on
 //! an executor thread.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[cfg(feature = "postgres")]
@@ -27,6 +28,11 @@ pub trait AsyncTokenStorage: Send + Sync {
     async fn remove(&self, resource_servers: Vec<String>) -> Result<(), StorageError>;
     /// Takes the cross-process renewal lock of a resource server.
     async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError>;
+    /// Moves unreadable content out of the way (see
+    /// [`TokenStorage::set_aside_unreadable`]); by default, nothing.
+    async fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
+        Ok(None)
+    }
 }
 
 /// Any synchronous [`TokenStorage`], its calls run on the `blocking` pool.
@@ -60,6 +66,11 @@ impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
     async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError> {
         let storage = Arc::clone(&self.0);
         blocking::unblock(move || storage.lock_renewal(&resource_server)).await
+    }
+
+    async fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
+        let storage = Arc::clone(&self.0);
+        blocking::unblock(move || storage.set_aside_unreadable()).await
     }
 }
 

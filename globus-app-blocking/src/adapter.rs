@@ -176,9 +176,20 @@ impl Outcomes {
         }
     }
 
-    /// The tokens a load returned.
+    /// The tokens a load returned; unreadable content is its own kind of
+    /// failure (a forced login sets it aside).
     pub fn loaded(&mut self, result: Result<TokenSet, StorageError>) -> Input {
-        self.storage(result, Input::Tokens)
+        match result {
+            Err(e) if e.is_unreadable() => {
+                self.failed(IoFailureKind::UnreadableStorage, e.into(), false)
+            }
+            result => self.storage(result, Input::Tokens),
+        }
+    }
+
+    /// What setting unreadable content aside did.
+    pub fn set_aside(&mut self, result: Result<Option<std::path::PathBuf>, StorageError>) -> Input {
+        self.storage(result, |_| Input::SetAside)
     }
 
     /// A renewal lock of `resource_server`, taken after waiting `waited`:

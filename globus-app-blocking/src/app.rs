@@ -81,6 +81,9 @@ impl Driver {
             Action::RemoveTokens(servers) => {
                 outcomes.storage(self.storage.remove(&servers), |()| Input::Removed)
             }
+            Action::SetAsideUnreadableTokens => {
+                outcomes.set_aside(self.storage.set_aside_unreadable())
+            }
             Action::Lock(rs) => {
                 let started = std::time::Instant::now();
                 let result = self.storage.lock_renewal(&rs);

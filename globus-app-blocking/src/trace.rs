@@ -206,6 +206,19 @@ pub(crate) fn storage(
     let _ = (operation, location, records, elapsed);
 }
 
+/// A forced login moved an unreadable token file aside.
+pub(crate) fn set_aside(location: &dyn Display, aside: &dyn Display) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "globus_app",
+        location = %location,
+        aside = %aside,
+        "unreadable token storage set aside"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (location, aside);
+}
+
 /// The loopback login listener is waiting on `port`.
 pub(crate) fn listener_started(port: u16) {
     #[cfg(feature = "tracing")]

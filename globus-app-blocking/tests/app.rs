@@ -637,3 +637,97 @@ fn logout_during_a_refresh_in_flight_leaves_no_live_token_behind() {
     }
     assert!(app.login_required().unwrap());
 }
+
+#[test]
+fn a_corrupt_or_oversized_token_file_is_refused_and_a_forced_login_sets_it_aside() {
+    use globus_app_blocking::proto::app::LoginOptions;
+    use globus_app_blocking::storage::{MAX_TOKEN_FILE_BYTES, StorageError};
+    let server = AuthServer::start();
+    let dir = TempDir::new("corrupt");
+    let path = dir.0.join("tokens.json");
+    let aside = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("tokens.json.unreadable-"))
+            .collect();
+        found.sort();
+        found
+    };
+    for (garbage, oversized) in [
+        (&b"{\"data\": tru"[..], false),
+        (&b""[..], false),
+        (&b""[..], true),
+    ] {
+        std::fs::write(&path, garbage).unwrap();
+        if oversized {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(MAX_TOKEN_FILE_BYTES + 1)
+                .unwrap();
+        }
+        let app = user_app(
+            &server,
+            JsonTokenStorage::new(&path, "DEFAULT").unwrap(),
+            false,
+        );
+        let before = aside(&dir.0).len();
+        // Not forced: a typed error that says how to recover; the file is
+        // left as it was.
+        let error = app.login().unwrap_err();
+        let storage_error = match &error {
+            Error::Storage(e) => e,
+            other => panic!("{other:?}"),
+        };
+        if oversized {
+            assert!(
+                matches!(storage_error, StorageError::TooLarge { size, .. } if *size == MAX_TOKEN_FILE_BYTES + 1)
+            );
+        } else {
+            assert!(
+                matches!(storage_error, StorageError::Corrupt { .. }),
+                "{storage_error:?}"
+            );
+        }
+        assert!(error.to_string().contains("log in with force"), "{error}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            if oversized {
+                MAX_TOKEN_FILE_BYTES + 1
+            } else {
+                garbage.len() as u64
+            }
+        );
+        // Forced: the file is kept beside, under a timestamped name, and the
+        // login proceeds.
+        app.login_with(LoginOptions::new().force(true)).unwrap();
+        let now_aside = aside(&dir.0);
+        assert_eq!(now_aside.len(), before + 1, "{now_aside:?}");
+        let kept = now_aside
+            .iter()
+            .find(|p| {
+                std::fs::metadata(p).unwrap().len()
+                    == if oversized {
+                        MAX_TOKEN_FILE_BYTES + 1
+                    } else {
+                        garbage.len() as u64
+                    }
+            })
+            .unwrap();
+        if !oversized {
+            assert_eq!(std::fs::read(kept).unwrap(), garbage);
+        }
+        assert!(!app.login_required().unwrap());
+        assert!(
+            JsonTokenStorage::new(&path, "DEFAULT")
+                .unwrap()
+                .load()
+                .unwrap()
+                .get(TRANSFER)
+                .is_some()
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::TempDir;
 use common::contract::{self, record};
@@ -92,39 +93,63 @@ fn a_loose_existing_file_is_tightened_on_write_and_directories_are_private() {
     assert_eq!(mode(&db), 0o600);
 }
 
-/// Two storages on one file: a write by the second is seen by the first
-/// on its next load, through its read cache.
-fn sees_the_other_writer(open: impl Fn() -> Box<dyn TokenStorage>) {
-    let (ours, theirs) = (open(), open());
+/// Two storages on one file (two processes, as far as each can tell): a
+/// write by the second is not looked for during the first's recheck
+/// interval (its warm loads touch no file), is seen once the interval has
+/// passed, and at once after a renewal lock.
+fn sees_the_other_writer(open: impl Fn(Duration) -> Box<dyn TokenStorage>) {
+    let token = |storage: &dyn TokenStorage| {
+        storage
+            .load()
+            .unwrap()
+            .get("rs")
+            .unwrap()
+            .access_token
+            .secret()
+            .to_owned()
+    };
+    let interval = Duration::from_millis(300);
+    let (ours, theirs) = (open(interval), open(interval));
     ours.store(&[record("rs", "A")]).unwrap();
-    assert_eq!(
-        ours.load()
-            .unwrap()
-            .get("rs")
-            .unwrap()
-            .access_token
-            .secret(),
-        "A"
-    );
+    assert_eq!(token(&*ours), "A");
     theirs.store(&[record("rs", "B")]).unwrap();
-    assert_eq!(
-        ours.load()
-            .unwrap()
-            .get("rs")
-            .unwrap()
-            .access_token
-            .secret(),
-        "B"
-    );
+    let written = Instant::now();
+    let seen = token(&*ours);
+    if written.elapsed() < interval {
+        assert_eq!(seen, "A", "served from memory within the interval");
+    }
+    std::thread::sleep(interval);
+    assert_eq!(token(&*ours), "B", "seen after the interval");
+
+    theirs.store(&[record("rs", "C")]).unwrap();
+    drop(ours.lock_renewal("rs").unwrap());
+    assert_eq!(token(&*ours), "C", "a renewal looks at the file first");
+
+    let always = open(Duration::ZERO);
+    assert_eq!(token(&*always), "C");
+    theirs.store(&[record("rs", "D")]).unwrap();
+    assert_eq!(token(&*always), "D", "a zero interval looks every time");
 }
 
 #[test]
-fn changes_by_another_writer_are_seen_on_the_next_load() {
+fn changes_by_another_writer_are_seen_after_the_recheck_interval() {
     let dir = TempDir::new("external");
     let json = dir.0.join("tokens.json");
-    sees_the_other_writer(|| Box::new(JsonTokenStorage::new(&json, "DEFAULT").unwrap()));
+    sees_the_other_writer(|interval| {
+        Box::new(
+            JsonTokenStorage::new(&json, "DEFAULT")
+                .unwrap()
+                .with_recheck_interval(interval),
+        )
+    });
     let db = dir.0.join("tokens.db");
-    sees_the_other_writer(|| Box::new(SqliteTokenStorage::new(&db, "DEFAULT").unwrap()));
+    sees_the_other_writer(|interval| {
+        Box::new(
+            SqliteTokenStorage::new(&db, "DEFAULT")
+                .unwrap()
+                .with_recheck_interval(interval),
+        )
+    });
 }
 
 #[test]
@@ -213,10 +238,19 @@ fn interop(file: &str) {
     };
     let dir = TempDir::new("interop");
     let path = dir.0.join(file);
+    // Looking at the file on every load, to see Python's write at once.
     let storage: Box<dyn TokenStorage> = if path.extension().is_some_and(|e| e == "db") {
-        Box::new(SqliteTokenStorage::new(&path, "DEFAULT").unwrap())
+        Box::new(
+            SqliteTokenStorage::new(&path, "DEFAULT")
+                .unwrap()
+                .with_recheck_interval(Duration::ZERO),
+        )
     } else {
-        Box::new(JsonTokenStorage::new(&path, "DEFAULT").unwrap())
+        Box::new(
+            JsonTokenStorage::new(&path, "DEFAULT")
+                .unwrap()
+                .with_recheck_interval(Duration::ZERO),
+        )
     };
     // Rust writes, Python reads the same records.
     storage

@@ -27,8 +27,8 @@ use url::Url;
 
 use crate::UnixTime;
 use crate::app::{
-    Action, AuthorizationResponse, GlobusApp, Input, IoFailure, LoginFlowKind, Operation, Step,
-    TokenSet,
+    Action, AuthorizationResponse, GlobusApp, Input, IoFailure, IoFailureKind, LoginFlowKind,
+    Operation, Step, TokenSet,
 };
 use crate::scope::{Scope, parse_scopes};
 use crate::token::TokenData;
@@ -619,6 +619,9 @@ pub struct Sim {
     pub logins: usize,
     /// Resource servers whose renewal lock is held.
     pub locks: Vec<String>,
+    /// The storage holds something unreadable (a corrupt token file):
+    /// loads fail until it is set aside.
+    pub unreadable: bool,
     random_counter: u8,
 }
 
@@ -634,6 +637,7 @@ impl Sim {
             actions: Vec::new(),
             logins: 0,
             locks: Vec::new(),
+            unreadable: false,
             random_counter: 0,
         }
     }
@@ -673,7 +677,16 @@ impl Sim {
     pub fn perform(&mut self, action: Action) -> Input {
         self.actions.push(action_name(&action));
         match action {
+            Action::LoadTokens if self.unreadable => Input::Failed(IoFailure::new(
+                IoFailureKind::UnreadableStorage,
+                &"tokens.json is not a valid token file",
+                false,
+            )),
             Action::LoadTokens => Input::Tokens(TokenSet::new(self.storage.clone())),
+            Action::SetAsideUnreadableTokens => {
+                self.unreadable = false;
+                Input::SetAside
+            }
             Action::StoreTokens(records) => {
                 for record in records {
                     match self
@@ -750,6 +763,7 @@ fn action_name(action: &Action) -> String {
             )
         }
         Action::RemoveTokens(servers) => format!("remove {}", servers.join(",")),
+        Action::SetAsideUnreadableTokens => "set aside".into(),
         Action::Lock(rs) => format!("lock {rs}"),
         Action::Unlock(rs) => format!("unlock {rs}"),
         Action::Send(request) => format!("send {}", request.as_http().uri().path()),

@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use globus_app_proto::UnixTime;
 use globus_app_proto::app::{GlobusApp, TokenSet};
 use globus_app_proto::storage::{JsonTokenFile, TokenFileFormat};
 use globus_app_proto::token::TokenData;
 
+use super::freshness::Freshness;
 use super::locks::{FileLock, RenewalGuard, RenewalLocks};
-use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
+use super::{
+    MAX_TOKEN_FILE_BYTES, StorageError, TokenStorage, create_private_dir, default_token_file,
+};
 
 /// A JSON token file in the Python SDK's format (2.0; 1.0 is read and
 /// upgraded on the next write), so Python and Rust tools can share it.
@@ -21,8 +25,12 @@ use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
 /// directory (fsync, rename, fsync of the directory), removing first the
 /// temp files a killed writer may have left; directories it creates are
 /// 0700. A file it cannot read is reported with its path and
-/// never overwritten. Reads are served from memory while the file's size,
-/// modification time and inode are unchanged.
+/// never overwritten. Reads are served from memory: without looking at the
+/// file for up to a second after the last look (see
+/// [`with_recheck_interval`](Self::with_recheck_interval)), then while the
+/// file's size, modification time and inode are unchanged. Writes through
+/// this storage (or its clones) are seen at once, and a renewal always
+/// looks at the file first.
 ///
 /// ```no_run
 /// use globus_app_blocking::storage::{JsonTokenStorage, TokenStorage};
@@ -42,6 +50,7 @@ struct Inner {
     renewal_lock: PathBuf,
     namespace: String,
     cache: Mutex<Option<Cached>>,
+    freshness: Freshness,
     renewals: Arc<RenewalLocks>,
 }
 
@@ -100,6 +109,7 @@ impl JsonTokenStorage {
                 path,
                 namespace: namespace.into(),
                 cache: Mutex::new(None),
+                freshness: Freshness::default(),
                 renewals: Arc::default(),
             }),
         })
@@ -123,6 +133,17 @@ impl JsonTokenStorage {
         self
     }
 
+    /// How long a snapshot is served without looking at the file (default
+    /// 1 s): changes by other processes (or by other storages of the same
+    /// file) are seen within this time, and always before a renewal.
+    /// `Duration::ZERO` looks at the file on every load. Clones share the
+    /// setting.
+    #[must_use]
+    pub fn with_recheck_interval(self, interval: std::time::Duration) -> Self {
+        self.inner.freshness.set_interval(interval);
+        self
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -143,9 +164,23 @@ impl JsonTokenStorage {
         let metadata = file
             .metadata()
             .map_err(|e| StorageError::io("inspect", path, e))?;
+        let too_large = |size| StorageError::TooLarge {
+            path: path.clone(),
+            size,
+            limit: MAX_TOKEN_FILE_BYTES,
+        };
+        if metadata.len() > MAX_TOKEN_FILE_BYTES {
+            return Err(too_large(metadata.len()));
+        }
         let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes)
+        // Bounded also if the file grows while it is read.
+        (&mut file)
+            .take(MAX_TOKEN_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| StorageError::io("read", path, e))?;
+        if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
         let corrupt = |source| StorageError::Corrupt {
             path: path.clone(),
             source,
@@ -186,9 +221,11 @@ impl JsonTokenStorage {
             started.elapsed(),
         );
         // Refresh the cache from what is now on disk.
-        *self.cache() = self
+        let mut cache = self.cache();
+        *cache = self
             .read()?
             .map(|(identity, _, tokens)| Cached { identity, tokens });
+        self.inner.freshness.confirm();
         Ok(())
     }
 
@@ -260,20 +297,33 @@ impl JsonTokenStorage {
 
 impl TokenStorage for JsonTokenStorage {
     fn load(&self) -> Result<TokenSet, StorageError> {
+        let freshness = &self.inner.freshness;
+        let mut cache = self.cache();
+        if freshness.is_fresh()
+            && let Some(cached) = cache.as_ref()
+        {
+            return Ok(cached.tokens.clone());
+        }
+        // Looked at and cached under the cache lock, so that an older
+        // snapshot never replaces a newer one.
         let Some(identity) = self.current_identity()? else {
-            *self.cache() = None;
+            *cache = None;
+            freshness.confirm();
             return Ok(TokenSet::default());
         };
-        if let Some(cached) = self.cache().as_ref().filter(|c| c.identity == identity) {
+        if let Some(cached) = cache.as_ref().filter(|c| c.identity == identity) {
+            freshness.confirm();
             return Ok(cached.tokens.clone());
         }
         let Some((identity, _, tokens)) = self.read()? else {
+            *cache = None;
             return Ok(TokenSet::default());
         };
-        *self.cache() = Some(Cached {
+        *cache = Some(Cached {
             identity,
             tokens: tokens.clone(),
         });
+        freshness.confirm();
         Ok(tokens)
     }
 
@@ -289,9 +339,41 @@ impl TokenStorage for JsonTokenStorage {
         })
     }
 
+    /// Under the write lock, if the file is still unreadable: renames it to
+    /// `<file>.unreadable-<UTC time>` beside it (never replacing a file).
+    fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
+        let _lock = FileLock::acquire(&self.inner.write_lock, self.inner.renewals.timeout())?;
+        match self.read() {
+            Err(e) if e.is_unreadable() => {}
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let path = &self.inner.path;
+        let stamp: String = UnixTime::from(SystemTime::now())
+            .to_string()
+            .chars()
+            .filter(|c| !matches!(c, '-' | ':'))
+            .collect();
+        let mut aside = sidecar(path, &format!(".unreadable-{stamp}"));
+        for n in 2.. {
+            if !aside.exists() {
+                break;
+            }
+            aside = sidecar(path, &format!(".unreadable-{stamp}-{n}"));
+        }
+        fs::rename(path, &aside).map_err(|e| StorageError::io("set aside", path, e))?;
+        *self.cache() = None;
+        self.inner.freshness.expire();
+        crate::trace::set_aside(&path.display(), &aside.display());
+        Ok(Some(aside))
+    }
+
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
         let in_process = self.inner.renewals.lock(resource_server)?;
         let file = FileLock::acquire(&self.inner.renewal_lock, self.inner.renewals.timeout())?;
+        // The reload under the lock looks at the file: another process
+        // may have renewed.
+        self.inner.freshness.expire();
         Ok(RenewalGuard::new(in_process, Some(file)))
     }
 }

@@ -5,6 +5,7 @@
 //! that makes concurrent refreshes single-flight: in this process per
 //! resource server, and across processes for file-backed storages.
 
+mod freshness;
 mod json;
 mod locks;
 mod memory;
@@ -23,6 +24,7 @@ use globus_app_proto::token::TokenData;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresTokenStorage, PostgresTokenStorageBuilder, StoreFailureHook};
+pub use freshness::DEFAULT_RECHECK_INTERVAL;
 pub use json::JsonTokenStorage;
 pub use locks::{DEFAULT_LOCK_TIMEOUT, RenewalGuard};
 pub use memory::MemoryTokenStorage;
@@ -45,7 +47,19 @@ pub trait TokenStorage: Send + Sync {
 
     /// Takes the renewal lock of a resource server until the guard drops.
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError>;
+
+    /// Moves unreadable content ([`StorageError::is_unreadable`]) out of
+    /// the way, keeping it for inspection, and returns where it went; a
+    /// forced login calls this and starts over. The default sets nothing
+    /// aside (`None`), and the forced login then reports the error.
+    fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
+        Ok(None)
+    }
 }
+
+/// The largest token file that is read (8 MiB; a file with a thousand
+/// records is about 1 MiB). A larger one is [`StorageError::TooLarge`].
+pub const MAX_TOKEN_FILE_BYTES: u64 = 8 << 20;
 
 /// A token storage failure. Messages name the file and never contain
 /// tokens.
@@ -62,13 +76,32 @@ pub enum StorageError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The file is not a token file this library can read; it is left as is.
-    #[error("{} is not a valid token file; it was left unmodified", path.display())]
+    /// The file is not a token file this library can read; it is left as
+    /// is. A forced login (`LoginOptions::new().force(true)`) moves it aside
+    /// to a timestamped name beside it and starts over.
+    #[error(
+        "{} is not a valid token file; it was left unmodified (log in with force to move it aside and start over)",
+        path.display()
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
         source: StorageCodecError,
+    },
+    /// The file is larger than [`MAX_TOKEN_FILE_BYTES`]: it was not read,
+    /// and is left as is (a forced login moves it aside, as a corrupt one).
+    #[error(
+        "{} holds {size} bytes, more than a token file may ({limit}); it was left unmodified (log in with force to move it aside and start over)",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The SQLite database failed.
     #[error("SQLite token database {} failed", path.display())]
@@ -189,6 +222,14 @@ impl StorageError {
             Self::Unavailable { .. } | Self::LockTimeout { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether the storage holds content this library cannot read (a
+    /// corrupt, empty or oversized token file, an undecodable record): a
+    /// forced login sets it aside
+    /// ([`TokenStorage::set_aside_unreadable`]).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, Self::Corrupt { .. } | Self::TooLarge { .. })
     }
 
     #[cfg(feature = "sqlite")]

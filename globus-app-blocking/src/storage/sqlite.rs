@@ -9,6 +9,7 @@ use globus_app_proto::storage::{TokenFileFormat, sqlite};
 use globus_app_proto::token::TokenData;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
+use super::freshness::Freshness;
 use super::locks::{FileLock, RenewalGuard, RenewalLocks};
 use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
 
@@ -22,8 +23,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// are missing (also for an existing empty file), and its version is
 /// checked. Writes run in `BEGIN IMMEDIATE` transactions with a busy
 /// timeout. New databases are made 0600 in a 0700 directory. Reads are
-/// served from memory until another connection commits (`PRAGMA
-/// data_version`).
+/// served from memory: without looking at the database for up to a second
+/// after the last look (see
+/// [`with_recheck_interval`](Self::with_recheck_interval)), then until
+/// another connection commits (`PRAGMA data_version`). Writes through this
+/// storage are seen at once, and a renewal always looks first.
 #[derive(Debug, Clone)]
 pub struct SqliteTokenStorage {
     inner: Arc<Inner>,
@@ -36,6 +40,7 @@ struct Inner {
     connection: Mutex<Connection>,
     /// (data_version, snapshot) of the last read; cleared by our writes.
     cache: Mutex<Option<(i64, TokenSet)>>,
+    freshness: Freshness,
     renewal_lock: PathBuf,
     renewals: Arc<RenewalLocks>,
 }
@@ -70,6 +75,7 @@ impl SqliteTokenStorage {
                 namespace: namespace.into(),
                 connection: Mutex::new(connection),
                 cache: Mutex::new(None),
+                freshness: Freshness::default(),
                 renewal_lock: PathBuf::from(renewal_lock),
                 renewals: Arc::default(),
                 path,
@@ -91,6 +97,16 @@ impl SqliteTokenStorage {
     #[must_use]
     pub fn with_lock_timeout(self, timeout: std::time::Duration) -> Self {
         self.inner.renewals.set_timeout(timeout);
+        self
+    }
+
+    /// How long a snapshot is served without looking at the database
+    /// (default 1 s): commits by other connections are seen within this
+    /// time, and always before a renewal. `Duration::ZERO` looks on every
+    /// load. Clones share the setting.
+    #[must_use]
+    pub fn with_recheck_interval(self, interval: Duration) -> Self {
+        self.inner.freshness.set_interval(interval);
         self
     }
 
@@ -118,6 +134,13 @@ impl SqliteTokenStorage {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn cache(&self) -> MutexGuard<'_, Option<(i64, TokenSet)>> {
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn sql(&self, e: rusqlite::Error) -> StorageError {
         StorageError::sqlite(&self.inner.path, e)
     }
@@ -132,11 +155,8 @@ impl SqliteTokenStorage {
             .map_err(|e| self.sql(e))?;
         change(&transaction).map_err(|e| self.sql(e))?;
         transaction.commit().map_err(|e| self.sql(e))?;
-        *self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self.cache() = None;
+        self.inner.freshness.expire();
         Ok(())
     }
 }
@@ -183,18 +203,20 @@ fn ensure_schema(connection: &mut Connection, path: &Path) -> Result<(), Storage
 
 impl TokenStorage for SqliteTokenStorage {
     fn load(&self) -> Result<TokenSet, StorageError> {
+        if self.inner.freshness.is_fresh()
+            && let Some((_, tokens)) = self.cache().as_ref()
+        {
+            return Ok(tokens.clone());
+        }
         let connection = self.connection();
         let version: i64 = connection
             .query_row("PRAGMA data_version", [], |row| row.get(0))
             .map_err(|e| self.sql(e))?;
-        let mut cache = self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.cache();
         if let Some((cached_version, tokens)) = cache.as_ref()
             && *cached_version == version
         {
+            self.inner.freshness.confirm();
             return Ok(tokens.clone());
         }
         let started = std::time::Instant::now();
@@ -226,6 +248,7 @@ impl TokenStorage for SqliteTokenStorage {
             started.elapsed(),
         );
         *cache = Some((version, tokens.clone()));
+        self.inner.freshness.confirm();
         Ok(tokens)
     }
 
@@ -269,6 +292,9 @@ impl TokenStorage for SqliteTokenStorage {
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
         let in_process = self.inner.renewals.lock(resource_server)?;
         let file = FileLock::acquire(&self.inner.renewal_lock, self.inner.renewals.timeout())?;
+        // The reload under the lock looks at the database: another process
+        // may have renewed.
+        self.inner.freshness.expire();
         Ok(RenewalGuard::new(in_process, Some(file)))
     }
 }

@@ -44,6 +44,11 @@ pub enum Action {
     /// Remove the records of these resource servers; answer
     /// [`Input::Removed`].
     RemoveTokens(Vec<String>),
+    /// Move the storage's unreadable content (a corrupt token file) out of
+    /// the way, keeping it beside the original; answer
+    /// [`Input::SetAside`]. Only a forced login asks, after a load failed
+    /// with [`IoFailureKind::UnreadableStorage`](super::IoFailureKind::UnreadableStorage).
+    SetAsideUnreadableTokens,
     /// Take the exclusive renewal lock of this resource server (in-process,
     /// and across processes for shared token files); answer
     /// [`Input::Locked`]. Callers that find an expired token all ask; the
@@ -72,6 +77,9 @@ pub enum Input {
     Stored,
     /// [`Action::RemoveTokens`] done.
     Removed,
+    /// [`Action::SetAsideUnreadableTokens`] done (or there was nothing the
+    /// storage could set aside; the next load tells).
+    SetAside,
     /// [`Action::Lock`] taken.
     Locked,
     /// [`Action::Unlock`] done.
@@ -92,6 +100,7 @@ impl Input {
             Self::Tokens(_) => "Tokens",
             Self::Stored => "Stored",
             Self::Removed => "Removed",
+            Self::SetAside => "SetAside",
             Self::Locked => "Locked",
             Self::Unlocked => "Unlocked",
             Self::Response(_) => "Response",

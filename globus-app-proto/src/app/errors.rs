@@ -115,6 +115,9 @@ pub enum IoFailureKind {
     Interaction,
     /// Taking a renewal lock.
     Lock,
+    /// Reading token storage that holds something unreadable (a corrupt,
+    /// empty or oversized token file), which a forced login sets aside.
+    UnreadableStorage,
 }
 
 impl std::fmt::Display for IoFailureKind {
@@ -124,6 +127,7 @@ impl std::fmt::Display for IoFailureKind {
             Self::Transport => "HTTP transport",
             Self::Interaction => "interactive login",
             Self::Lock => "renewal lock",
+            Self::UnreadableStorage => "unreadable token storage",
         })
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::driver::{
     Action, AuthorizationResponse, AuthorizePlan, Input, Operation, PlanInner, Step, TokenSet,
 };
-use super::errors::{AppError, TokenValidationError};
+use super::errors::{AppError, IoFailureKind, TokenValidationError};
 use super::{AppKind, GlobusApp, OidcKeys, missing_root_scopes, unexpected};
 use crate::UnixTime;
 use crate::auth_params::AuthorizationParameters;
@@ -93,6 +93,8 @@ pub struct Login {
     jwks_refetched: bool,
     /// The resource servers a `ClientApp` asked for on their own.
     requested_alone: Vec<String>,
+    /// Whether unreadable storage was already set aside.
+    set_aside: bool,
     state: State,
 }
 
@@ -100,6 +102,8 @@ pub struct Login {
 enum State {
     Start,
     Loading,
+    /// A forced login setting unreadable storage aside.
+    SettingAside,
     Randomizing {
         scope: String,
     },
@@ -137,6 +141,7 @@ impl Login {
             force: options.force,
             jwks_refetched: false,
             requested_alone: Vec::new(),
+            set_aside: false,
             state: State::Start,
         }
     }
@@ -389,6 +394,16 @@ impl Operation for Login {
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
         if let Some(Input::Failed(failure)) = input {
+            if matches!(self.state, State::Loading)
+                && failure.kind == IoFailureKind::UnreadableStorage
+                && self.force
+                && !self.set_aside
+            {
+                // A forced login starts over: the unreadable content is
+                // kept beside the original, and the storage loaded again.
+                self.state = State::SettingAside;
+                return Step::Action(Action::SetAsideUnreadableTokens);
+            }
             return self.done(Err(failure.into()));
         }
         match (std::mem::replace(&mut self.state, State::Finished), input) {
@@ -397,6 +412,12 @@ impl Operation for Login {
                 Step::Action(Action::LoadTokens)
             }
             (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(&tokens, now),
+            (State::SettingAside, Some(Input::SetAside)) => {
+                // Once: a second unreadable load is the caller's error.
+                self.set_aside = true;
+                self.state = State::Loading;
+                Step::Action(Action::LoadTokens)
+            }
             (State::Randomizing { scope }, Some(Input::Random(random))) => {
                 self.on_random(&random, scope)
             }
@@ -462,6 +483,7 @@ impl Operation for Login {
                 let expected = match state {
                     State::Start => "nothing",
                     State::Loading => "Tokens",
+                    State::SettingAside => "SetAside",
                     State::Randomizing { .. } => "Random",
                     State::Authorizing { .. } => "Authorization",
                     State::Exchanging

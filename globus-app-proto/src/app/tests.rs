@@ -1265,3 +1265,52 @@ fn a_rejected_refresh_token_is_removed_from_storage_so_other_processes_send_no_g
     );
     assert!(other.auth.requests.is_empty(), "{:?}", other.auth.requests);
 }
+
+// ---------------------------------------------------------------- unreadable storage
+
+#[test]
+fn only_a_forced_login_sets_unreadable_storage_aside_and_starts_over() {
+    let mut sim = Sim::new(user_app(refresh_mode()));
+    sim.unreadable = true;
+    let error = sim.drive(sim.app.login()).unwrap_err();
+    assert!(
+        matches!(&error, AppError::Io(failure) if failure.kind == IoFailureKind::UnreadableStorage),
+        "{error:?}"
+    );
+    let forced = LoginOptions::new().force(true);
+    assert!(matches!(
+        sim.drive(sim.app.login_with(forced.clone())),
+        Ok(LoginOutcome::LoggedIn { .. })
+    ));
+    assert!(!sim.unreadable);
+    let set_aside = sim.actions.iter().position(|a| a == "set aside").unwrap();
+    assert_eq!(sim.actions[..set_aside], ["load", "load"]);
+    assert_eq!(sim.actions[set_aside + 1], "load", "loaded again");
+    assert!(sim.stored(TRANSFER).is_some());
+
+    // Set aside once: storage that stays unreadable is the caller's error.
+    let mut sim = Sim::new(user_app(refresh_mode()));
+    sim.unreadable = true;
+    let mut op = sim.app.login_with(forced);
+    let Step::Action(Action::LoadTokens) = op.advance(None, sim.now) else {
+        panic!("load first")
+    };
+    let unreadable = || {
+        Input::Failed(IoFailure::new(
+            IoFailureKind::UnreadableStorage,
+            &"still unreadable",
+            false,
+        ))
+    };
+    let Step::Action(Action::SetAsideUnreadableTokens) = op.advance(Some(unreadable()), sim.now)
+    else {
+        panic!("set aside")
+    };
+    let Step::Action(Action::LoadTokens) = op.advance(Some(Input::SetAside), sim.now) else {
+        panic!("load again")
+    };
+    assert!(matches!(
+        op.advance(Some(unreadable()), sim.now),
+        Step::Done(Err(AppError::Io(_)))
+    ));
+}

@@ -1,0 +1,86 @@
+//! How long a file-backed storage trusts its in-memory snapshot before
+//! looking at the file again: the warm path makes no system call.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a snapshot is served without looking at the file, by default.
+pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When the snapshot was last confirmed against the file, and for how long
+/// a confirmation holds. Lock-free: read on every `load`.
+#[derive(Debug)]
+pub(crate) struct Freshness {
+    origin: Instant,
+    /// Nanoseconds after `origin` of the last confirmation, plus one; 0
+    /// when the snapshot must be confirmed before its next use.
+    confirmed: AtomicU64,
+    interval_nanos: AtomicU64,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            confirmed: AtomicU64::new(0),
+            interval_nanos: AtomicU64::new(nanos(DEFAULT_RECHECK_INTERVAL)),
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Freshness {
+    pub(crate) fn set_interval(&self, interval: Duration) {
+        self.interval_nanos
+            .store(nanos(interval), Ordering::Relaxed);
+    }
+
+    fn elapsed(&self) -> u64 {
+        nanos(self.origin.elapsed())
+    }
+
+    /// Whether the snapshot was confirmed less than the interval ago.
+    pub(crate) fn is_fresh(&self) -> bool {
+        let confirmed = self.confirmed.load(Ordering::Acquire);
+        confirmed != 0
+            && self.elapsed().saturating_add(1) - confirmed
+                < self.interval_nanos.load(Ordering::Relaxed)
+    }
+
+    /// The snapshot matches the file now.
+    pub(crate) fn confirm(&self) {
+        self.confirmed
+            .store(self.elapsed().saturating_add(1), Ordering::Release);
+    }
+
+    /// The next use must look at the file (before a renewal, after a
+    /// failure).
+    pub(crate) fn expire(&self) {
+        self.confirmed.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmation_holds_for_the_interval_and_expire_ends_it() {
+        let freshness = Freshness::default();
+        assert!(!freshness.is_fresh(), "never confirmed");
+        freshness.confirm();
+        assert!(freshness.is_fresh());
+        freshness.expire();
+        assert!(!freshness.is_fresh());
+        freshness.set_interval(Duration::ZERO);
+        freshness.confirm();
+        assert!(!freshness.is_fresh(), "a zero interval always looks");
+        freshness.set_interval(Duration::from_millis(20));
+        freshness.confirm();
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!freshness.is_fresh(), "the interval has passed");
+    }
+}
