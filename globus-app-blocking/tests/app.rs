@@ -14,7 +14,9 @@ use globus_app_blocking::login::{
 };
 use globus_app_blocking::proto::app::{AppError, LoginOutcome};
 use globus_app_blocking::proto::authorize::RedirectError;
-use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage, TokenStorage};
+use globus_app_blocking::storage::{
+    JsonTokenStorage, MemoryTokenStorage, StorageError, TokenStorage,
+};
 use globus_app_blocking::{ClientApp, Error, GlobusAppConfig, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
@@ -641,7 +643,7 @@ fn logout_during_a_refresh_in_flight_leaves_no_live_token_behind() {
 #[test]
 fn a_corrupt_or_oversized_token_file_is_refused_and_a_forced_login_sets_it_aside() {
     use globus_app_blocking::proto::app::LoginOptions;
-    use globus_app_blocking::storage::{MAX_TOKEN_FILE_BYTES, StorageError};
+    use globus_app_blocking::storage::MAX_TOKEN_FILE_BYTES;
     let server = AuthServer::start();
     let dir = TempDir::new("corrupt");
     let path = dir.0.join("tokens.json");
@@ -730,4 +732,84 @@ fn a_corrupt_or_oversized_token_file_is_refused_and_a_forced_login_sets_it_aside
                 .is_some()
         );
     }
+}
+
+/// A token file whose stores fail while `failing` is set (a full disk).
+#[derive(Clone)]
+struct FullDisk {
+    file: JsonTokenStorage,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenStorage for FullDisk {
+    fn load(&self) -> Result<globus_app_blocking::proto::app::TokenSet, StorageError> {
+        self.file.load()
+    }
+    fn store(
+        &self,
+        records: &[globus_app_blocking::proto::token::TokenData],
+    ) -> Result<(), StorageError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StorageError::Io {
+                operation: "write",
+                path: self.file.path().to_owned(),
+                source: std::io::Error::from_raw_os_error(28),
+            });
+        }
+        self.file.store(records)
+    }
+    fn remove(&self, resource_servers: &[String]) -> Result<(), StorageError> {
+        self.file.remove(resource_servers)
+    }
+    fn lock_renewal(
+        &self,
+        resource_server: &str,
+    ) -> Result<globus_app_blocking::storage::RenewalGuard, StorageError> {
+        self.file.lock_renewal(resource_server)
+    }
+}
+
+#[test]
+fn a_rotated_refresh_token_that_could_not_be_saved_is_reported_kept_and_saved_later() {
+    let server = AuthServer::start();
+    server.fake().rotate_refresh_tokens = true;
+    let dir = TempDir::new("full-disk");
+    let file = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
+    let storage = FullDisk {
+        file: file.clone(),
+        failing: std::sync::Arc::default(),
+    };
+    let app = user_app(&server, storage.clone(), true);
+    app.login().unwrap();
+    let mut records = file.load().unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = now().saturating_sub_secs(5);
+    }
+    file.store(&records).unwrap();
+
+    storage
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let error = app.get_authorizer(TRANSFER).unwrap_err();
+    assert!(
+        matches!(&error, Error::App(AppError::RenewalNotSaved { resource_server, .. }) if resource_server == TRANSFER),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("tokens.json"), "{message}");
+    assert!(message.contains("login may need repeating"), "{message}");
+
+    // The disk has room again: the next call saves the kept renewal, with
+    // no second refresh, and the refresh-token family is alive.
+    storage
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    app.get_authorizer(TRANSFER).unwrap();
+    assert_eq!(server.grants("refresh_token"), 1);
+    let stored = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT")
+        .unwrap()
+        .load()
+        .unwrap();
+    let refresh = stored.get(TRANSFER).unwrap().refresh_token.clone().unwrap();
+    assert!(server.fake().is_live(refresh.secret(), now()));
 }

@@ -622,6 +622,8 @@ pub struct Sim {
     /// The storage holds something unreadable (a corrupt token file):
     /// loads fail until it is set aside.
     pub unreadable: bool,
+    /// How many of the next stores fail (a full disk, a busy database).
+    pub failing_stores: usize,
     random_counter: u8,
 }
 
@@ -638,6 +640,7 @@ impl Sim {
             logins: 0,
             locks: Vec::new(),
             unreadable: false,
+            failing_stores: 0,
             random_counter: 0,
         }
     }
@@ -686,6 +689,14 @@ impl Sim {
             Action::SetAsideUnreadableTokens => {
                 self.unreadable = false;
                 Input::SetAside
+            }
+            Action::StoreTokens(_) if self.failing_stores > 0 => {
+                self.failing_stores -= 1;
+                Input::Failed(IoFailure::new(
+                    IoFailureKind::Storage,
+                    &"cannot replace /sim/tokens.json: No space left on device",
+                    false,
+                ))
             }
             Action::StoreTokens(records) => {
                 for record in records {

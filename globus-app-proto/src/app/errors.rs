@@ -162,6 +162,20 @@ pub enum AppError {
     /// requirements for.
     #[error("the app has no scope requirements for resource server {0}")]
     NoScopeRequirements(String),
+    /// Renewed tokens could not be stored (after retries): with refresh
+    /// token rotation, the stored refresh token is now spent. This process
+    /// keeps the new tokens in memory (a logout revokes them) and stores
+    /// them on its next call for the resource server; if it ends first,
+    /// the login may need repeating.
+    #[error(
+        "the tokens renewed for {resource_server} could not be saved ({reason}); this process keeps them and saves them on its next call, but if it ends first the login may need repeating"
+    )]
+    RenewalNotSaved {
+        /// The resource server.
+        resource_server: String,
+        /// The storage failure (it names the file).
+        reason: String,
+    },
     /// A `ClientApp` login with no scopes to ask for.
     #[error("a ClientApp cannot get tokens without scope requirements")]
     NoScopesToRequest,
@@ -182,6 +196,7 @@ impl AppError {
         match self {
             Self::Response(e) => e.is_retryable(),
             Self::Io(e) => e.retryable,
+            Self::RenewalNotSaved { .. } => true,
             _ => false,
         }
     }

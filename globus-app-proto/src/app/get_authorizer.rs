@@ -46,8 +46,13 @@ enum State<'r> {
         renewal: Renewal,
         required: Option<Vec<Scope>>,
     },
+    /// Storing a renewed record (`attempts` so far), or, with `persisting`,
+    /// a renewal an earlier call could not store.
     Storing {
         record: Box<TokenData>,
+        replaced: Option<AccessToken>,
+        attempts: u8,
+        persisting: bool,
     },
     /// Storing the record without the refresh token Globus Auth rejected.
     Forgetting,
@@ -66,9 +71,15 @@ enum State<'r> {
     Finished,
 }
 
+/// How many times a renewed record is stored before the renewal is kept in
+/// memory and reported ([`AppError::RenewalNotSaved`]).
+const STORE_ATTEMPTS: u8 = 3;
+
 #[derive(Debug)]
 enum AfterUnlock {
     Ready(Box<TokenData>),
+    /// Start over from loading (an unsaved renewal was just stored).
+    Restart,
     Invalid(TokenValidationError),
     Fail(AppError),
 }
@@ -149,6 +160,18 @@ impl<'r> GetAuthorizer<'r> {
     }
 
     fn on_loaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
+        if self
+            .app
+            .read()
+            .state
+            .unsaved_for(self.resource_server)
+            .is_some()
+        {
+            // An earlier renewal is only in memory: store it first, under
+            // the lock.
+            self.state = State::Locking;
+            return Step::Action(Action::Lock(self.resource_server.to_owned()));
+        }
         match self.evaluate(tokens, now) {
             Err(e) => self.done(Err(e)),
             Ok((Evaluation::Ready(record), dependents)) => self.ready(record, dependents, now),
@@ -160,7 +183,32 @@ impl<'r> GetAuthorizer<'r> {
         }
     }
 
+    /// Stores the unsaved renewal of an earlier call, unless the stored
+    /// record changed since (someone wrote a newer one: it is dropped).
+    fn persist_unsaved(&mut self, tokens: &TokenSet) -> Option<Out> {
+        let mut shared = self.app.write();
+        let unsaved = shared.state.unsaved_for(self.resource_server)?;
+        let stored = tokens.get(self.resource_server).map(|r| &r.access_token);
+        if stored != unsaved.replaced.as_ref() {
+            shared.state.forget_unsaved(self.resource_server);
+            return None;
+        }
+        let record = Box::new(unsaved.record.clone());
+        let replaced = unsaved.replaced.clone();
+        drop(shared);
+        self.state = State::Storing {
+            record: record.clone(),
+            replaced,
+            attempts: 1,
+            persisting: true,
+        };
+        Some(Step::Action(Action::StoreTokens(vec![*record])))
+    }
+
     fn on_reloaded(&mut self, tokens: &TokenSet, now: UnixTime) -> Out {
+        if let Some(out) = self.persist_unsaved(tokens) {
+            return out;
+        }
         let renewal = match self.evaluate(tokens, now) {
             Err(e) => return self.unlock(AfterUnlock::Fail(e)),
             // Another caller renewed it while we waited for the lock.
@@ -250,8 +298,44 @@ impl<'r> GetAuthorizer<'r> {
         }
         self.state = State::Storing {
             record: Box::new(record.clone()),
+            replaced: previous.map(|p| p.access_token),
+            attempts: 1,
+            persisting: false,
         };
         Step::Action(Action::StoreTokens(vec![record]))
+    }
+
+    /// A store under the lock failed: try again, then keep the renewal in
+    /// memory and report it. Never continue as if it were stored: with
+    /// rotation, the stored refresh token is spent.
+    fn on_store_failed(
+        &mut self,
+        record: Box<TokenData>,
+        replaced: Option<AccessToken>,
+        attempts: u8,
+        persisting: bool,
+        failure: &super::IoFailure,
+    ) -> Out {
+        if !persisting && attempts < STORE_ATTEMPTS {
+            self.state = State::Storing {
+                record: record.clone(),
+                replaced,
+                attempts: attempts + 1,
+                persisting,
+            };
+            return Step::Action(Action::StoreTokens(vec![*record]));
+        }
+        let mut shared = self.app.write();
+        shared.state.forget_unsaved(self.resource_server);
+        shared.state.unsaved.push(super::UnsavedRenewal {
+            record: *record,
+            replaced,
+        });
+        drop(shared);
+        self.unlock(AfterUnlock::Fail(AppError::RenewalNotSaved {
+            resource_server: self.resource_server.to_owned(),
+            reason: failure.message.clone(),
+        }))
     }
 
     /// Globus Auth rejected the stored refresh token: remember it in this
@@ -434,8 +518,14 @@ impl Operation for GetAuthorizer<'_> {
         }
         if let Some(Input::Failed(failure)) = input {
             return match std::mem::replace(&mut self.state, State::Finished) {
+                State::Storing {
+                    record,
+                    replaced,
+                    attempts,
+                    persisting,
+                } => self.on_store_failed(record, replaced, attempts, persisting, &failure),
                 // Holding the lock: release it before reporting.
-                State::Renewing { .. } | State::Storing { .. } | State::Reloading => {
+                State::Renewing { .. } | State::Reloading => {
                     self.unlock(AfterUnlock::Fail(failure.into()))
                 }
                 // The token is dead either way; this process remembers it.
@@ -464,13 +554,24 @@ impl Operation for GetAuthorizer<'_> {
                 },
                 Some(Input::Response(response)),
             ) => self.on_renewed(&response, previous, renewal, required.as_deref(), now),
-            (State::Storing { record }, Some(Input::Stored)) => {
-                self.app
-                    .write()
+            (
+                State::Storing {
+                    record, persisting, ..
+                },
+                Some(Input::Stored),
+            ) => {
+                let mut shared = self.app.write();
+                shared
                     .state
                     .dead_refresh_tokens
                     .retain(|(rs, _)| rs != self.resource_server);
-                self.unlock(AfterUnlock::Ready(record))
+                shared.state.forget_unsaved(self.resource_server);
+                drop(shared);
+                if persisting {
+                    self.unlock(AfterUnlock::Restart)
+                } else {
+                    self.unlock(AfterUnlock::Ready(record))
+                }
             }
             (State::Forgetting, Some(Input::Stored)) => {
                 self.unlock(AfterUnlock::Invalid(self.refresh_token_rejected()))
@@ -482,6 +583,10 @@ impl Operation for GetAuthorizer<'_> {
                         .required_scopes(self.resource_server)
                         .is_some_and(|r| has_dependencies(&r));
                     self.ready(&record, dependents, now)
+                }
+                AfterUnlock::Restart => {
+                    self.state = State::Loading;
+                    Step::Action(Action::LoadTokens)
                 }
                 AfterUnlock::Invalid(e) => self.invalid(e, now),
                 AfterUnlock::Fail(e) => self.done(Err(e)),

@@ -476,6 +476,9 @@ impl Operation for Login {
                 state
                     .dead_refresh_tokens
                     .retain(|(rs, _)| !resource_servers.contains(rs));
+                state
+                    .unsaved
+                    .retain(|u| !resource_servers.contains(&u.record.resource_server));
                 drop(shared);
                 self.done(Ok(LoginOutcome::LoggedIn { identity }))
             }

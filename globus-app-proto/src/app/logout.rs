@@ -137,14 +137,23 @@ impl Logout {
         }
     }
 
-    /// Under the lock: the record as it is now.
+    /// Under the lock: the record as it is now, and a renewal this process
+    /// could not store (its refresh token is live too).
     fn on_reloaded(&mut self, resource_server: String, tokens: TokenSet) -> Out {
-        if let Some(record) = tokens.get(&resource_server) {
+        let unsaved = self
+            .app
+            .read()
+            .state
+            .unsaved_for(&resource_server)
+            .map(|u| u.record.clone());
+        for record in tokens.get(&resource_server).into_iter().chain(&unsaved) {
             if let Some(refresh_token) = &record.refresh_token {
                 self.pending.push_back(refresh_token.secret().to_owned());
             }
             self.pending
                 .push_back(record.access_token.secret().to_owned());
+        }
+        if !self.pending.is_empty() {
             self.report.revoked.push(resource_server.clone());
         }
         self.tokens = tokens;
@@ -203,6 +212,9 @@ impl Logout {
         state
             .dead_refresh_tokens
             .retain(|(rs, _)| !removed.contains(rs));
+        state
+            .unsaved
+            .retain(|u| !removed.contains(&u.record.resource_server));
         if !still_identified {
             state.identity = None;
         }

@@ -160,6 +160,32 @@ pub(crate) struct AppState {
     pub(crate) oidc: Option<Arc<OidcKeys>>,
     /// Refresh tokens Globus Auth rejected, by resource server.
     pub(crate) dead_refresh_tokens: Vec<(String, RefreshToken)>,
+    /// Renewed records whose store failed, kept for this process until a
+    /// store succeeds.
+    pub(crate) unsaved: Vec<UnsavedRenewal>,
+}
+
+/// A renewed record that could not be stored.
+pub(crate) struct UnsavedRenewal {
+    /// The new record (with a rotated refresh token, the only live one).
+    pub(crate) record: TokenData,
+    /// The access token of the record it replaces: if the stored record
+    /// changed since, someone else wrote a newer one and this is dropped.
+    pub(crate) replaced: Option<AccessToken>,
+}
+
+impl AppState {
+    /// The unsaved renewal of `resource_server`, if any.
+    pub(crate) fn unsaved_for(&self, resource_server: &str) -> Option<&UnsavedRenewal> {
+        self.unsaved
+            .iter()
+            .find(|u| u.record.resource_server == resource_server)
+    }
+
+    pub(crate) fn forget_unsaved(&mut self, resource_server: &str) {
+        self.unsaved
+            .retain(|u| u.record.resource_server != resource_server);
+    }
 }
 
 pub(crate) struct OidcKeys {

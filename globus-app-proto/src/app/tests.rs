@@ -969,15 +969,17 @@ fn inputs_that_do_not_answer_the_action_are_typed_errors() {
 }
 
 #[test]
-fn storage_failures_surface_as_io_errors_and_release_locks() {
+fn store_failures_of_a_renewal_are_retried_then_reported_and_release_locks() {
     let mut sim = logged_in(refresh_mode());
     sim.advance_time(2 * DAY);
     let app = sim.app.clone();
     let mut op = app.get_authorizer(TRANSFER);
     let mut input = None;
+    let mut attempts = 0;
     let result = loop {
         match op.advance(input.take(), sim.now) {
             Step::Action(Action::StoreTokens(_)) => {
+                attempts += 1;
                 input = Some(Input::Failed(IoFailure {
                     kind: IoFailureKind::Storage,
                     message: "disk full".into(),
@@ -988,13 +990,11 @@ fn storage_failures_surface_as_io_errors_and_release_locks() {
             Step::Done(result) => break result,
         }
     };
-    assert!(matches!(
-        result,
-        Err(AppError::Io(IoFailure {
-            kind: IoFailureKind::Storage,
-            ..
-        }))
-    ));
+    assert!(
+        matches!(&result, Err(AppError::RenewalNotSaved { reason, .. }) if reason == "disk full"),
+        "{result:?}"
+    );
+    assert_eq!(attempts, 3);
     assert!(sim.locks.is_empty());
 }
 
@@ -1313,4 +1313,94 @@ fn only_a_forced_login_sets_unreadable_storage_aside_and_starts_over() {
         op.advance(Some(unreadable()), sim.now),
         Step::Done(Err(AppError::Io(_)))
     ));
+}
+
+// ---------------------------------------------------------------- unsaved renewals
+
+/// A logged-in refresh-mode app against a server that rotates refresh
+/// tokens (and revokes the family on reuse), with expired access tokens.
+fn rotating_and_expired() -> Sim {
+    let mut sim = logged_in(refresh_mode());
+    sim.auth.rotate_refresh_tokens = true;
+    sim.advance_time(3 * DAY);
+    sim
+}
+
+fn stored_refresh_token(sim: &Sim) -> String {
+    sim.stored(TRANSFER)
+        .unwrap()
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .secret()
+        .to_owned()
+}
+
+#[test]
+fn a_rotated_refresh_token_whose_store_failed_is_retried_then_kept_and_reported() {
+    // Two failures: the third attempt stores, the caller sees nothing.
+    let mut sim = rotating_and_expired();
+    sim.failing_stores = 2;
+    get(&mut sim, TRANSFER).unwrap();
+    assert!(sim.auth.is_live(&stored_refresh_token(&sim), sim.now));
+
+    // Every attempt fails: a typed error naming the resource server and
+    // the file; the old (now rotated, spent) refresh token is still stored.
+    let mut sim = rotating_and_expired();
+    let spent = stored_refresh_token(&sim);
+    sim.failing_stores = 3;
+    let error = get(&mut sim, TRANSFER).unwrap_err();
+    let AppError::RenewalNotSaved {
+        resource_server,
+        reason,
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(resource_server, TRANSFER);
+    assert!(reason.contains("/sim/tokens.json"), "{reason}");
+    assert!(error.to_string().contains("login may need repeating"));
+    assert!(error.is_retryable());
+    assert!(sim.locks.is_empty(), "the lock was released");
+    assert_eq!(stored_refresh_token(&sim), spent);
+    assert!(!sim.auth.is_live(&spent, sim.now), "rotated out");
+
+    // The next call stores the renewal kept in memory first (it never
+    // presents the spent refresh token), then hands out its token.
+    let refreshes = grants(&sim, "refresh_token");
+    let authorization = get(&mut sim, TRANSFER).unwrap();
+    assert_eq!(grants(&sim, "refresh_token"), refreshes, "no new refresh");
+    assert!(sim.auth.is_live(&stored_refresh_token(&sim), sim.now));
+    assert!(
+        sim.auth
+            .is_live(authorization.access_token().secret(), sim.now)
+    );
+    assert_eq!(
+        sim.auth.live_refresh_tokens(),
+        sim.storage
+            .iter()
+            .filter(|r| r.refresh_token.is_some())
+            .count(),
+        "the family survived"
+    );
+}
+
+#[test]
+fn a_still_unsaved_renewal_fails_each_call_and_logout_revokes_it() {
+    let mut sim = rotating_and_expired();
+    sim.failing_stores = 4;
+    assert!(matches!(
+        get(&mut sim, TRANSFER),
+        Err(AppError::RenewalNotSaved { .. })
+    ));
+    // Still failing: reported again, never handed out silently.
+    assert!(matches!(
+        get(&mut sim, TRANSFER),
+        Err(AppError::RenewalNotSaved { .. })
+    ));
+    // Logout revokes the renewal that exists only in memory.
+    let report = sim.drive(sim.app.logout()).unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(sim.auth.live_refresh_tokens(), 0);
+    assert!(sim.storage.is_empty());
 }
