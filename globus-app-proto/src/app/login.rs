@@ -383,6 +383,23 @@ impl Login {
         };
         Step::Action(Action::StoreTokens(records))
     }
+    /// The new tokens are stored: what the app learned, and the outcome.
+    fn on_stored(&mut self, identity: Option<String>, resource_servers: &[String]) -> Out {
+        let mut shared = self.app.write();
+        let state = &mut shared.state;
+        if identity.is_some() {
+            state.identity.clone_from(&identity);
+        }
+        state.consents = None;
+        state
+            .dead_refresh_tokens
+            .retain(|(rs, _)| !resource_servers.contains(rs));
+        state
+            .unsaved
+            .retain(|u| !resource_servers.contains(&u.record.resource_server));
+        drop(shared);
+        self.done(Ok(LoginOutcome::LoggedIn { identity }))
+    }
 }
 
 impl Operation for Login {
@@ -466,22 +483,7 @@ impl Operation for Login {
                     resource_servers,
                 },
                 Some(Input::Stored),
-            ) => {
-                let mut shared = self.app.write();
-                let state = &mut shared.state;
-                if identity.is_some() {
-                    state.identity.clone_from(&identity);
-                }
-                state.consents = None;
-                state
-                    .dead_refresh_tokens
-                    .retain(|(rs, _)| !resource_servers.contains(rs));
-                state
-                    .unsaved
-                    .retain(|u| !resource_servers.contains(&u.record.resource_server));
-                drop(shared);
-                self.done(Ok(LoginOutcome::LoggedIn { identity }))
-            }
+            ) => self.on_stored(identity, &resource_servers),
             (state, input) => {
                 let expected = match state {
                     State::Start => "nothing",
