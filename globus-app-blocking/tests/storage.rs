@@ -431,3 +431,90 @@ fn writers_killed_at_random_points_leave_no_residue_after_one_more_store() {
     assert_eq!(temp_files(&dir.0, "tokens.json"), Vec::<String>::new());
     eprintln!("temp files left by killed writers, summed over the rounds: {residue_seen}");
 }
+
+#[cfg(unix)]
+#[test]
+fn lock_files_are_never_followed_through_a_symlink() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("lock-symlink");
+    let path = dir.0.join("tokens.json");
+    let storage = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
+    let victim = dir.0.join("victim");
+    symlink(&victim, dir.0.join("tokens.json.lock")).unwrap();
+    symlink(&victim, dir.0.join("tokens.json.refresh.lock")).unwrap();
+    let error = storage.store(&[record("rs", "A")]).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Symlink { path } if path.ends_with("tokens.json.lock")),
+        "{error:?}"
+    );
+    assert!(matches!(
+        storage.lock_renewal("rs"),
+        Err(StorageError::Symlink { .. })
+    ));
+    assert!(!victim.exists(), "nothing was created through the link");
+    assert!(!path.exists(), "nothing was written");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_token_file_stays_a_symlink_and_its_target_is_replaced() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("file-symlink");
+    let real_dir = dir.0.join("real");
+    std::fs::create_dir(&real_dir).unwrap();
+    let target = real_dir.join("tokens.json");
+    let link = dir.0.join("tokens.json");
+    // A dangling link: the first store creates the file it points to.
+    symlink("real/tokens.json", &link).unwrap();
+    let storage = JsonTokenStorage::new(&link, "DEFAULT").unwrap();
+    storage.store(&[record("rs", "A")]).unwrap();
+    storage.store(&[record("rs2", "B")]).unwrap();
+    let is_link = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    };
+    assert!(is_link(&link), "the link is still a link");
+    assert!(!is_link(&target));
+    assert_eq!(mode(&target), 0o600);
+    let through_target = JsonTokenStorage::new(&target, "DEFAULT")
+        .unwrap()
+        .load()
+        .unwrap();
+    assert_eq!(through_target.records().len(), 2);
+    // No temp files left beside the target or the link.
+    assert!(temp_files(&real_dir, "tokens.json").is_empty());
+    assert!(temp_files(&dir.0, "tokens.json").is_empty());
+    storage
+        .remove(&["rs".to_owned(), "rs2".to_owned()])
+        .unwrap();
+    assert!(is_link(&link));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_token_directory_other_users_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("open-dir");
+    for open_mode in [0o777, 0o775, 0o1777] {
+        let shared = dir.0.join(format!("shared-{open_mode:o}"));
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(open_mode)).unwrap();
+        let json = JsonTokenStorage::new(shared.join("tokens.json"), "DEFAULT").unwrap_err();
+        assert!(
+            matches!(&json, StorageError::InsecureDirectory { mode, .. } if *mode == open_mode),
+            "{json:?}"
+        );
+        assert!(json.to_string().contains("writable by other users"));
+        assert!(matches!(
+            SqliteTokenStorage::new(shared.join("tokens.db"), "DEFAULT"),
+            Err(StorageError::InsecureDirectory { .. })
+        ));
+        assert!(!shared.join("tokens.db").exists());
+    }
+    let private = dir.0.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+    JsonTokenStorage::new(private.join("tokens.json"), "DEFAULT").unwrap();
+}

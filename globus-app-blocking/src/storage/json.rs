@@ -24,8 +24,12 @@ use super::{
 /// and replaces the file atomically with a 0600 temp file from the same
 /// directory (fsync, rename, fsync of the directory), removing first the
 /// temp files a killed writer may have left; directories it creates are
-/// 0700. A file it cannot read is reported with its path and
-/// never overwritten. Reads are served from memory: without looking at the
+/// 0700, and a directory other users can write to is refused
+/// ([`StorageError::InsecureDirectory`]). A token file that is a symbolic
+/// link stays one: the file it points to is replaced atomically (temp file
+/// and rename in that file's directory). Lock files are never opened
+/// through a symbolic link ([`StorageError::Symlink`]). A file it cannot
+/// read is reported with its path and never overwritten. Reads are served from memory: without looking at the
 /// file for up to a second after the last look (see
 /// [`with_recheck_interval`](Self::with_recheck_interval)), then while the
 /// file's size, modification time and inode are unchanged. Writes through
@@ -84,6 +88,13 @@ impl FileIdentity {
 
 /// The end of this storage's temp files' names.
 const TEMP_SUFFIX: &str = ".tmp";
+
+/// The directory holding `path` (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -207,13 +218,14 @@ impl JsonTokenStorage {
     /// Read, change and replace the file under the write lock.
     fn update(&self, change: impl FnOnce(&mut JsonTokenFile, &str)) -> Result<(), StorageError> {
         let _lock = FileLock::acquire(&self.inner.write_lock, self.inner.renewals.timeout())?;
-        self.remove_stale_temp_files();
+        let target = self.write_target()?;
+        self.remove_stale_temp_files(&target);
         let mut content = self
             .read()?
             .map_or_else(JsonTokenFile::new, |(_, content, _)| content);
         change(&mut content, &self.inner.namespace);
         let started = std::time::Instant::now();
-        self.replace(&content.to_bytes())?;
+        self.replace(&target, &content.to_bytes())?;
         crate::trace::storage(
             "write",
             &self.inner.path.display(),
@@ -229,12 +241,27 @@ impl JsonTokenStorage {
         Ok(())
     }
 
-    fn directory(&self) -> &Path {
-        self.inner
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
+    /// The file a write replaces: the token file, or, when it is a
+    /// symbolic link (also a dangling one), the file the link points to, so
+    /// that the link stays a link.
+    fn write_target(&self) -> Result<PathBuf, StorageError> {
+        let mut target = self.inner.path.clone();
+        // As the kernel does, give up on long chains (and loops).
+        for _ in 0..40 {
+            match fs::symlink_metadata(&target) {
+                Ok(metadata) if metadata.file_type().is_symlink() => {
+                    let link = fs::read_link(&target)
+                        .map_err(|e| StorageError::io("read the symbolic link", &target, e))?;
+                    target = directory_of(&target).join(link);
+                }
+                _ => return Ok(target),
+            }
+        }
+        Err(StorageError::io(
+            "resolve the symbolic link",
+            &self.inner.path,
+            std::io::Error::other("too many levels of symbolic links"),
+        ))
     }
 
     /// The start of this file's temp files' names: `.<file name>.`, so that
@@ -251,9 +278,9 @@ impl JsonTokenStorage {
     /// Removes the temp files a writer killed between writing and renaming
     /// left behind: each is a full copy of the tokens. Only under the write
     /// lock, where no writer of this file can be midway.
-    fn remove_stale_temp_files(&self) {
+    fn remove_stale_temp_files(&self, target: &Path) {
         let prefix = self.temp_prefix();
-        let Ok(entries) = fs::read_dir(self.directory()) else {
+        let Ok(entries) = fs::read_dir(directory_of(target)) else {
             return;
         };
         for entry in entries.flatten() {
@@ -265,9 +292,10 @@ impl JsonTokenStorage {
         }
     }
 
-    fn replace(&self, bytes: &[u8]) -> Result<(), StorageError> {
-        let path = &self.inner.path;
-        let dir = self.directory();
+    /// Replaces `path` (the write target) atomically with a temp file from
+    /// its directory.
+    fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+        let dir = directory_of(path);
         let mut temp = tempfile::Builder::new()
             .prefix(&self.temp_prefix())
             .suffix(TEMP_SUFFIX)
@@ -348,7 +376,8 @@ impl TokenStorage for JsonTokenStorage {
             Ok(_) => return Ok(None),
             Err(e) => return Err(e),
         }
-        let path = &self.inner.path;
+        // A symbolic link stays: the file it points to is set aside.
+        let path = &self.write_target()?;
         let stamp: String = UnixTime::from(SystemTime::now())
             .to_string()
             .chars()

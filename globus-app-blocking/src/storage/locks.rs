@@ -103,12 +103,7 @@ impl FileLock {
     /// Locks `path`, waiting at most `timeout` for another holder (polling
     /// with a growing pause of at most 50 ms).
     pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, StorageError> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| StorageError::io("open the lock file", path, e))?;
+        let file = open_no_follow(path)?;
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -127,6 +122,33 @@ impl FileLock {
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
+}
+
+/// Opens (creating, 0600) a lock file, never through a symlink: a symlink
+/// planted at its path is [`StorageError::Symlink`].
+fn open_no_follow(path: &Path) -> Result<File, StorageError> {
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(StorageError::Symlink {
+            path: path.to_owned(),
+        });
+    }
+    options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return StorageError::Symlink {
+                path: path.to_owned(),
+            };
+        }
+        StorageError::io("open the lock file", path, e)
+    })
 }
 
 impl Drop for FileLock {

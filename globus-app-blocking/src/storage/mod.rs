@@ -147,6 +147,25 @@ pub enum StorageError {
         /// namespace and resource server.
         lock: String,
     },
+    /// A lock file is a symbolic link: it is never followed (someone may be
+    /// redirecting the library's writes).
+    #[error("the lock file {} is a symbolic link; remove it", path.display())]
+    Symlink {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The token file's directory can be written by other users, who could
+    /// replace the token file: it is not used.
+    #[error(
+        "the token directory {} is writable by other users (mode {mode:o}); use a private directory (0700)",
+        path.display()
+    )]
+    InsecureDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The PostgreSQL connection string does not parse.
     #[error("invalid PostgreSQL connection string")]
     InvalidConnectionString {
@@ -284,7 +303,8 @@ fn base_directory() -> Result<PathBuf, StorageError> {
     }
 }
 
-/// Creates a directory and its missing parents with mode 0700.
+/// Creates a directory and its missing parents with mode 0700, and refuses
+/// one that other users can write to ([`StorageError::InsecureDirectory`]).
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StorageError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -292,5 +312,21 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StorageError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .map_err(|e| StorageError::io("create the directory", dir, e))
+        .map_err(|e| StorageError::io("create the directory", dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| StorageError::io("inspect", dir, e))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(StorageError::InsecureDirectory {
+                path: dir.to_owned(),
+                mode,
+            });
+        }
+    }
+    Ok(())
 }

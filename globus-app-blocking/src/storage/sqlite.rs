@@ -22,7 +22,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The schema is created inside an immediate transaction when its tables
 /// are missing (also for an existing empty file), and its version is
 /// checked. Writes run in `BEGIN IMMEDIATE` transactions with a busy
-/// timeout. New databases are made 0600 in a 0700 directory. Reads are
+/// timeout. New databases are created 0600 (before SQLite opens them) in a
+/// 0700 directory; an existing one is tightened to 0600, and a directory
+/// other users can write to is refused. Reads are
 /// served from memory: without looking at the database for up to a second
 /// after the last look (see
 /// [`with_recheck_interval`](Self::with_recheck_interval)), then until
@@ -59,6 +61,22 @@ impl SqliteTokenStorage {
             create_private_dir(parent)?;
         }
         let sql = |e: rusqlite::Error| StorageError::sqlite(&path, e);
+        // A new database is created 0600 before SQLite opens it: never, even
+        // for a moment, with the umask's permissions.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            match std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StorageError::io("create", &path, e)),
+            }
+        }
         let mut connection = Connection::open(&path).map_err(sql)?;
         #[cfg(unix)]
         {
