@@ -813,3 +813,119 @@ fn a_rotated_refresh_token_that_could_not_be_saved_is_reported_kept_and_saved_la
     let refresh = stored.get(TRANSFER).unwrap().refresh_token.clone().unwrap();
     assert!(server.fake().is_live(refresh.secret(), now()));
 }
+
+/// What a hostile local client does to the login listener before (or
+/// instead of) the real redirect.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// Sends one byte every 100 ms for 10 s, never a newline.
+    Trickle,
+    /// Sends 64 KiB without a newline, then reads the answer.
+    Flood,
+}
+
+/// Runs `hostile` against the listener, then, if `follow`, visits the
+/// authorize URL as a browser would. The status of the hostile
+/// connection's answer (if any) goes to `statuses`.
+struct HostileBrowser {
+    hostile: Hostile,
+    follow: bool,
+    statuses: std::sync::Mutex<Option<mpsc::Sender<Option<u16>>>>,
+}
+
+impl BrowserOpener for HostileBrowser {
+    fn open(&self, url: &str) -> Result<(), String> {
+        let address = globus_app_tests::redirect_uri_of(url)
+            .trim_start_matches("http://")
+            .to_owned();
+        let hostile = self.hostile;
+        let statuses = self.statuses.lock().unwrap().take();
+        std::thread::spawn(move || {
+            let Ok(mut stream) = std::net::TcpStream::connect(&address) else {
+                return;
+            };
+            match hostile {
+                Hostile::Trickle => {
+                    for _ in 0..100 {
+                        if stream.write_all(b"G").is_err() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+                Hostile::Flood => {
+                    let _ = stream.write_all(&[b'A'; 64 * 1024]);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+                    let mut answer = String::new();
+                    let _ = std::io::BufReader::new(&stream).read_line(&mut answer);
+                    let status = answer
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|s| s.parse().ok());
+                    if let Some(statuses) = statuses {
+                        let _ = statuses.send(status);
+                    }
+                }
+            }
+        });
+        if self.follow {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                // After the hostile client has connected.
+                std::thread::sleep(Duration::from_millis(300));
+                globus_app_tests::follow_authorize_url(&url);
+            });
+        }
+        Ok(())
+    }
+}
+
+fn hostile_app(
+    server: &AuthServer,
+    hostile: Hostile,
+    follow: bool,
+    timeout: Duration,
+) -> (UserApp, mpsc::Receiver<Option<u16>>) {
+    let (statuses, received) = mpsc::channel();
+    let browser = HostileBrowser {
+        hostile,
+        follow,
+        statuses: std::sync::Mutex::new(Some(statuses)),
+    };
+    let app = memory_app(server, local_server(browser).with_timeout(timeout));
+    (app, received)
+}
+
+#[test]
+fn a_trickling_client_cannot_stall_the_redirect_or_the_login_timeout() {
+    let server = AuthServer::start();
+    // The real redirect arrives while the trickle goes on (for 10 s).
+    let (app, _) = hostile_app(&server, Hostile::Trickle, true, Duration::from_secs(5));
+    app.login().unwrap();
+    assert!(!app.login_required().unwrap());
+
+    // No redirect at all: the login timeout holds.
+    let (app, _) = hostile_app(&server, Hostile::Trickle, false, Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let error = app.login().unwrap_err();
+    assert!(
+        matches!(error, Error::Login(LoginFlowError::Timeout(_))),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "returned {:?} after a 1 s timeout",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_oversized_request_head_is_refused_and_the_login_goes_on() {
+    let server = AuthServer::start();
+    let (app, statuses) = hostile_app(&server, Hostile::Flood, true, Duration::from_secs(10));
+    app.login().unwrap();
+    assert_eq!(
+        statuses.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Some(431)
+    );
+}

@@ -1,8 +1,10 @@
 //! The local-server flow: open a browser, receive the redirect on a
 //! one-shot loopback listener.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use globus_app_proto::app::AuthorizePlan;
@@ -51,7 +53,9 @@ fn open_system_browser(_url: &str) -> Result<(), String> {
 /// `http://127.0.0.1:<ephemeral port>`, improving on the Python SDK's
 /// manager: the `state` is checked (other requests are answered 400 and the
 /// wait goes on), the landing page is HTML-escaped, failures are answered
-/// with an error status, and the timeout applies on every platform.
+/// with an error status, and the timeout applies on every platform and
+/// whatever clients do: connections are served concurrently, each with a
+/// deadline and an 8 KiB cap on its request head.
 pub struct LocalServerLoginFlowManager {
     timeout: Duration,
     browser: Box<dyn BrowserOpener>,
@@ -131,26 +135,102 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) {
     let _ = stream.flush();
 }
 
-/// Reads one request and answers it.
-fn visit(stream: &mut TcpStream, plan: &AuthorizePlan) -> Visit {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(&*stream);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() || request_line.len() > 8192 {
-        crate::trace::listener_refused("an unreadable or oversized request line");
-        return Visit::Ignored;
-    }
-    // Drain the headers (bounded).
-    for _ in 0..100 {
-        let mut header = String::new();
-        match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if header == "\r\n" || header == "\n" => break,
-            Ok(_) => {}
+/// The largest request head (request line and headers) read from a
+/// connection; a longer one is answered 431 and closed.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// How long one connection may take to send its request head (and never
+/// past the login's own deadline).
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 32;
+/// How often blocked reads and the accept loop look at the clock.
+const POLL: Duration = Duration::from_millis(25);
+
+/// What reading a request head gave.
+enum Head {
+    /// The head, up to (not including) the blank line.
+    Complete(Vec<u8>),
+    /// More than [`MAX_REQUEST_HEAD`] bytes without a blank line.
+    TooLarge,
+    /// Closed, failed, or out of time.
+    Incomplete,
+}
+
+/// Where the head ends (the index of its blank line), if it does.
+fn head_end(buffer: &[u8]) -> Option<usize> {
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n");
+    let lf = buffer.windows(2).position(|w| w == b"\n\n");
+    crlf.into_iter().chain(lf).min()
+}
+
+/// Reads a request head, at most [`MAX_REQUEST_HEAD`] bytes, until
+/// `deadline` or until the listener stops.
+fn read_head(stream: &mut TcpStream, deadline: Instant, stop: &AtomicBool) -> Head {
+    let mut buffer = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed) || now >= deadline {
+            return Head::Incomplete;
+        }
+        let _ = stream.set_read_timeout(Some((deadline - now).min(POLL * 4)));
+        match stream.read(&mut chunk) {
+            Ok(0) => return Head::Incomplete,
+            Ok(read) => {
+                buffer.extend_from_slice(&chunk[..read]);
+                if let Some(end) = head_end(&buffer) {
+                    buffer.truncate(end);
+                    return Head::Complete(buffer);
+                }
+                if buffer.len() > MAX_REQUEST_HEAD {
+                    return Head::TooLarge;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return Head::Incomplete,
         }
     }
-    let target = request_line.split_whitespace().nth(1).unwrap_or("");
-    let query = target.split_once('?').map_or("", |(_, q)| q);
+}
+
+/// The query of a request head's target (`GET /?code=..&state=.. HTTP/1.1`).
+fn request_query(head: &[u8]) -> &str {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(line).unwrap_or_default();
+    let target = line.split_whitespace().nth(1).unwrap_or("");
+    target.split_once('?').map_or("", |(_, q)| q)
+}
+
+/// Reads one request and answers it.
+fn visit(
+    stream: &mut TcpStream,
+    plan: &AuthorizePlan,
+    deadline: Instant,
+    stop: &AtomicBool,
+) -> Visit {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let head = match read_head(stream, deadline, stop) {
+        Head::Complete(head) => head,
+        Head::TooLarge => {
+            crate::trace::listener_refused("an oversized request head");
+            respond(
+                stream,
+                "431 Request Header Fields Too Large",
+                &page("This request is too large.", ""),
+            );
+            return Visit::Ignored;
+        }
+        Head::Incomplete => {
+            crate::trace::listener_refused("an incomplete or slow request");
+            return Visit::Ignored;
+        }
+    };
+    let query = request_query(&head);
     match plan.check_redirect(query) {
         Ok(_) => {
             respond(
@@ -180,6 +260,59 @@ fn visit(stream: &mut TcpStream, plan: &AuthorizePlan) -> Visit {
     }
 }
 
+/// Serves connections, each on its own thread with its own deadline, until
+/// one brings this login's redirect or `deadline` passes: no client, slow
+/// or large, can hold the listener.
+fn serve(
+    listener: &TcpListener,
+    plan: &AuthorizePlan,
+    deadline: Instant,
+) -> Option<std::io::Result<Result<String, RedirectError>>> {
+    let stop = AtomicBool::new(false);
+    let active = AtomicUsize::new(0);
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let outcome = loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break None;
+            }
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                        crate::trace::listener_refused("too many connections at once");
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::Relaxed);
+                    let (done, stop, active) = (done.clone(), &stop, &active);
+                    let connection_deadline = deadline.min(now + CONNECTION_DEADLINE);
+                    scope.spawn(move || {
+                        let _ = stream.set_nonblocking(false);
+                        if let Visit::Done(result) =
+                            visit(&mut stream, plan, connection_deadline, stop)
+                        {
+                            let _ = done.send(result);
+                        }
+                        active.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Ok(result) = finished.recv_timeout(POLL.min(deadline - now)) {
+                        break Some(Ok(result));
+                    }
+                }
+                Err(e) => break Some(Err(e)),
+            }
+            if let Ok(result) = finished.try_recv() {
+                break Some(Ok(result));
+            }
+        };
+        // The other connections give up at their next look at the clock.
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    })
+}
+
 impl LoginFlowManager for LocalServerLoginFlowManager {
     fn run(&self, plan: &AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError> {
         let remote = ["SSH_TTY", "SSH_CONNECTION", "SSH_CLIENT"]
@@ -201,24 +334,13 @@ impl LoginFlowManager for LocalServerLoginFlowManager {
         self.browser
             .open(plan.url(&redirect_uri).as_str())
             .map_err(LoginFlowError::Browser)?;
-        let deadline = Instant::now() + self.timeout;
-        while Instant::now() < deadline {
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    if let Visit::Done(result) = visit(&mut stream, plan) {
-                        return Ok(AuthorizationResponse::Redirect {
-                            query: result?,
-                            redirect_uri,
-                        });
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                Err(e) => return Err(listen(e)),
-            }
+        match serve(&listener, plan, Instant::now() + self.timeout) {
+            Some(Ok(result)) => Ok(AuthorizationResponse::Redirect {
+                query: result?,
+                redirect_uri,
+            }),
+            Some(Err(e)) => Err(listen(e)),
+            None => Err(LoginFlowError::Timeout(self.timeout)),
         }
-        Err(LoginFlowError::Timeout(self.timeout))
     }
 }
