@@ -854,7 +854,7 @@ impl BrowserOpener for HostileBrowser {
                     }
                 }
                 Hostile::Flood => {
-                    let _ = stream.write_all(&[b'A'; 64 * 1024]);
+                    let _ = stream.write_all(&vec![b'A'; 64 * 1024]);
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
                     let mut answer = String::new();
                     let _ = std::io::BufReader::new(&stream).read_line(&mut answer);
