@@ -1,10 +1,12 @@
-//! The file-backed storages (a JSON token file, a SQLite database) on the
-//! warm path, next to memory storage: a blocking `ClientApp` handing out a
-//! valid token.
+//! The file-backed storages: the warm path on a JSON token file and a
+//! SQLite database next to memory storage (a blocking `ClientApp` handing
+//! out a valid token), and SQLite under contention (8 processes storing 100
+//! times each into one database; the processes are this binary, started
+//! with `GLOBUS_APP_BENCH_SQLITE_WRITER`).
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use globus_app_blocking::proto::UnixTime;
 use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
 use globus_app_blocking::proto::token::TokenData;
@@ -69,5 +71,78 @@ fn warm_path(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, warm_path);
-criterion_main!(benches);
+/// Processes storing into one SQLite database at once, and stores each.
+const WRITERS: usize = 8;
+const STORES: usize = 100;
+
+/// A writer process: `STORES` stores of its own record; prints how many
+/// failed.
+fn sqlite_writer(path: &str, writer: &str) {
+    let storage = SqliteTokenStorage::new(path, "DEFAULT").unwrap();
+    let mut record = record(now().saturating_add_secs(3600));
+    record.resource_server = format!("rs{writer}.api.globus.org");
+    let failed = (0..STORES)
+        .filter(|_| storage.store(std::slice::from_ref(&record)).is_err())
+        .count();
+    println!("FAILED={failed}");
+}
+
+fn sqlite_contention(c: &mut Criterion) {
+    let dir = TempDir::new("bench-sqlite-contention");
+    let mut group = c.benchmark_group("sqlite_contention");
+    group.sample_size(10);
+    group.bench_function("8_processes_100_stores", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = std::time::Duration::ZERO;
+            for round in 0..iterations {
+                let path = dir.0.join(format!("tokens-{round}.db"));
+                drop(SqliteTokenStorage::new(&path, "DEFAULT").unwrap());
+                let started = std::time::Instant::now();
+                let writers: Vec<_> = (0..WRITERS)
+                    .map(|writer| {
+                        std::process::Command::new(std::env::current_exe().unwrap())
+                            .env("GLOBUS_APP_BENCH_SQLITE_WRITER", &path)
+                            .env("GLOBUS_APP_BENCH_WRITER", writer.to_string())
+                            .stdout(std::process::Stdio::piped())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+                let failed: usize = writers
+                    .into_iter()
+                    .map(|child| {
+                        let output = child.wait_with_output().unwrap();
+                        String::from_utf8_lossy(&output.stdout)
+                            .trim()
+                            .trim_start_matches("FAILED=")
+                            .parse::<usize>()
+                            .unwrap()
+                    })
+                    .sum();
+                total += started.elapsed();
+                assert_eq!(failed, 0, "failed stores");
+                let stored = SqliteTokenStorage::new(&path, "DEFAULT")
+                    .unwrap()
+                    .load()
+                    .unwrap();
+                assert_eq!(stored.records().len(), WRITERS);
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, warm_path, sqlite_contention);
+
+fn main() {
+    if let (Ok(path), Ok(writer)) = (
+        std::env::var("GLOBUS_APP_BENCH_SQLITE_WRITER"),
+        std::env::var("GLOBUS_APP_BENCH_WRITER"),
+    ) {
+        sqlite_writer(&path, &writer);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -518,3 +518,33 @@ fn a_token_directory_other_users_can_write_to_is_refused() {
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
     JsonTokenStorage::new(private.join("tokens.json"), "DEFAULT").unwrap();
 }
+
+#[test]
+fn a_sqlite_write_waits_for_another_transaction_as_long_as_the_lock_timeout() {
+    let dir = TempDir::new("sqlite-busy");
+    let path = dir.0.join("tokens.db");
+    let storage = SqliteTokenStorage::new(&path, "DEFAULT")
+        .unwrap()
+        .with_lock_timeout(Duration::from_millis(300));
+    // Another process's write transaction, held.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    let error = storage.store(&[record("rs", "A")]).unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited {:?} with a 300 ms lock timeout",
+        started.elapsed()
+    );
+    // Released within the timeout: the write goes through.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let patient = SqliteTokenStorage::new(&path, "DEFAULT")
+        .unwrap()
+        .with_lock_timeout(Duration::from_secs(10));
+    patient.store(&[record("rs", "A")]).unwrap();
+    releaser.join().unwrap();
+}

@@ -10,19 +10,17 @@ use globus_app_proto::token::TokenData;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
 use super::freshness::Freshness;
-use super::locks::{FileLock, RenewalGuard, RenewalLocks};
+use super::locks::{DEFAULT_LOCK_TIMEOUT, FileLock, RenewalGuard, RenewalLocks};
 use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
-
-/// How long a write waits for another process's transaction.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A SQLite token database with the Python SDK's schema (version 2; a
 /// version 1 database is read too), so Python and Rust tools can share it.
 ///
 /// The schema is created inside an immediate transaction when its tables
 /// are missing (also for an existing empty file), and its version is
-/// checked. Writes run in `BEGIN IMMEDIATE` transactions with a busy
-/// timeout. New databases are created 0600 (before SQLite opens them) in a
+/// checked. Writes run in `BEGIN IMMEDIATE` transactions; waiting for
+/// another process's transaction (SQLite's busy timeout) lasts the lock
+/// timeout (60 s by default, see `with_lock_timeout`). New databases are created 0600 (before SQLite opens them) in a
 /// 0700 directory; an existing one is tightened to 0600, and a directory
 /// other users can write to is refused. Reads are
 /// served from memory: without looking at the database for up to a second
@@ -84,7 +82,9 @@ impl SqliteTokenStorage {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| StorageError::io("restrict the permissions of", &path, e))?;
         }
-        connection.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // Waiting for another process's transaction is a lock wait like the
+        // others: it lasts the lock timeout.
+        connection.busy_timeout(DEFAULT_LOCK_TIMEOUT).map_err(sql)?;
         ensure_schema(&mut connection, &path)?;
         let mut renewal_lock = path.as_os_str().to_owned();
         renewal_lock.push(".refresh.lock");
@@ -110,11 +110,14 @@ impl SqliteTokenStorage {
     }
 
     /// Renewal-lock waits last at most `timeout` (default 60 s), then fail
-    /// with [`StorageError::LockTimeout`] naming the lock file. Clones share
-    /// the setting.
+    /// with [`StorageError::LockTimeout`] naming the lock file; a write
+    /// waits as long for another process's transaction, then fails with
+    /// SQLite's "database is locked" (retryable). Clones share the setting.
     #[must_use]
     pub fn with_lock_timeout(self, timeout: std::time::Duration) -> Self {
         self.inner.renewals.set_timeout(timeout);
+        // Infallible for a valid connection; on failure the old wait stays.
+        let _ = self.connection().busy_timeout(timeout);
         self
     }
 
