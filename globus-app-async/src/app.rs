@@ -127,6 +127,12 @@ impl Driver {
                 held.retain(|h| h.resource_server != rs);
                 Input::Unlocked
             }
+            Action::WaitForRenewal(rs) => {
+                // Another task of this app holds it: the wait yields to the
+                // executor and touches no file.
+                drop(self.renewals.get(&rs).lock_arc().await);
+                Input::Waited
+            }
             Action::Send(request) => outcomes.response(
                 send_with_retries(
                     self.http.as_ref(),

@@ -49,6 +49,10 @@ impl<S> Unblocked<S> {
 #[async_trait::async_trait]
 impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
     async fn load(&self) -> Result<TokenSet, StorageError> {
+        // A fresh snapshot needs no I/O, hence no trip to the pool.
+        if let Some(tokens) = self.0.load_cached() {
+            return Ok(tokens);
+        }
         let storage = Arc::clone(&self.0);
         blocking::unblock(move || storage.load()).await
     }

@@ -95,6 +95,9 @@ impl Driver {
                 guards.retain(|(held, _)| held != &rs);
                 Input::Unlocked
             }
+            Action::WaitForRenewal(rs) => {
+                outcomes.storage(self.storage.wait_for_renewal(&rs), |()| Input::Waited)
+            }
             Action::Send(request) => outcomes.response(send_with_retries(
                 self.http.as_ref(),
                 request,

@@ -721,6 +721,13 @@ impl Sim {
                 self.locks.push(rs);
                 Input::Locked
             }
+            Action::WaitForRenewal(rs) => {
+                assert!(
+                    !self.locks.contains(&rs),
+                    "waiting for its own lock of {rs}"
+                );
+                Input::Waited
+            }
             Action::Unlock(rs) => {
                 assert!(self.locks.contains(&rs), "unlock of {rs} without lock");
                 self.locks.retain(|l| l != &rs);
@@ -777,6 +784,7 @@ fn action_name(action: &Action) -> String {
         Action::SetAsideUnreadableTokens => "set aside".into(),
         Action::Lock(rs) => format!("lock {rs}"),
         Action::Unlock(rs) => format!("unlock {rs}"),
+        Action::WaitForRenewal(rs) => format!("wait {rs}"),
         Action::Send(request) => format!("send {}", request.as_http().uri().path()),
         Action::Authorize(_) => "authorize".into(),
         Action::Random => "random".into(),

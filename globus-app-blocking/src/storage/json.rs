@@ -324,6 +324,13 @@ impl JsonTokenStorage {
 }
 
 impl TokenStorage for JsonTokenStorage {
+    fn load_cached(&self) -> Option<TokenSet> {
+        if !self.inner.freshness.is_fresh() {
+            return None;
+        }
+        self.cache().as_ref().map(|cached| cached.tokens.clone())
+    }
+
     fn load(&self) -> Result<TokenSet, StorageError> {
         let freshness = &self.inner.freshness;
         let mut cache = self.cache();
@@ -395,6 +402,10 @@ impl TokenStorage for JsonTokenStorage {
         self.inner.freshness.expire();
         crate::trace::set_aside(&path.display(), &aside.display());
         Ok(Some(aside))
+    }
+
+    fn wait_for_renewal(&self, resource_server: &str) -> Result<(), StorageError> {
+        self.inner.renewals.lock(resource_server).map(drop)
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {

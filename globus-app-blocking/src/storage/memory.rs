@@ -55,6 +55,14 @@ impl TokenStorage for MemoryTokenStorage {
         Ok(())
     }
 
+    fn load_cached(&self) -> Option<TokenSet> {
+        self.load().ok()
+    }
+
+    fn wait_for_renewal(&self, resource_server: &str) -> Result<(), StorageError> {
+        self.renewals.lock(resource_server).map(drop)
+    }
+
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
         Ok(RenewalGuard::new(
             self.renewals.lock(resource_server)?,

@@ -48,6 +48,21 @@ pub trait TokenStorage: Send + Sync {
     /// Takes the renewal lock of a resource server until the guard drops.
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError>;
 
+    /// Waits until no one in this process holds the renewal lock of
+    /// `resource_server`, without taking it or any cross-process lock
+    /// (another thread of the app is renewing; its result is loaded next).
+    /// The default returns at once.
+    fn wait_for_renewal(&self, resource_server: &str) -> Result<(), StorageError> {
+        let _ = resource_server;
+        Ok(())
+    }
+
+    /// The snapshot, if it can be had without I/O (a cache still fresh);
+    /// async adapters then skip their thread pool. The default: `None`.
+    fn load_cached(&self) -> Option<TokenSet> {
+        None
+    }
+
     /// Moves unreadable content ([`StorageError::is_unreadable`]) out of
     /// the way, keeping it for inspection, and returns where it went; a
     /// forced login calls this and starts over. The default sets nothing

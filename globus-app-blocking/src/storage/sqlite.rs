@@ -223,6 +223,13 @@ fn ensure_schema(connection: &mut Connection, path: &Path) -> Result<(), Storage
 }
 
 impl TokenStorage for SqliteTokenStorage {
+    fn load_cached(&self) -> Option<TokenSet> {
+        if !self.inner.freshness.is_fresh() {
+            return None;
+        }
+        self.cache().as_ref().map(|(_, tokens)| tokens.clone())
+    }
+
     fn load(&self) -> Result<TokenSet, StorageError> {
         if self.inner.freshness.is_fresh()
             && let Some((_, tokens)) = self.cache().as_ref()
@@ -308,6 +315,10 @@ impl TokenStorage for SqliteTokenStorage {
             }
             Ok(())
         })
+    }
+
+    fn wait_for_renewal(&self, resource_server: &str) -> Result<(), StorageError> {
+        self.inner.renewals.lock(resource_server).map(drop)
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {

@@ -55,6 +55,12 @@ pub enum Action {
     /// first refreshes, the others then find the fresh token when the
     /// operation reloads under the lock.
     Lock(String),
+    /// Wait until no operation of this process holds this resource
+    /// server's renewal lock, without taking it (and without touching any
+    /// cross-process lock); answer [`Input::Waited`]. Asked when another
+    /// operation of this app is renewing the token: the wait ends when it
+    /// is stored, and the reload then finds it.
+    WaitForRenewal(String),
     /// Release the lock taken by [`Action::Lock`]; answer [`Input::Unlocked`].
     /// An adapter must also release it if the operation is dropped.
     Unlock(String),
@@ -84,6 +90,8 @@ pub enum Input {
     Locked,
     /// [`Action::Unlock`] done.
     Unlocked,
+    /// [`Action::WaitForRenewal`] done.
+    Waited,
     /// The response to [`Action::Send`].
     Response(http::Response<Vec<u8>>),
     /// What the interactive login brought back ([`Action::Authorize`]).
@@ -103,6 +111,7 @@ impl Input {
             Self::SetAside => "SetAside",
             Self::Locked => "Locked",
             Self::Unlocked => "Unlocked",
+            Self::Waited => "Waited",
             Self::Response(_) => "Response",
             Self::Authorization(_) => "Authorization",
             Self::Random(_) => "Random",

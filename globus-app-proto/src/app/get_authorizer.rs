@@ -6,8 +6,8 @@ use super::driver::{Action, Authorization, Input, Operation, Step, TokenSet};
 use super::errors::{AppError, TokenValidationError};
 use super::login::{Login, LoginOptions};
 use super::{
-    AppKind, Evaluation, GlobusApp, Renewal, TokenValidationErrorHandler, has_dependencies,
-    missing_root_scopes, unexpected,
+    AppKind, Evaluation, GlobusApp, Renewal, RenewingMark, TokenValidationErrorHandler,
+    has_dependencies, missing_root_scopes, unexpected,
 };
 use crate::UnixTime;
 use crate::consent::ConsentForest;
@@ -32,6 +32,10 @@ pub struct GetAuthorizer<'r> {
     check_dependents: bool,
     handler: TokenValidationErrorHandler,
     retried: bool,
+    /// Whether this operation already waited for another's renewal.
+    waited: bool,
+    /// Held from taking the renewal lock until it is released.
+    renewing: Option<RenewingMark>,
     state: State<'r>,
 }
 
@@ -39,6 +43,8 @@ pub struct GetAuthorizer<'r> {
 enum State<'r> {
     Start,
     Loading,
+    /// Waiting for another operation of this app to finish renewing.
+    Waiting,
     Locking,
     Reloading,
     Renewing {
@@ -100,6 +106,8 @@ impl<'r> GetAuthorizer<'r> {
             check_dependents,
             handler,
             retried: false,
+            waited: false,
+            renewing: None,
             state: State::Start,
         }
     }
@@ -154,7 +162,30 @@ impl<'r> GetAuthorizer<'r> {
         op
     }
 
+    fn load(&mut self) -> Out {
+        self.state = State::Loading;
+        Step::Action(Action::LoadTokens)
+    }
+
+    /// The renewal lock is released: go on as decided under it.
+    fn on_unlocked(&mut self, then: AfterUnlock, now: UnixTime) -> Out {
+        self.renewing = None;
+        match then {
+            AfterUnlock::Ready(record) => {
+                let dependents = self
+                    .app
+                    .required_scopes(self.resource_server)
+                    .is_some_and(|r| has_dependencies(&r));
+                self.ready(&record, dependents, now)
+            }
+            AfterUnlock::Restart => self.load(),
+            AfterUnlock::Invalid(e) => self.invalid(e, now),
+            AfterUnlock::Fail(e) => self.done(Err(e)),
+        }
+    }
+
     fn done(&mut self, result: Result<Authorization, AppError>) -> Out {
+        self.renewing = None;
         self.state = State::Finished;
         Step::Done(result)
     }
@@ -169,18 +200,38 @@ impl<'r> GetAuthorizer<'r> {
         {
             // An earlier renewal is only in memory: store it first, under
             // the lock.
+            self.renewing = Some(RenewingMark::new(self.app, self.resource_server));
             self.state = State::Locking;
             return Step::Action(Action::Lock(self.resource_server.to_owned()));
         }
         match self.evaluate(tokens, now) {
             Err(e) => self.done(Err(e)),
             Ok((Evaluation::Ready(record), dependents)) => self.ready(record, dependents, now),
-            Ok((Evaluation::Renew(_), _)) => {
-                self.state = State::Locking;
-                Step::Action(Action::Lock(self.resource_server.to_owned()))
-            }
+            Ok((Evaluation::Renew(_), _)) => self.lock(),
             Ok((Evaluation::Invalid(e), _)) => self.invalid(e, now),
         }
+    }
+
+    /// Takes the renewal lock; but first, if another operation of this app
+    /// is renewing this token, waits for it (once) and looks again: tasks
+    /// of one process that find the same expired token then take the new
+    /// one without touching a cross-process lock.
+    fn lock(&mut self) -> Out {
+        let renewing_here = self
+            .app
+            .read()
+            .state
+            .renewing
+            .iter()
+            .any(|rs| rs == self.resource_server);
+        if renewing_here && !self.waited {
+            self.waited = true;
+            self.state = State::Waiting;
+            return Step::Action(Action::WaitForRenewal(self.resource_server.to_owned()));
+        }
+        self.renewing = Some(RenewingMark::new(self.app, self.resource_server));
+        self.state = State::Locking;
+        Step::Action(Action::Lock(self.resource_server.to_owned()))
     }
 
     /// Stores the unsaved renewal of an earlier call, unless the stored
@@ -536,10 +587,7 @@ impl Operation for GetAuthorizer<'_> {
             };
         }
         match (std::mem::replace(&mut self.state, State::Finished), input) {
-            (State::Start, None) => {
-                self.state = State::Loading;
-                Step::Action(Action::LoadTokens)
-            }
+            (State::Start, None) | (State::Waiting, Some(Input::Waited)) => self.load(),
             (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(&tokens, now),
             (State::Locking, Some(Input::Locked)) => {
                 self.state = State::Reloading;
@@ -576,21 +624,7 @@ impl Operation for GetAuthorizer<'_> {
             (State::Forgetting, Some(Input::Stored)) => {
                 self.unlock(AfterUnlock::Invalid(self.refresh_token_rejected()))
             }
-            (State::Unlocking { then }, Some(Input::Unlocked)) => match then {
-                AfterUnlock::Ready(record) => {
-                    let dependents = self
-                        .app
-                        .required_scopes(self.resource_server)
-                        .is_some_and(|r| has_dependencies(&r));
-                    self.ready(&record, dependents, now)
-                }
-                AfterUnlock::Restart => {
-                    self.state = State::Loading;
-                    Step::Action(Action::LoadTokens)
-                }
-                AfterUnlock::Invalid(e) => self.invalid(e, now),
-                AfterUnlock::Fail(e) => self.done(Err(e)),
-            },
+            (State::Unlocking { then }, Some(Input::Unlocked)) => self.on_unlocked(then, now),
             (State::Consents { pending }, Some(Input::Response(response))) => {
                 self.on_consents(&response, pending, now)
             }
@@ -599,6 +633,7 @@ impl Operation for GetAuthorizer<'_> {
                     State::Start => "nothing",
                     State::Loading | State::Reloading => "Tokens",
                     State::Locking => "Locked",
+                    State::Waiting => "Waited",
                     State::Renewing { .. } | State::Consents { .. } => "Response",
                     State::Storing { .. } | State::Forgetting => "Stored",
                     State::Unlocking { .. } => "Unlocked",

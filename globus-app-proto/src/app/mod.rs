@@ -163,6 +163,43 @@ pub(crate) struct AppState {
     /// Renewed records whose store failed, kept for this process until a
     /// store succeeds.
     pub(crate) unsaved: Vec<UnsavedRenewal>,
+    /// The resource servers an operation of this app is renewing (one entry
+    /// per operation holding the renewal lock).
+    pub(crate) renewing: Vec<String>,
+}
+
+/// Marks a resource server as being renewed by this app while it lives.
+pub(crate) struct RenewingMark {
+    app: GlobusApp,
+    resource_server: String,
+}
+
+impl RenewingMark {
+    pub(crate) fn new(app: &GlobusApp, resource_server: &str) -> Self {
+        app.write().state.renewing.push(resource_server.to_owned());
+        Self {
+            app: app.clone(),
+            resource_server: resource_server.to_owned(),
+        }
+    }
+}
+
+impl Drop for RenewingMark {
+    fn drop(&mut self) {
+        let mut shared = self.app.write();
+        let renewing = &mut shared.state.renewing;
+        if let Some(index) = renewing.iter().position(|rs| *rs == self.resource_server) {
+            renewing.swap_remove(index);
+        }
+    }
+}
+
+impl std::fmt::Debug for RenewingMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RenewingMark")
+            .field(&self.resource_server)
+            .finish()
+    }
 }
 
 /// A renewed record that could not be stored.

@@ -1404,3 +1404,53 @@ fn a_still_unsaved_renewal_fails_each_call_and_logout_revokes_it() {
     assert_eq!(sim.auth.live_refresh_tokens(), 0);
     assert!(sim.storage.is_empty());
 }
+
+// ---------------------------------------------------------------- waiting for a renewal
+
+#[test]
+fn an_operation_that_finds_a_renewal_in_flight_waits_for_it_instead_of_locking() {
+    let mut sim = logged_in(refresh_mode());
+    sim.advance_time(3 * DAY);
+    let app = sim.app.clone();
+    let mut renewer = app.get_authorizer(TRANSFER);
+    let mut waiter = app.get_authorizer(TRANSFER);
+    // The renewer takes the lock and sends its refresh.
+    let mut input = None;
+    loop {
+        match renewer.advance(input.take(), sim.now) {
+            Step::Action(action @ Action::Send(_)) => {
+                input = Some(sim.perform(action));
+                break;
+            }
+            Step::Action(action) => input = Some(sim.perform(action)),
+            Step::Done(_) => panic!("the renewer finished early"),
+        }
+    }
+    // The waiter finds the expired token and a renewal in flight: it waits
+    // rather than asking for the lock.
+    let Step::Action(Action::LoadTokens) = waiter.advance(None, sim.now) else {
+        panic!("load first")
+    };
+    let tokens = sim.perform(Action::LoadTokens);
+    let Step::Action(Action::WaitForRenewal(rs)) = waiter.advance(Some(tokens), sim.now) else {
+        panic!("wait for the renewal")
+    };
+    assert_eq!(rs, TRANSFER);
+    // The renewer finishes; the waiter looks again and takes its token.
+    let renewed = loop {
+        match renewer.advance(input.take(), sim.now) {
+            Step::Action(action) => input = Some(sim.perform(action)),
+            Step::Done(result) => break result.unwrap(),
+        }
+    };
+    let Step::Action(Action::LoadTokens) = waiter.advance(Some(Input::Waited), sim.now) else {
+        panic!("load again")
+    };
+    let tokens = sim.perform(Action::LoadTokens);
+    let Step::Done(Ok(taken)) = waiter.advance(Some(tokens), sim.now) else {
+        panic!("the new token")
+    };
+    assert_eq!(taken, renewed);
+    assert_eq!(grants(&sim, "refresh_token"), 1);
+    assert!(app.read().state.renewing.is_empty(), "the mark is gone");
+}
