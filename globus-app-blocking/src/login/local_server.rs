@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use globus_app_proto::app::AuthorizePlan;
 use globus_app_proto::authorize::RedirectError;
 
-use super::{AuthorizationResponse, LoginFlowError, LoginFlowManager, html_escape};
+use super::landing_page::PageOutcome;
+use super::{AuthorizationResponse, LandingPage, LoginFlowError, LoginFlowManager};
 
 /// Opens a URL for the user (a browser, or a test's HTTP client).
 pub trait BrowserOpener: Send + Sync {
@@ -52,14 +53,16 @@ fn open_system_browser(_url: &str) -> Result<(), String> {
 /// Opens the authorize page in a browser and receives the redirect on
 /// `http://127.0.0.1:<ephemeral port>`, improving on the Python SDK's
 /// manager: the `state` is checked (other requests are answered 400 and the
-/// wait goes on), the landing page is HTML-escaped, failures are answered
-/// with an error status, and the timeout applies on every platform and
+/// wait goes on), the landing page ([`LandingPage`]) escapes what it shows,
+/// failures are answered with an error status, and the timeout applies on
+/// every platform and
 /// whatever clients do: connections are served concurrently, each with a
 /// deadline and an 8 KiB cap on its request head.
 pub struct LocalServerLoginFlowManager {
     timeout: Duration,
     browser: Box<dyn BrowserOpener>,
     allow_remote_session: bool,
+    page: LandingPage,
 }
 
 impl std::fmt::Debug for LocalServerLoginFlowManager {
@@ -83,6 +86,7 @@ impl LocalServerLoginFlowManager {
             timeout: Duration::from_secs(15 * 60),
             browser: Box::new(SystemBrowser),
             allow_remote_session: false,
+            page: LandingPage::default(),
         }
     }
 
@@ -106,6 +110,22 @@ impl LocalServerLoginFlowManager {
         self.allow_remote_session = allow;
         self
     }
+
+    /// The page the browser shows after the redirect (default: a styled
+    /// page saying what happened and what to do next).
+    #[must_use]
+    pub fn with_landing_page(mut self, page: LandingPage) -> Self {
+        self.page = page;
+        self
+    }
+
+    /// The page from an HTML template with the Python SDK's placeholders,
+    /// `$login_result` and `$post_login_message` (its `html_template`); see
+    /// [`LandingPage`].
+    #[must_use]
+    pub fn with_html_template(self, template: impl Into<String>) -> Self {
+        self.with_landing_page(LandingPage::from_template(template))
+    }
 }
 
 /// What one request to the listener means.
@@ -114,15 +134,6 @@ enum Visit {
     Done(Result<String, RedirectError>),
     /// Not ours (another path, another state): keep waiting.
     Ignored,
-}
-
-fn page(title: &str, message: &str) -> String {
-    format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Globus Login</title></head>\
-         <body><h1>Globus Login Result</h1><p>{}</p><p>{}</p></body></html>",
-        html_escape(title),
-        html_escape(message)
-    )
 }
 
 fn respond(stream: &mut TcpStream, status: &str, body: &str) {
@@ -210,6 +221,7 @@ fn request_query(head: &[u8]) -> &str {
 fn visit(
     stream: &mut TcpStream,
     plan: &AuthorizePlan,
+    page: &LandingPage,
     deadline: Instant,
     stop: &AtomicBool,
 ) -> Visit {
@@ -221,7 +233,7 @@ fn visit(
             respond(
                 stream,
                 "431 Request Header Fields Too Large",
-                &page("This request is too large.", ""),
+                &page.render(PageOutcome::TooLarge),
             );
             return Visit::Ignored;
         }
@@ -233,18 +245,14 @@ fn visit(
     let query = request_query(&head);
     match plan.check_redirect(query) {
         Ok(_) => {
-            respond(
-                stream,
-                "200 OK",
-                &page("Login successful.", "You may close this tab."),
-            );
+            respond(stream, "200 OK", &page.render(PageOutcome::Success));
             Visit::Done(Ok(query.to_owned()))
         }
         Err(e @ (RedirectError::Denied { .. } | RedirectError::InvalidCode)) => {
             respond(
                 stream,
                 "400 Bad Request",
-                &page("Login failed.", &e.to_string()),
+                &page.render(PageOutcome::Failed(&e)),
             );
             Visit::Done(Err(e))
         }
@@ -253,7 +261,7 @@ fn visit(
             respond(
                 stream,
                 "400 Bad Request",
-                &page("This is not the login this application is waiting for.", ""),
+                &page.render(PageOutcome::NotThisLogin),
             );
             Visit::Ignored
         }
@@ -266,6 +274,7 @@ fn visit(
 fn serve(
     listener: &TcpListener,
     plan: &AuthorizePlan,
+    page: &LandingPage,
     deadline: Instant,
 ) -> Option<std::io::Result<Result<String, RedirectError>>> {
     let stop = AtomicBool::new(false);
@@ -289,7 +298,7 @@ fn serve(
                     scope.spawn(move || {
                         let _ = stream.set_nonblocking(false);
                         if let Visit::Done(result) =
-                            visit(&mut stream, plan, connection_deadline, stop)
+                            visit(&mut stream, plan, page, connection_deadline, stop)
                         {
                             let _ = done.send(result);
                         }
@@ -334,7 +343,7 @@ impl LoginFlowManager for LocalServerLoginFlowManager {
         self.browser
             .open(plan.url(&redirect_uri).as_str())
             .map_err(LoginFlowError::Browser)?;
-        match serve(&listener, plan, Instant::now() + self.timeout) {
+        match serve(&listener, plan, &self.page, Instant::now() + self.timeout) {
             Some(Ok(result)) => Ok(AuthorizationResponse::Redirect {
                 query: result?,
                 redirect_uri,

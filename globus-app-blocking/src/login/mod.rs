@@ -1,12 +1,14 @@
 //! Login flow managers: the interactive part of a `UserApp` login.
 
 mod command_line;
+mod landing_page;
 mod local_server;
 
 pub use globus_app_proto::app::AuthorizationResponse;
 use globus_app_proto::app::AuthorizePlan;
 
 pub use command_line::CommandLineLoginFlowManager;
+pub use landing_page::LandingPage;
 pub use local_server::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
 
 /// Shows or opens the authorize URL and returns what comes back.

@@ -1,0 +1,202 @@
+//! The login landing page in a real browser: headless Chromium (Debian's
+//! `chromium`, which `.ci/run` installs) opens the authorize URL, follows
+//! the redirect to the loopback listener and renders the page; the test
+//! reads the rendered text and saves a screenshot in its temp folder (and
+//! copies it to the folder `GLOBUS_APP_KEEP_SCREENSHOTS` names, if set).
+//! Outside CI a missing Chromium skips the test; in CI it is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
+use globus_app_blocking::storage::MemoryTokenStorage;
+use globus_app_blocking::{GlobusAppConfig, UserApp};
+use globus_app_proto::testing::SIM_CLIENT_ID;
+use globus_app_tests::{AuthServer, TempDir};
+
+/// Chromium: `GLOBUS_APP_CHROMIUM`, else `chromium` on the `PATH`.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("GLOBUS_APP_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("chromium"))
+                    .find(|candidate| candidate.is_file())
+            })
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide chromium for the landing-page test"
+        );
+        eprintln!("chromium not found: skipping the landing-page test");
+    }
+    found
+}
+
+/// A headless Chromium command with a profile in `profile`.
+fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut command = Command::new(chromium);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=900,700",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command.stdin(Stdio::null()).stderr(Stdio::null());
+    command
+}
+
+/// Opens the authorize URL in headless Chromium and keeps the DOM it
+/// rendered at the end (the landing page).
+struct Chromium {
+    binary: PathBuf,
+    profile: PathBuf,
+    dom: Arc<Mutex<Option<String>>>,
+}
+
+impl BrowserOpener for Chromium {
+    fn open(&self, url: &str) -> Result<(), String> {
+        let mut command = headless(&self.binary, &self.profile);
+        command.arg("--dump-dom").arg(url).stdout(Stdio::piped());
+        let child = command.spawn().map_err(|e| e.to_string())?;
+        let dom = Arc::clone(&self.dom);
+        std::thread::spawn(move || {
+            let output = child.wait_with_output().ok();
+            *dom.lock().unwrap() = Some(output.map_or_else(String::new, |o| {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            }));
+        });
+        Ok(())
+    }
+}
+
+/// The text a reader sees: the DOM without its tags, styles and entities.
+fn rendered_text(dom: &str) -> String {
+    let without_style = match (dom.find("<style"), dom.find("</style>")) {
+        (Some(start), Some(end)) => format!("{}{}", &dom[..start], &dom[end..]),
+        _ => dom.to_owned(),
+    };
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in without_style.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Logs in through headless Chromium; returns the login's result and the
+/// DOM Chromium rendered.
+fn login_in_chromium(
+    chromium: &Path,
+    dir: &Path,
+    server: &AuthServer,
+) -> (Result<(), globus_app_blocking::Error>, String) {
+    let dom = Arc::new(Mutex::new(None));
+    let browser = Chromium {
+        binary: chromium.to_owned(),
+        profile: dir.join("profile"),
+        dom: Arc::clone(&dom),
+    };
+    let app = UserApp::builder("Landing Page Test")
+        .client_id(SIM_CLIENT_ID)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .read_environment_variables(false)
+        .token_storage(MemoryTokenStorage::new())
+        .login_flow_manager(
+            LocalServerLoginFlowManager::new()
+                .with_browser(browser)
+                .with_timeout(Duration::from_secs(60))
+                .allow_remote_session(true),
+        )
+        .build()
+        .unwrap();
+    let result = app.login().map(drop);
+    let started = Instant::now();
+    let rendered = loop {
+        if let Some(rendered) = dom.lock().unwrap().take() {
+            break rendered;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "chromium did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (result, rendered)
+}
+
+/// Saves `dom` beside a screenshot of it, both in `dir`.
+fn screenshot(chromium: &Path, dir: &Path, name: &str, dom: &str) -> PathBuf {
+    let page = dir.join(format!("{name}.html"));
+    std::fs::write(&page, dom).unwrap();
+    let picture = dir.join(format!("{name}.png"));
+    let status = headless(chromium, &dir.join("profile"))
+        .arg(format!("--screenshot={}", picture.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // To look at them after the test (its folder is removed).
+    if let Some(keep) = std::env::var_os("GLOBUS_APP_KEEP_SCREENSHOTS") {
+        std::fs::copy(&picture, Path::new(&keep).join(format!("{name}.png"))).unwrap();
+    }
+    picture
+}
+
+#[test]
+fn the_landing_page_renders_in_chromium_after_a_login_and_a_failed_login() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dir = TempDir::new("landing-page");
+    let server = AuthServer::start();
+
+    let (result, dom) = login_in_chromium(&chromium, &dir.0, &server);
+    result.unwrap();
+    let text = rendered_text(&dom);
+    assert!(text.contains("Login successful"), "{text}");
+    assert!(text.contains("You can close this tab"), "{text}");
+    let picture = screenshot(&chromium, &dir.0, "success", &dom);
+    assert!(std::fs::metadata(&picture).unwrap().len() > 1000);
+
+    server.fake().deny_next_authorization = true;
+    let (result, dom) = login_in_chromium(&chromium, &dir.0, &server);
+    assert!(result.is_err());
+    let text = rendered_text(&dom);
+    assert!(text.contains("Login failed"), "{text}");
+    assert!(
+        text.contains("Globus Auth did not complete the login"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Return to the application to try again"),
+        "{text}"
+    );
+    let picture = screenshot(&chromium, &dir.0, "failed", &dom);
+    assert!(std::fs::metadata(&picture).unwrap().len() > 1000);
+}
