@@ -295,3 +295,18 @@ proptest! {
         let _ = JsonTokenFile::parse(&bytes);
     }
 }
+
+#[test]
+fn numbers_in_unknown_fields_are_read_back_exactly_as_written() {
+    // Found by the token_file fuzz target: 1.7e+118, written, was read
+    // back as 1.7000000000000002e118.
+    let input = br#"{"data": {"DEFAULT": {"rs": {"resource_server": "rs", "scope": "s", "access_token": "a", "expires_at_seconds": 1, "big": 17000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000012297829382473034404, "small": 0.1, "tiny": 5e-324}}}, "format_version": "2.0", "globus-sdk.version": "4.10.0"}"#;
+    let first = JsonTokenFile::parse(input).unwrap();
+    let written = first.to_bytes();
+    let second = JsonTokenFile::parse(&written).unwrap();
+    assert_eq!(
+        first.get_all(DEFAULT_NAMESPACE).unwrap(),
+        second.get_all(DEFAULT_NAMESPACE).unwrap()
+    );
+    assert_eq!(second.to_bytes(), written, "stable after one write");
+}
