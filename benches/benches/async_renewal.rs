@@ -3,8 +3,11 @@
 //! memory storage and on a JSON token file: wall time until every task has
 //! a valid token. Every round asserts that exactly one grant was sent.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{TRANSFER, TRANSFER_ALL, record};
 use criterion::{Criterion, criterion_group, criterion_main};
 use globus_app_async::ClientApp;
 use globus_app_async::storage::Unblocked;
@@ -15,16 +18,10 @@ use globus_app_blocking::proto::token::TokenData;
 use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage, TokenStorage};
 use globus_app_tests::{AuthServer, TempDir, now};
 
-const TRANSFER: &str = "transfer.api.globus.org";
-const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 const TASKS: usize = 1000;
 
 fn expired() -> TokenData {
-    TokenData::from_json(&serde_json::json!({
-        "resource_server": TRANSFER, "scope": TRANSFER_ALL, "access_token": "AT-expired",
-        "expires_at_seconds": now().saturating_sub_secs(5).as_secs(), "token_type": "Bearer",
-    }))
-    .unwrap()
+    record(TRANSFER, now().saturating_sub_secs(5))
 }
 
 fn app(

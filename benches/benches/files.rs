@@ -4,44 +4,18 @@
 //! times each into one database; the processes are this binary, started
 //! with `GLOBUS_APP_BENCH_SQLITE_WRITER`).
 
-use std::hint::black_box;
+mod common;
 
+use common::{TRANSFER, client_app, record, warm_get_authorizer};
 use criterion::{Criterion, criterion_group};
-use globus_app_blocking::proto::UnixTime;
-use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
-use globus_app_blocking::proto::token::TokenData;
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, TokenStorage,
 };
-use globus_app_blocking::{ClientApp, GlobusAppConfig};
 use globus_app_tests::{TempDir, now};
-
-const TRANSFER: &str = "transfer.api.globus.org";
-const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
-
-fn record(expires_at: UnixTime) -> TokenData {
-    TokenData::from_json(&serde_json::json!({
-        "resource_server": TRANSFER, "scope": TRANSFER_ALL, "access_token": "AT-transfer",
-        "expires_at_seconds": expires_at.as_secs(), "token_type": "Bearer",
-    }))
-    .unwrap()
-}
-
-fn client_app(storage: impl TokenStorage + 'static, auth_base_url: &str) -> ClientApp {
-    ClientApp::builder("Bench")
-        .client_id(SIM_CLIENT_ID)
-        .client_secret("bench-secret")
-        .scope_requirements(TRANSFER, TRANSFER_ALL)
-        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url.to_owned()))
-        .read_environment_variables(false)
-        .token_storage(storage)
-        .build()
-        .unwrap()
-}
 
 fn warm_path(c: &mut Criterion) {
     let dir = TempDir::new("bench-files");
-    let valid = [record(now().saturating_add_secs(3600))];
+    let valid = [record(TRANSFER, now().saturating_add_secs(3600))];
     let memory = MemoryTokenStorage::new();
     let json = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap();
     let sqlite = SqliteTokenStorage::new(dir.0.join("tokens.db"), "DEFAULT").unwrap();
@@ -64,10 +38,7 @@ fn warm_path(c: &mut Criterion) {
             client_app(sqlite, unused),
         ),
     ] {
-        app.get_authorizer(TRANSFER).unwrap();
-        c.bench_function(name, |b| {
-            b.iter(|| app.get_authorizer(black_box(TRANSFER)).unwrap());
-        });
+        warm_get_authorizer(c, name, &app);
     }
 }
 
@@ -79,8 +50,10 @@ const STORES: usize = 100;
 /// failed.
 fn sqlite_writer(path: &str, writer: &str) {
     let storage = SqliteTokenStorage::new(path, "DEFAULT").unwrap();
-    let mut record = record(now().saturating_add_secs(3600));
-    record.resource_server = format!("rs{writer}.api.globus.org");
+    let record = record(
+        &format!("rs{writer}.api.globus.org"),
+        now().saturating_add_secs(3600),
+    );
     let failed = (0..STORES)
         .filter(|_| storage.store(std::slice::from_ref(&record)).is_err())
         .count();

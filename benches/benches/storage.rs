@@ -4,22 +4,19 @@
 //! a fleet of 8 "machines" (each its own app and pool) renewing one expired
 //! token. The benchmarks work in a schema of their own, dropped at the end.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use common::{TRANSFER, client_app, record, warm_get_authorizer};
 use criterion::{Criterion, criterion_group, criterion_main};
 use globus_app_blocking::ClientApp;
-use globus_app_blocking::GlobusAppConfig;
-use globus_app_blocking::http::RetryPolicy;
-use globus_app_blocking::proto::UnixTime;
-use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
 use globus_app_blocking::proto::token::TokenData;
 use globus_app_blocking::storage::{MemoryTokenStorage, PostgresTokenStorage, TokenStorage};
 use globus_app_tests::{AuthServer, now};
 
-const TRANSFER: &str = "transfer.api.globus.org";
-const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 const MACHINES: usize = 8;
 
 struct Schema(String);
@@ -52,28 +49,6 @@ fn admin(sql: &str) {
         .expect("PostgreSQL on 127.0.0.1:5432");
 }
 
-fn record(rs: &str, expires_at: UnixTime) -> TokenData {
-    TokenData::from_json(&serde_json::json!({
-        "resource_server": rs, "scope": format!("urn:globus:auth:scope:{rs}:all"),
-        "access_token": format!("AT-{rs}"), "expires_at_seconds": expires_at.as_secs(),
-        "token_type": "Bearer",
-    }))
-    .unwrap()
-}
-
-fn client_app(storage: impl TokenStorage + 'static, auth_base_url: &str) -> ClientApp {
-    ClientApp::builder("Bench")
-        .client_id(SIM_CLIENT_ID)
-        .client_secret("bench-secret")
-        .scope_requirements(TRANSFER, TRANSFER_ALL)
-        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url.to_owned()))
-        .read_environment_variables(false)
-        .retry_policy(RetryPolicy::NEVER)
-        .token_storage(storage)
-        .build()
-        .unwrap()
-}
-
 fn warm_path(c: &mut Criterion, schema: &Schema) {
     let valid = now().saturating_add_secs(3600);
     let memory = MemoryTokenStorage::new();
@@ -82,21 +57,10 @@ fn warm_path(c: &mut Criterion, schema: &Schema) {
     postgres.store(&[record(TRANSFER, valid)]).unwrap();
     // No request is sent on these paths: the URL is never used.
     let unused = "http://127.0.0.1:9/";
-    for (name, app) in [
-        (
-            "blocking_get_authorizer_warm_memory",
-            client_app(memory, unused),
-        ),
-        (
-            "blocking_get_authorizer_warm_postgres",
-            client_app(postgres, unused),
-        ),
-    ] {
-        app.get_authorizer(TRANSFER).unwrap();
-        c.bench_function(name, |b| {
-            b.iter(|| app.get_authorizer(black_box(TRANSFER)).unwrap());
-        });
-    }
+    let memory = client_app(memory, unused);
+    warm_get_authorizer(c, "blocking_get_authorizer_warm_memory", &memory);
+    let postgres = client_app(postgres, unused);
+    warm_get_authorizer(c, "blocking_get_authorizer_warm_postgres", &postgres);
 }
 
 fn round_trips(c: &mut Criterion, schema: &Schema) {

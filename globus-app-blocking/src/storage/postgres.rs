@@ -641,6 +641,10 @@ impl TokenStorage for PostgresTokenStorage {
         Ok(())
     }
 
+    fn wait_for_renewal(&self, resource_server: &str) -> Result<(), StorageError> {
+        self.inner.renewals.lock(resource_server).map(drop)
+    }
+
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
         let inner = &self.inner;
         let in_process = inner.renewals.lock(resource_server)?;

@@ -1,0 +1,52 @@
+//! What the benchmarks share: the Transfer requirement, token records, and
+//! a blocking `ClientApp` over a given storage with its warm-path benchmark.
+// Each benchmark binary uses a part of this module.
+#![allow(dead_code)]
+
+use std::hint::black_box;
+
+use criterion::Criterion;
+use globus_app_blocking::http::RetryPolicy;
+use globus_app_blocking::proto::UnixTime;
+use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
+use globus_app_blocking::proto::token::TokenData;
+use globus_app_blocking::storage::TokenStorage;
+use globus_app_blocking::{ClientApp, GlobusAppConfig};
+
+pub(crate) const TRANSFER: &str = "transfer.api.globus.org";
+pub(crate) const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+/// A record of `rs` (scope `urn:globus:auth:scope:<rs>:all`) expiring at
+/// `expires_at`.
+pub(crate) fn record(rs: &str, expires_at: UnixTime) -> TokenData {
+    TokenData::from_json(&serde_json::json!({
+        "resource_server": rs, "scope": format!("urn:globus:auth:scope:{rs}:all"),
+        "access_token": format!("AT-{rs}"), "expires_at_seconds": expires_at.as_secs(),
+        "token_type": "Bearer",
+    }))
+    .unwrap()
+}
+
+/// A blocking `ClientApp` requiring Transfer, on `storage`, against the
+/// Globus Auth at `auth_base_url`, without retries.
+pub(crate) fn client_app(storage: impl TokenStorage + 'static, auth_base_url: &str) -> ClientApp {
+    ClientApp::builder("Bench")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("bench-secret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url.to_owned()))
+        .read_environment_variables(false)
+        .retry_policy(RetryPolicy::NEVER)
+        .token_storage(storage)
+        .build()
+        .unwrap()
+}
+
+/// Benchmarks `name`: the whole blocking `get_authorizer` of `app`, whose
+/// storage holds a valid Transfer token (no request is sent).
+pub(crate) fn warm_get_authorizer(c: &mut Criterion, name: &str, app: &ClientApp) {
+    app.get_authorizer(TRANSFER).unwrap();
+    c.bench_function(name, |b| {
+        b.iter(|| app.get_authorizer(black_box(TRANSFER)).unwrap());
+    });
+}
