@@ -158,6 +158,8 @@ pub mod auth_params;
 pub mod authorize;
 pub mod consent;
 pub mod environment;
+#[cfg(feature = "testing")]
+pub mod fuzzing;
 pub mod gare;
 pub mod id_token;
 pub mod request;

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use globus_app_proto::app::AuthorizePlan;
-use globus_app_proto::authorize::RedirectError;
+use globus_app_proto::authorize::{
+    MAX_REQUEST_HEAD, RedirectError, request_head_end, request_query,
+};
 
 use super::landing_page::PageOutcome;
 use super::{AuthorizationResponse, LandingPage, LoginFlowError, LoginFlowManager};
@@ -55,9 +57,8 @@ fn open_system_browser(_url: &str) -> Result<(), String> {
 /// manager: the `state` is checked (other requests are answered 400 and the
 /// wait goes on), the landing page ([`LandingPage`]) escapes what it shows,
 /// failures are answered with an error status, and the timeout applies on
-/// every platform and
-/// whatever clients do: connections are served concurrently, each with a
-/// deadline and an 8 KiB cap on its request head.
+/// every platform and whatever clients do: connections are served
+/// concurrently, each with a deadline and an 8 KiB cap on its request head.
 pub struct LocalServerLoginFlowManager {
     timeout: Duration,
     browser: Box<dyn BrowserOpener>,
@@ -146,9 +147,6 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) {
     let _ = stream.flush();
 }
 
-/// The largest request head (request line and headers) read from a
-/// connection; a longer one is answered 431 and closed.
-const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// How long one connection may take to send its request head (and never
 /// past the login's own deadline).
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
@@ -167,13 +165,6 @@ enum Head {
     Incomplete,
 }
 
-/// Where the head ends (the index of its blank line), if it does.
-fn head_end(buffer: &[u8]) -> Option<usize> {
-    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n");
-    let lf = buffer.windows(2).position(|w| w == b"\n\n");
-    crlf.into_iter().chain(lf).min()
-}
-
 /// Reads a request head, at most [`MAX_REQUEST_HEAD`] bytes, until
 /// `deadline` or until the listener stops.
 fn read_head(stream: &mut TcpStream, deadline: Instant, stop: &AtomicBool) -> Head {
@@ -189,7 +180,7 @@ fn read_head(stream: &mut TcpStream, deadline: Instant, stop: &AtomicBool) -> He
             Ok(0) => return Head::Incomplete,
             Ok(read) => {
                 buffer.extend_from_slice(&chunk[..read]);
-                if let Some(end) = head_end(&buffer) {
+                if let Some(end) = request_head_end(&buffer) {
                     buffer.truncate(end);
                     return Head::Complete(buffer);
                 }
@@ -207,14 +198,6 @@ fn read_head(stream: &mut TcpStream, deadline: Instant, stop: &AtomicBool) -> He
             Err(_) => return Head::Incomplete,
         }
     }
-}
-
-/// The query of a request head's target (`GET /?code=..&state=.. HTTP/1.1`).
-fn request_query(head: &[u8]) -> &str {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = std::str::from_utf8(line).unwrap_or_default();
-    let target = line.split_whitespace().nth(1).unwrap_or("");
-    target.split_once('?').map_or("", |(_, q)| q)
 }
 
 /// Reads one request and answers it.

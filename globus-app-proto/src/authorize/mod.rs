@@ -356,6 +356,36 @@ pub fn parse_redirect_query(
     validate_code(&code.ok_or(RedirectError::MissingCode)?)
 }
 
+/// The largest request head (request line and headers) the loopback login
+/// listener reads; a longer one is refused.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// Where a request head received by the loopback listener ends: the index
+/// of its blank line (`\r\n\r\n` or a bare `\n\n`), if it has one yet.
+///
+/// ```
+/// use globus_app_proto::authorize::{request_head_end, request_query};
+/// let head = b"GET /?code=abc&state=xyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+/// let end = request_head_end(head).unwrap();
+/// assert_eq!(request_query(&head[..end]), "code=abc&state=xyz");
+/// assert_eq!(request_head_end(b"GET / HTTP/1.1\r\nHost"), None);
+/// ```
+pub fn request_head_end(buffer: &[u8]) -> Option<usize> {
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n");
+    let lf = buffer.windows(2).position(|w| w == b"\n\n");
+    crlf.into_iter().chain(lf).min()
+}
+
+/// The query of the target in a request head's first line
+/// (`GET /?code=..&state=.. HTTP/1.1`); empty when there is none or the line
+/// is not UTF-8.
+pub fn request_query(head: &[u8]) -> &str {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(line).unwrap_or_default();
+    let target = line.split_whitespace().nth(1).unwrap_or("");
+    target.split_once('?').map_or("", |(_, q)| q)
+}
+
 /// Reads a code the user pasted (command-line flow): surrounding whitespace
 /// is dropped, and a pasted http(s) address yields its `code` parameter; an
 /// empty code, or one with whitespace or control characters inside, is
