@@ -46,7 +46,7 @@ impl Freshness {
     pub(crate) fn is_fresh(&self) -> bool {
         let confirmed = self.confirmed.load(Ordering::Acquire);
         confirmed != 0
-            && self.elapsed().saturating_add(1) - confirmed
+            && self.elapsed().saturating_add(1).saturating_sub(confirmed)
                 < self.interval_nanos.load(Ordering::Relaxed)
     }
 
