@@ -163,11 +163,10 @@ fn a_thousand_tasks_with_an_expired_token_cause_one_refresh() {
     });
 }
 
-/// The JSON token file, counting the cross-process lock taken and the
-/// loads that went to the thread pool.
+/// The JSON token file, counting the cross-process renewal locks taken.
 struct CountingFile {
     file: AsyncJsonTokenStorage,
-    locks: std::sync::atomic::AtomicUsize,
+    locks: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -205,13 +204,14 @@ fn tasks_that_waited_for_a_renewal_take_the_new_token_without_the_lock_file() {
     futures::executor::block_on(async {
         let server = AuthServer::start();
         let dir = TempDir::new("async-waiters");
-        let storage = Arc::new(CountingFile {
+        let locks = Arc::new(std::sync::atomic::AtomicUsize::default());
+        let storage = CountingFile {
             file: Unblocked::new(
                 JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap(),
             ),
-            locks: std::sync::atomic::AtomicUsize::default(),
-        });
-        let app = user_app(&server, SharedStorage(Arc::clone(&storage)), true).await;
+            locks: Arc::clone(&locks),
+        };
+        let app = user_app(&server, storage, true).await;
         app.login().await.unwrap();
         expire(&app).await;
         let results =
@@ -219,40 +219,8 @@ fn tasks_that_waited_for_a_renewal_take_the_new_token_without_the_lock_file() {
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(refreshes(&server), 1);
         // Only the renewing task took the cross-process lock.
-        assert_eq!(storage.locks.load(Ordering::SeqCst), 1);
+        assert_eq!(locks.load(Ordering::SeqCst), 1);
     });
-}
-
-/// Lends a storage to an app while the test keeps a handle on it.
-struct SharedStorage<S>(Arc<S>);
-
-#[async_trait::async_trait]
-impl<S: AsyncTokenStorage> AsyncTokenStorage for SharedStorage<S> {
-    async fn load(
-        &self,
-    ) -> Result<globus_app_async::proto::app::TokenSet, globus_app_async::storage::StorageError>
-    {
-        self.0.load().await
-    }
-    async fn store(
-        &self,
-        records: Vec<globus_app_async::proto::token::TokenData>,
-    ) -> Result<(), globus_app_async::storage::StorageError> {
-        self.0.store(records).await
-    }
-    async fn remove(
-        &self,
-        resource_servers: Vec<String>,
-    ) -> Result<(), globus_app_async::storage::StorageError> {
-        self.0.remove(resource_servers).await
-    }
-    async fn lock_renewal(
-        &self,
-        resource_server: String,
-    ) -> Result<globus_app_blocking::storage::RenewalGuard, globus_app_async::storage::StorageError>
-    {
-        self.0.lock_renewal(resource_server).await
-    }
 }
 
 /// A client that answers the first `n` refresh requests 503 itself, and
