@@ -383,6 +383,7 @@ impl Login {
         };
         Step::Action(Action::StoreTokens(records))
     }
+
     /// The new tokens are stored: what the app learned, and the outcome.
     fn on_stored(&mut self, identity: Option<String>, resource_servers: &[String]) -> Out {
         let mut shared = self.app.write();
@@ -390,13 +391,7 @@ impl Login {
         if identity.is_some() {
             state.identity.clone_from(&identity);
         }
-        state.consents = None;
-        state
-            .dead_refresh_tokens
-            .retain(|(rs, _)| !resource_servers.contains(rs));
-        state
-            .unsaved
-            .retain(|u| !resource_servers.contains(&u.record.resource_server));
+        state.forget_tokens_of(resource_servers);
         drop(shared);
         self.done(Ok(LoginOutcome::LoggedIn { identity }))
     }

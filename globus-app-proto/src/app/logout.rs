@@ -208,13 +208,7 @@ impl Logout {
         let still_identified = TokenSet::new(remaining).identity().ok().flatten().is_some();
         let mut shared = self.app.write();
         let state = &mut shared.state;
-        state.consents = None;
-        state
-            .dead_refresh_tokens
-            .retain(|(rs, _)| !removed.contains(rs));
-        state
-            .unsaved
-            .retain(|u| !removed.contains(&u.record.resource_server));
+        state.forget_tokens_of(removed);
         if !still_identified {
             state.identity = None;
         }

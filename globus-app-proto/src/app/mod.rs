@@ -219,6 +219,17 @@ impl AppState {
             .find(|u| u.record.resource_server == resource_server)
     }
 
+    /// The tokens of `resource_servers` were replaced (a login) or removed
+    /// (a logout): what the app remembered about the old ones goes, and the
+    /// consents are fetched again when next needed.
+    pub(crate) fn forget_tokens_of(&mut self, resource_servers: &[String]) {
+        self.consents = None;
+        self.dead_refresh_tokens
+            .retain(|(rs, _)| !resource_servers.contains(rs));
+        self.unsaved
+            .retain(|u| !resource_servers.contains(&u.record.resource_server));
+    }
+
     pub(crate) fn forget_unsaved(&mut self, resource_server: &str) {
         self.unsaved
             .retain(|u| u.record.resource_server != resource_server);
