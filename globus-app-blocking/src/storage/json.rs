@@ -332,13 +332,11 @@ impl TokenStorage for JsonTokenStorage {
     }
 
     fn load(&self) -> Result<TokenSet, StorageError> {
+        if let Some(tokens) = self.load_cached() {
+            return Ok(tokens);
+        }
         let freshness = &self.inner.freshness;
         let mut cache = self.cache();
-        if freshness.is_fresh()
-            && let Some(cached) = cache.as_ref()
-        {
-            return Ok(cached.tokens.clone());
-        }
         // Looked at and cached under the cache lock, so that an older
         // snapshot never replaces a newer one.
         let Some(identity) = self.current_identity()? else {

@@ -544,17 +544,22 @@ impl PostgresTokenStorage {
 }
 
 impl TokenStorage for PostgresTokenStorage {
-    fn load(&self) -> Result<TokenSet, StorageError> {
+    /// The level-1 cache, while it is not older than `max_staleness` and no
+    /// renewal lock was taken since it was filled.
+    fn load_cached(&self) -> Option<TokenSet> {
         let inner = &self.inner;
-        {
-            let cache = inner.cache.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(cached) = cache.as_ref()
-                && !cached.stale
-                && cached.checked.elapsed() < inner.max_staleness
-            {
-                return Ok(cached.tokens.clone());
-            }
+        let cache = inner.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .as_ref()
+            .filter(|cached| !cached.stale && cached.checked.elapsed() < inner.max_staleness)
+            .map(|cached| cached.tokens.clone())
+    }
+
+    fn load(&self) -> Result<TokenSet, StorageError> {
+        if let Some(tokens) = self.load_cached() {
+            return Ok(tokens);
         }
+        let inner = &self.inner;
         let result = self.query();
         let mut cache = inner.cache.write().unwrap_or_else(PoisonError::into_inner);
         match result {

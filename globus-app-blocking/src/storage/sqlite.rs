@@ -231,10 +231,8 @@ impl TokenStorage for SqliteTokenStorage {
     }
 
     fn load(&self) -> Result<TokenSet, StorageError> {
-        if self.inner.freshness.is_fresh()
-            && let Some((_, tokens)) = self.cache().as_ref()
-        {
-            return Ok(tokens.clone());
+        if let Some(tokens) = self.load_cached() {
+            return Ok(tokens);
         }
         let connection = self.connection();
         let version: i64 = connection
