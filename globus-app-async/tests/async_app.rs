@@ -50,11 +50,8 @@ fn login_flow() -> UnblockedLogin {
     )
 }
 
-async fn user_app(
-    server: &AuthServer,
-    storage: impl AsyncTokenStorage + 'static,
-    refresh: bool,
-) -> UserApp {
+/// A user app requiring Transfer against `server`, refresh tokens as `refresh`.
+fn builder(server: &AuthServer, refresh: bool) -> globus_app_async::UserAppBuilder {
     UserApp::builder("Async Test")
         .client_id(SIM_CLIENT_ID)
         .scope_requirements(TRANSFER, TRANSFER_ALL)
@@ -63,6 +60,14 @@ async fn user_app(
                 .with_auth_base_url(server.base_url.clone())
                 .with_request_refresh_tokens(refresh),
         )
+}
+
+async fn user_app(
+    server: &AuthServer,
+    storage: impl AsyncTokenStorage + 'static,
+    refresh: bool,
+) -> UserApp {
+    builder(server, refresh)
         .token_storage(storage)
         .login_flow_manager(login_flow())
         .build()
@@ -268,14 +273,7 @@ fn after_a_transient_failure_the_next_call_tries_again() {
             inner: UnblockedHttp::ureq(),
         });
         let shared = Arc::clone(&flaky);
-        let app = UserApp::builder("Async Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(
-                GlobusAppConfig::default()
-                    .with_auth_base_url(server.base_url.clone())
-                    .with_request_refresh_tokens(true),
-            )
+        let app = builder(&server, true)
             .token_storage(storage)
             .http_client(move |request| {
                 let client = Arc::clone(&shared);
@@ -328,14 +326,7 @@ fn dropping_a_refresh_midway_releases_the_lock_for_the_next_caller() {
         let app = user_app(&server, storage.clone(), true).await;
         app.login().await.unwrap();
         expire(&app).await;
-        let hanging = UserApp::builder("Async Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(
-                GlobusAppConfig::default()
-                    .with_auth_base_url(server.base_url.clone())
-                    .with_request_refresh_tokens(true),
-            )
+        let hanging = builder(&server, true)
             .token_storage(storage)
             .http_client(HangsOnce {
                 hung: AtomicBool::new(false),
@@ -379,14 +370,7 @@ fn the_public_futures_are_send() {
 fn the_surf_client_logs_in_and_refreshes() {
     on_every_executor(|| async {
         let server = AuthServer::start();
-        let app = UserApp::builder("Async Test")
-            .client_id(SIM_CLIENT_ID)
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(
-                GlobusAppConfig::default()
-                    .with_auth_base_url(server.base_url.clone())
-                    .with_request_refresh_tokens(true),
-            )
+        let app = builder(&server, true)
             .token_storage(MemoryTokenStorage::new())
             .login_flow_manager(login_flow())
             .http_client(globus_app_async::http::SurfClient::default())
