@@ -58,7 +58,7 @@ fn environment_variables_fill_what_the_config_leaves_unset() {
         .config(
             GlobusAppConfig::default()
                 .with_environment(Environment::Preview)
-                .with_auth_base_url("http://127.0.0.1:10/".to_owned()),
+                .with_auth_base_url("http://127.0.0.1:10/"),
         )
         .build()
         .unwrap();

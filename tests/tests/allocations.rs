@@ -31,7 +31,7 @@ fn the_warm_blocking_path_does_not_allocate() {
             "urn:globus:auth:scope:transfer.api.globus.org:all",
         )
         // Never used: the token is valid, no request is sent.
-        .config(GlobusAppConfig::default().with_auth_base_url("http://127.0.0.1:9/".to_owned()))
+        .config(GlobusAppConfig::default().with_auth_base_url("http://127.0.0.1:9/"))
         .read_environment_variables(false)
         .token_storage(storage)
         .build()

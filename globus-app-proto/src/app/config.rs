@@ -80,7 +80,8 @@ pub enum TokenValidationErrorHandler {
 /// use globus_app_proto::app::{GlobusAppConfig, LoginFlowKind};
 /// let config = GlobusAppConfig::default()
 ///     .with_login_flow(LoginFlowKind::LocalServer)
-///     .with_request_refresh_tokens(true);
+///     .with_request_refresh_tokens(true)
+///     .with_auth_base_url("http://127.0.0.1:8000/"); // a &str or a String
 /// assert_eq!(config.namespace, "DEFAULT");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,13 +182,16 @@ impl Default for GlobusAppConfig {
     }
 }
 
+// Each setter takes `impl Into<..>`: `.with_auth_base_url("http://...")`
+// takes a `&str` as well as a `String`.
 macro_rules! with {
     ($(#[$doc:meta] $name:ident: $field:ident: $ty:ty),* $(,)?) => {
         impl GlobusAppConfig {
             $(
                 #[$doc]
                 #[must_use]
-                pub fn $name(mut self, value: $ty) -> Self {
+                pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+                    let value: $ty = value.into();
                     self.$field = value.into();
                     self
                 }
