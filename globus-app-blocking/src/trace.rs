@@ -135,11 +135,9 @@ pub(crate) fn sending(request: &globus_app_proto::request::AuthRequest) {
     let _ = request;
 }
 
-/// A Globus Auth request got a response, or none.
-pub(crate) fn answered(
-    result: &Result<http::Response<Vec<u8>>, crate::http::TransportError>,
-    elapsed: Duration,
-) {
+/// A Globus Auth request got a response, or none (generic over the
+/// transport's error, so that this module stands below `http`).
+pub(crate) fn answered<E: Display>(result: &Result<http::Response<Vec<u8>>, E>, elapsed: Duration) {
     #[cfg(feature = "tracing")]
     match result {
         Ok(response) => tracing::debug!(

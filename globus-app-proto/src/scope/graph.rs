@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::Scope;
-use super::parser::ScopeParseError;
+use super::error::ScopeParseError;
 
 /// Below this many entries a linear scan beats hashing.
 const SCAN_LIMIT: usize = 12;

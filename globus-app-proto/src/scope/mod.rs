@@ -28,6 +28,7 @@
 //! dependencies, and arbitrarily deep or large input is handled without
 //! recursion.
 
+mod error;
 mod graph;
 mod parser;
 pub mod well_known;
@@ -36,7 +37,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-pub use parser::{ScopeParseError, merge_scopes, parse_scopes};
+pub use error::ScopeParseError;
+pub use parser::{merge_scopes, parse_scopes};
 
 /// The characters with a meaning in scope strings; a scope name contains none
 /// of them.
