@@ -158,9 +158,14 @@ pub enum AppError {
     /// A request could not be built.
     #[error(transparent)]
     Request(#[from] RequestError),
-    /// A `ClientApp` was asked for a resource server it has no scope
-    /// requirements for.
-    #[error("the app has no scope requirements for resource server {0}")]
+    /// A token was asked for a resource server that is not in the app's
+    /// scope requirements, and none usable is stored (a `ClientApp`: whether
+    /// stored or not). A login asks only for the required resource servers,
+    /// so none is run: add the resource server's scopes to the requirements
+    /// first. (The Python SDK runs a login that ends without the token.)
+    #[error(
+        "the app has no scope requirements for resource server {0}, so no login can get its token; add its scopes to the scope requirements"
+    )]
     NoScopeRequirements(String),
     /// Renewed tokens could not be stored (after retries): with refresh
     /// token rotation, the stored refresh token is now spent. This process

@@ -713,6 +713,11 @@ impl GlobusApp {
         {
             tokens.remember_root_scopes_ok(i, generation);
         }
+        if required.is_none() && matches!(evaluation, Evaluation::Invalid(_)) {
+            // A login asks only for the required resource servers: it cannot
+            // bring a token for this one, so none is run.
+            return Err(AppError::NoScopeRequirements(resource_server.to_owned()));
+        }
         Ok((evaluation, required.is_some_and(has_dependencies)))
     }
 

@@ -497,6 +497,37 @@ fn bug_9_expired_access_tokens_are_never_handed_out_and_login_required_says_so()
 }
 
 #[test]
+fn a_resource_server_outside_the_requirements_is_an_error_without_a_login() {
+    let mut sim = Sim::new(user_app(GlobusAppConfig::default()));
+    assert_eq!(
+        get(&mut sim, "groups.api.globus.org"),
+        Err(AppError::NoScopeRequirements(
+            "groups.api.globus.org".into()
+        ))
+    );
+    assert_eq!(sim.logins, 0, "no login can bring a token it does not ask for");
+    // After a login, the same: still no login, still the typed error.
+    sim.drive(sim.app.login()).unwrap();
+    assert_eq!(
+        get(&mut sim, "groups.api.globus.org"),
+        Err(AppError::NoScopeRequirements(
+            "groups.api.globus.org".into()
+        ))
+    );
+    assert_eq!(sim.logins, 1);
+    // A required one is served; and once required, the other logs in.
+    assert!(get(&mut sim, TRANSFER).is_ok());
+    sim.app
+        .add_scope_requirements_str(
+            "groups.api.globus.org",
+            "urn:globus:auth:scope:groups.api.globus.org:all",
+        )
+        .unwrap();
+    assert!(get(&mut sim, "groups.api.globus.org").is_ok());
+    assert_eq!(sim.logins, 2);
+}
+
+#[test]
 fn handler_raise_returns_the_validation_error_without_logging_in() {
     let config = GlobusAppConfig::default()
         .with_token_validation_error_handler(TokenValidationErrorHandler::Raise);
