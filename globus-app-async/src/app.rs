@@ -163,7 +163,8 @@ impl Driver {
 }
 
 /// An async HTTP client for Globus services that authorizes every request
-/// with an app: from [`UserApp::authorized`] or [`ClientApp::authorized`].
+/// with an app: from [`AppCommon::authorized`] (on a [`UserApp`] or a
+/// [`ClientApp`]).
 /// The same behaviour as `globus_app_blocking::AuthorizedClient`: the
 /// request's host gives the resource server, a 401 gets the token renewed
 /// and a GARE (with `auto_redrive_gares`) a login, and the request is sent
@@ -290,6 +291,13 @@ impl<App> AppBuilder<App> {
         self
     }
 
+    /// The client secret: required for a [`ClientApp`]; for a [`UserApp`],
+    /// only for a confidential client acting for a person.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.core = self.core.client_secret(ClientSecret::new(secret));
+        self
+    }
+
     /// The configuration (default: [`GlobusAppConfig::default`]), with the
     /// Python SDK's environment variables filling what it leaves unset.
     pub fn config(mut self, config: GlobusAppConfig) -> Self {
@@ -332,7 +340,7 @@ impl<App> AppBuilder<App> {
         self
     }
 
-    async fn build_driver(self) -> Result<Driver, Error> {
+    async fn build_common(self) -> Result<AppCommon, Error> {
         let Self {
             core,
             read_environment_variables,
@@ -376,14 +384,16 @@ impl<App> AppBuilder<App> {
             Some(http) => http,
             None => default_http_client()?,
         };
-        Ok(Driver {
-            app,
-            storage,
-            http,
-            login,
-            sleeper,
-            retry,
-            renewals: Arc::default(),
+        Ok(AppCommon {
+            driver: Driver {
+                app,
+                storage,
+                http,
+                login,
+                sleeper,
+                retry,
+                renewals: Arc::default(),
+            },
         })
     }
 }
@@ -400,12 +410,6 @@ fn default_http_client() -> Result<Arc<dyn AsyncHttpClient>, Error> {
 }
 
 impl AppBuilder<UserApp> {
-    /// The client secret, for a confidential client acting for a person.
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
     /// A login flow manager to use instead of the configured one (wrap a
     /// blocking one in [`UnblockedLogin`]).
     pub fn login_flow_manager(mut self, manager: impl AsyncLoginFlowManager + 'static) -> Self {
@@ -417,41 +421,39 @@ impl AppBuilder<UserApp> {
     /// executor) and builds the app.
     pub async fn build(self) -> Result<UserApp, Error> {
         Ok(UserApp {
-            driver: self.build_driver().await?,
+            common: self.build_common().await?,
         })
     }
 }
 
 impl AppBuilder<ClientApp> {
-    /// The client secret (required).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
     /// Checks the configuration, opens the token storage (off the
     /// executor) and builds the app.
     pub async fn build(self) -> Result<ClientApp, Error> {
         Ok(ClientApp {
-            driver: self.build_driver().await?,
+            common: self.build_common().await?,
         })
     }
 }
 
-/// An app that acts for a person, who logs in interactively; async.
+/// What every async app does, whatever its kind: [`UserApp`] and
+/// [`ClientApp`] dereference to it, so each method below is called on
+/// either, and a function that works with any app takes `&AppCommon`.
 ///
 /// Cheap to clone and `Send + Sync`; its futures are `Send`.
 ///
-/// Cancellation: dropping a future releases its renewal locks and leaves
-/// the stored tokens whole (every write is atomic). An interactive login
-/// already running on the thread pool (the terminal prompt, the loopback
+/// # Cancellation
+///
+/// Dropping a future releases its renewal locks and leaves the stored
+/// tokens whole (every write is atomic). An interactive login already
+/// running on the thread pool (the terminal prompt, the loopback
 /// listener) runs on until it ends or times out; its result is dropped.
 #[derive(Clone, Debug)]
-pub struct UserApp {
+pub struct AppCommon {
     driver: Driver,
 }
 
-impl UserApp {
+impl AppCommon {
     /// An async HTTP client for Globus services that authorizes each
     /// request with this app; see [`AuthorizedClient`].
     pub fn authorized(&self, client: impl AsyncHttpClient + 'static) -> AuthorizedClient {
@@ -460,11 +462,6 @@ impl UserApp {
             http: Arc::new(client),
             hosts: ServiceHosts::default(),
         }
-    }
-
-    /// Starts building a `UserApp` named `app_name`.
-    pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
-        AppBuilder::new(AppKind::User, app_name.into())
     }
 
     /// The app core: configuration, client, identity.
@@ -490,15 +487,18 @@ impl UserApp {
             .add_scope_requirements_str(resource_server, scopes)?)
     }
 
-    /// A valid authorization for `resource_server`, refreshed or after a
-    /// login as needed. Concurrent callers refresh once.
+    /// A valid authorization for `resource_server`, renewed (refreshed, or
+    /// new client credentials) or after a login as needed. Concurrent
+    /// callers renew once. A resource server that is not in the scope
+    /// requirements is an error at once: no login could help.
     pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
         self.driver
             .drive(self.driver.app.get_authorizer(resource_server))
             .await
     }
 
-    /// Logs in if a login is required.
+    /// Logs in if a login is required: a `UserApp` runs its interactive
+    /// flow, a `ClientApp` gets client-credentials tokens.
     pub async fn login(&self) -> Result<LoginOutcome, Error> {
         self.driver.drive(self.driver.app.login()).await
     }
@@ -533,91 +533,49 @@ impl UserApp {
     }
 }
 
+/// An app that acts for a person, who logs in interactively; async. Its
+/// methods are [`AppCommon`]'s.
+///
+/// Cheap to clone and `Send + Sync`; its futures are `Send`.
+#[derive(Clone, Debug)]
+pub struct UserApp {
+    common: AppCommon,
+}
+
+impl UserApp {
+    /// Starts building a `UserApp` named `app_name`.
+    pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
+        AppBuilder::new(AppKind::User, app_name.into())
+    }
+}
+
 /// An app that acts as itself (a service account), with client
-/// credentials; async. Cheap to clone and `Send + Sync`.
+/// credentials; async. Its methods are [`AppCommon`]'s. Cheap to clone and
+/// `Send + Sync`.
 #[derive(Clone, Debug)]
 pub struct ClientApp {
-    driver: Driver,
+    common: AppCommon,
 }
 
 impl ClientApp {
-    /// An async HTTP client for Globus services that authorizes each
-    /// request with this app; see [`AuthorizedClient`].
-    pub fn authorized(&self, client: impl AsyncHttpClient + 'static) -> AuthorizedClient {
-        AuthorizedClient {
-            driver: self.driver.clone(),
-            http: Arc::new(client),
-            hosts: ServiceHosts::default(),
-        }
-    }
-
     /// Starts building a `ClientApp` named `app_name`.
     pub fn builder(app_name: impl Into<String>) -> ClientAppBuilder {
         AppBuilder::new(AppKind::Client, app_name.into())
     }
+}
 
-    /// The app core: configuration, client.
-    pub fn core(&self) -> &GlobusApp {
-        &self.driver.app
+impl std::ops::Deref for UserApp {
+    type Target = AppCommon;
+
+    fn deref(&self) -> &AppCommon {
+        &self.common
     }
+}
 
-    /// The token storage.
-    pub fn token_storage(&self) -> &Arc<dyn AsyncTokenStorage> {
-        &self.driver.storage
-    }
+impl std::ops::Deref for ClientApp {
+    type Target = AppCommon;
 
-    /// A copy of the scope requirements.
-    pub fn scope_requirements(&self) -> ScopeRequirements {
-        self.driver.app.scope_requirements()
-    }
-
-    /// Adds required scopes (a scope string) for a resource server.
-    pub fn add_scope_requirements(&self, resource_server: &str, scopes: &str) -> Result<(), Error> {
-        Ok(self
-            .driver
-            .app
-            .add_scope_requirements_str(resource_server, scopes)?)
-    }
-
-    /// A valid authorization for `resource_server`, with new client
-    /// credentials as needed. Concurrent callers renew once.
-    pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        self.driver
-            .drive(self.driver.app.get_authorizer(resource_server))
-            .await
-    }
-
-    /// Gets client-credentials tokens if the stored ones do not satisfy the
-    /// app.
-    pub async fn login(&self) -> Result<LoginOutcome, Error> {
-        self.driver.drive(self.driver.app.login()).await
-    }
-
-    /// Gets client-credentials tokens as `options` say (forced).
-    pub async fn login_with(&self, options: LoginOptions) -> Result<LoginOutcome, Error> {
-        self.driver.drive(self.driver.app.login_with(options)).await
-    }
-
-    /// Whether the stored tokens lack a required resource server or scope.
-    pub async fn login_required(&self) -> Result<bool, Error> {
-        self.driver.drive(self.driver.app.login_required()).await
-    }
-
-    /// Revokes and removes the tokens of the required resource servers.
-    pub async fn logout(&self) -> Result<LogoutReport, Error> {
-        self.driver.drive(self.driver.app.logout()).await
-    }
-
-    /// Revokes and removes tokens as `options` say.
-    pub async fn logout_with(&self, options: LogoutOptions) -> Result<LogoutReport, Error> {
-        self.driver
-            .drive(self.driver.app.logout_with(options))
-            .await
-    }
-
-    /// For a service's response: if it is a GARE and `auto_redrive_gares`
-    /// is on, gets new tokens with its requirements and returns `true`.
-    pub async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
-        self.driver.redrive_gare(response).await
+    fn deref(&self) -> &AppCommon {
+        &self.common
     }
 }

@@ -11,6 +11,13 @@ use globus_app_blocking::http::{Retries, copy_request};
 pub use globus_app_blocking::http::{RetryPolicy, TransportError, TransportErrorKind};
 use globus_app_proto::request::AuthRequest;
 
+/// The `http` crate's request and response types, which this crate's
+/// clients and apps take and return, re-exported: depending on this crate
+/// alone is enough to build a request.
+pub use ::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
+};
+
 /// Sends one HTTP request and returns the response whatever its status; must
 /// not follow redirects. Closures returning a future implement it too, so any
 /// client (reqwest, hyper, isahc...) plugs in:

@@ -88,10 +88,12 @@ pub mod http;
 pub mod login;
 pub mod storage;
 
-pub use app::{AppBuilder, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
+pub use app::{
+    AppBuilder, AppCommon, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder,
+};
 pub use globus_app_blocking::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
     Authorization, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome, LogoutOptions,
-    LogoutReport, TokenStorageKind,
+    LogoutReport, TokenStorageKind, TokenValidationErrorHandler,
 };

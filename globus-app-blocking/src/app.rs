@@ -125,7 +125,8 @@ impl Driver {
 }
 
 /// An HTTP client for Globus services that authorizes every request with
-/// an app: from [`UserApp::authorized`] or [`ClientApp::authorized`].
+/// an app: from [`AppCommon::authorized`] (on a [`UserApp`] or a
+/// [`ClientApp`]).
 ///
 /// [`send`](Self::send) maps the request's host to a resource server (the
 /// services of the app's environment; others with
@@ -244,6 +245,14 @@ impl<App> AppBuilder<App> {
         self
     }
 
+    /// The client secret: required for a [`ClientApp`]; for a [`UserApp`],
+    /// only for a confidential client acting for a person (rare: most are
+    /// native apps without one).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.core = self.core.client_secret(ClientSecret::new(secret));
+        self
+    }
+
     /// The configuration (default: [`GlobusAppConfig::default`]). What it
     /// leaves unset is read from `GLOBUS_SDK_ENVIRONMENT` and
     /// `GLOBUS_SDK_SERVICE_URL_AUTH`, as the Python SDK does, unless
@@ -279,7 +288,7 @@ impl<App> AppBuilder<App> {
         self
     }
 
-    fn build_driver(self) -> Result<Driver, Error> {
+    fn build_common(self) -> Result<AppCommon, Error> {
         let retry = self.retry;
         let app = build_core(self.core, self.read_environment_variables)?;
         let storage: Arc<dyn TokenStorage> = match self.storage {
@@ -300,12 +309,14 @@ impl<App> AppBuilder<App> {
             Some(http) => http,
             None => default_http_client()?,
         };
-        Ok(Driver {
-            app,
-            storage,
-            http,
-            login,
-            retry,
+        Ok(AppCommon {
+            driver: Driver {
+                app,
+                storage,
+                http,
+                login,
+                retry,
+            },
         })
     }
 }
@@ -324,13 +335,6 @@ fn default_http_client() -> Result<Arc<dyn HttpClient>, Error> {
 }
 
 impl AppBuilder<UserApp> {
-    /// The client secret, for a confidential client acting for a person
-    /// (rare: most `UserApp`s are native apps without one).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
     /// A login flow manager to use instead of the configured one.
     pub fn login_flow_manager(mut self, manager: impl LoginFlowManager + 'static) -> Self {
         self.login = Some(Arc::new(manager));
@@ -341,48 +345,46 @@ impl AppBuilder<UserApp> {
     /// app.
     pub fn build(self) -> Result<UserApp, Error> {
         Ok(UserApp {
-            driver: self.build_driver()?,
+            common: self.build_common()?,
         })
     }
 }
 
 impl AppBuilder<ClientApp> {
-    /// The client secret (required).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
     /// Checks the configuration, opens the token storage and builds the
     /// app. Without a client secret this is [`Error::Config`].
     pub fn build(self) -> Result<ClientApp, Error> {
         Ok(ClientApp {
-            driver: self.build_driver()?,
+            common: self.build_common()?,
         })
     }
 }
 
-/// An app that acts for a person, who logs in interactively.
+/// What every app does, whatever its kind: [`UserApp`] and [`ClientApp`]
+/// dereference to it (as rustls's connections do to `ConnectionCommon`),
+/// so each method below is called on either, and a function that works
+/// with any app takes `&AppCommon`:
+///
+/// ```no_run
+/// use globus_app_blocking::{AppCommon, ClientApp, UserApp};
+///
+/// fn transfer_header(app: &AppCommon) -> Result<http::HeaderValue, globus_app_blocking::Error> {
+///     Ok(app.get_authorizer("transfer.api.globus.org")?.header_value()?)
+/// }
+/// # fn run(user: &UserApp, service: &ClientApp) -> Result<(), globus_app_blocking::Error> {
+/// transfer_header(user)?;
+/// transfer_header(service)?;
+/// # Ok(()) }
+/// ```
 ///
 /// Cheap to clone and `Send + Sync`: clones share the tokens, the renewal
 /// locks and what the app has learned.
-///
-/// ```no_run
-/// use globus_app_blocking::UserApp;
-///
-/// let app = UserApp::builder("My App")
-///     .client_id("your-native-client-id")
-///     .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
-///     .build()?;
-/// let authorization = app.get_authorizer("transfer.api.globus.org")?; // logs in if needed
-/// # Ok::<(), globus_app_blocking::Error>(())
-/// ```
 #[derive(Clone, Debug)]
-pub struct UserApp {
+pub struct AppCommon {
     driver: Driver,
 }
 
-impl UserApp {
+impl AppCommon {
     /// An HTTP client for Globus services that authorizes each request with
     /// this app, renews a refused token and redrives a GARE once; see
     /// [`AuthorizedClient`].
@@ -392,12 +394,6 @@ impl UserApp {
             http: Arc::new(client),
             hosts: ServiceHosts::default(),
         }
-    }
-
-    /// Starts building a `UserApp` named `app_name` (the name picks the
-    /// token file, as in the Python SDK).
-    pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
-        AppBuilder::new(AppKind::User, app_name.into())
     }
 
     /// The app core: configuration, client, identity.
@@ -424,14 +420,18 @@ impl UserApp {
     }
 
     /// A valid authorization for `resource_server`: the stored token,
-    /// refreshed a minute before it expires, after one login if the stored
-    /// tokens cannot satisfy the app. Concurrent callers refresh once.
+    /// renewed a minute before it expires (a `UserApp` refreshes it, a
+    /// `ClientApp` gets new client-credentials tokens), after one login if
+    /// the stored tokens cannot satisfy the app. Concurrent callers renew
+    /// once. A resource server that is not in the scope requirements is
+    /// [`AppError::NoScopeRequirements`] at once: no login could help.
     pub fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
         self.driver
             .drive(self.driver.app.get_authorizer(resource_server))
     }
 
-    /// Logs in if a login is required.
+    /// Logs in if a login is required: a `UserApp` runs its interactive
+    /// flow, a `ClientApp` gets client-credentials tokens.
     pub fn login(&self) -> Result<LoginOutcome, Error> {
         self.driver.drive(self.driver.app.login())
     }
@@ -441,7 +441,9 @@ impl UserApp {
         self.driver.drive(self.driver.app.login_with(options))
     }
 
-    /// Whether using the app would need a new login (no network calls).
+    /// Whether using the app would need a new login: the stored tokens lack
+    /// a required resource server or scope, or (a `UserApp` without a
+    /// usable refresh token) have expired. No network calls.
     pub fn login_required(&self) -> Result<bool, Error> {
         self.driver.drive(self.driver.app.login_required())
     }
@@ -465,7 +467,37 @@ impl UserApp {
     }
 }
 
+/// An app that acts for a person, who logs in interactively. Its methods
+/// are [`AppCommon`]'s.
+///
+/// Cheap to clone and `Send + Sync`: clones share the tokens, the renewal
+/// locks and what the app has learned.
+///
+/// ```no_run
+/// use globus_app_blocking::UserApp;
+///
+/// let app = UserApp::builder("My App")
+///     .client_id("your-native-client-id")
+///     .scope_requirements("transfer.api.globus.org", "urn:globus:auth:scope:transfer.api.globus.org:all")
+///     .build()?;
+/// let authorization = app.get_authorizer("transfer.api.globus.org")?; // logs in if needed
+/// # Ok::<(), globus_app_blocking::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct UserApp {
+    common: AppCommon,
+}
+
+impl UserApp {
+    /// Starts building a `UserApp` named `app_name` (the name picks the
+    /// token file, as in the Python SDK).
+    pub fn builder(app_name: impl Into<String>) -> UserAppBuilder {
+        AppBuilder::new(AppKind::User, app_name.into())
+    }
+}
+
 /// An app that acts as itself (a service account), with client credentials.
+/// Its methods are [`AppCommon`]'s.
 ///
 /// Cheap to clone and `Send + Sync`.
 ///
@@ -499,88 +531,28 @@ impl UserApp {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientApp {
-    driver: Driver,
+    common: AppCommon,
 }
 
 impl ClientApp {
-    /// An HTTP client for Globus services that authorizes each request with
-    /// this app, renews a refused token and redrives a GARE once; see
-    /// [`AuthorizedClient`].
-    pub fn authorized(&self, client: impl HttpClient + 'static) -> AuthorizedClient {
-        AuthorizedClient {
-            driver: self.driver.clone(),
-            http: Arc::new(client),
-            hosts: ServiceHosts::default(),
-        }
-    }
-
     /// Starts building a `ClientApp` named `app_name`.
     pub fn builder(app_name: impl Into<String>) -> ClientAppBuilder {
         AppBuilder::new(AppKind::Client, app_name.into())
     }
+}
 
-    /// The app core: configuration, client.
-    pub fn core(&self) -> &GlobusApp {
-        &self.driver.app
+impl std::ops::Deref for UserApp {
+    type Target = AppCommon;
+
+    fn deref(&self) -> &AppCommon {
+        &self.common
     }
+}
 
-    /// The token storage.
-    pub fn token_storage(&self) -> &Arc<dyn TokenStorage> {
-        &self.driver.storage
-    }
+impl std::ops::Deref for ClientApp {
+    type Target = AppCommon;
 
-    /// A copy of the scope requirements.
-    pub fn scope_requirements(&self) -> ScopeRequirements {
-        self.driver.app.scope_requirements()
-    }
-
-    /// Adds required scopes (a scope string) for a resource server.
-    pub fn add_scope_requirements(&self, resource_server: &str, scopes: &str) -> Result<(), Error> {
-        Ok(self
-            .driver
-            .app
-            .add_scope_requirements_str(resource_server, scopes)?)
-    }
-
-    /// A valid authorization for `resource_server`: the stored token, or
-    /// new client-credentials tokens a minute before it expires.
-    /// Concurrent callers renew once.
-    pub fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        self.driver
-            .drive(self.driver.app.get_authorizer(resource_server))
-    }
-
-    /// Gets client-credentials tokens if the stored ones do not satisfy the
-    /// app.
-    pub fn login(&self) -> Result<LoginOutcome, Error> {
-        self.driver.drive(self.driver.app.login())
-    }
-
-    /// Gets client-credentials tokens as `options` say (forced).
-    pub fn login_with(&self, options: LoginOptions) -> Result<LoginOutcome, Error> {
-        self.driver.drive(self.driver.app.login_with(options))
-    }
-
-    /// Whether the stored tokens lack a required resource server or scope
-    /// (no network calls; expiry is renewed without a login).
-    pub fn login_required(&self) -> Result<bool, Error> {
-        self.driver.drive(self.driver.app.login_required())
-    }
-
-    /// Revokes and removes the tokens of the required resource servers.
-    pub fn logout(&self) -> Result<LogoutReport, Error> {
-        self.driver.drive(self.driver.app.logout())
-    }
-
-    /// Revokes and removes tokens as `options` say.
-    pub fn logout_with(&self, options: LogoutOptions) -> Result<LogoutReport, Error> {
-        self.driver.drive(self.driver.app.logout_with(options))
-    }
-
-    /// For a service's response: if it is a GARE and `auto_redrive_gares`
-    /// is on, gets new tokens with its requirements and returns `true`:
-    /// send the request once more.
-    pub fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
-        self.driver.redrive_gare(response)
+    fn deref(&self) -> &AppCommon {
+        &self.common
     }
 }

@@ -5,6 +5,13 @@ use std::time::{Duration, Instant};
 
 use globus_app_proto::request::AuthRequest;
 
+/// The `http` crate's request and response types, which this crate's
+/// clients and apps take and return, re-exported: depending on this crate
+/// alone is enough to build a request.
+pub use ::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
+};
+
 /// The largest response body the bundled clients accept, in bytes (10 MiB;
 /// Globus Auth's largest answers, consents and JWKS, are a few KiB).
 pub const MAX_RESPONSE_BODY: u64 = 10 * 1024 * 1024;

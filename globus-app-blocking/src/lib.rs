@@ -105,10 +105,12 @@ mod trace;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-pub use app::{AppBuilder, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder};
+pub use app::{
+    AppBuilder, AppCommon, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder,
+};
 pub use error::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
     Authorization, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome, LogoutOptions,
-    LogoutReport, TokenStorageKind,
+    LogoutReport, TokenStorageKind, TokenValidationErrorHandler,
 };
