@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use globus_app_blocking::Error;
 use globus_app_blocking::adapter::{
-    DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request, build_core,
+    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request,
     default_login_flow_manager,
 };
 use globus_app_blocking::http::RetryPolicy;
@@ -15,7 +15,6 @@ use globus_app_proto::app::{
     Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, Input, LoginOptions,
     LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
-use globus_app_proto::secret::ClientSecret;
 
 use crate::http::{AsyncHttpClient, Sleeper, ThreadPoolSleeper, send_with_retries};
 use crate::login::{AsyncLoginFlowManager, UnblockedLogin};
@@ -242,9 +241,7 @@ impl AuthorizedClient {
 /// options as `globus_app_blocking::AppBuilder`, with async parts.
 #[must_use]
 pub struct AppBuilder<App> {
-    core: globus_app_proto::app::AppBuilder,
-    read_environment_variables: bool,
-    retry: RetryPolicy,
+    settings: AppSettings,
     storage: Option<Arc<dyn AsyncTokenStorage>>,
     http: Option<Arc<dyn AsyncHttpClient>>,
     login: Option<Arc<dyn AsyncLoginFlowManager>>,
@@ -260,12 +257,7 @@ pub type ClientAppBuilder = AppBuilder<ClientApp>;
 impl<App> AppBuilder<App> {
     fn new(kind: AppKind, app_name: String) -> Self {
         Self {
-            core: match kind {
-                AppKind::User => GlobusApp::user(app_name),
-                AppKind::Client => GlobusApp::client(app_name),
-            },
-            read_environment_variables: true,
-            retry: RetryPolicy::default(),
+            settings: AppSettings::new(kind, app_name),
             storage: None,
             http: None,
             login: None,
@@ -274,43 +266,7 @@ impl<App> AppBuilder<App> {
         }
     }
 
-    /// The client id (required).
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.core = self.core.client_id(client_id);
-        self
-    }
-
-    /// Adds required scopes (a scope string) for a resource server, parsed
-    /// at `build`.
-    pub fn scope_requirements(
-        mut self,
-        resource_server: impl Into<String>,
-        scopes: impl Into<String>,
-    ) -> Self {
-        self.core = self.core.scope_requirements(resource_server, scopes);
-        self
-    }
-
-    /// The client secret: required for a [`ClientApp`]; for a [`UserApp`],
-    /// only for a confidential client acting for a person.
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
-    /// The configuration (default: [`GlobusAppConfig::default`]), with the
-    /// Python SDK's environment variables filling what it leaves unset.
-    pub fn config(mut self, config: GlobusAppConfig) -> Self {
-        self.core = self.core.config(config);
-        self
-    }
-
-    /// Whether to read `GLOBUS_SDK_ENVIRONMENT` and
-    /// `GLOBUS_SDK_SERVICE_URL_AUTH` (default: yes).
-    pub fn read_environment_variables(mut self, read: bool) -> Self {
-        self.read_environment_variables = read;
-        self
-    }
+    globus_app_blocking::shared_app_builder_setters!();
 
     /// A token storage to use instead of the configured one (wrap a
     /// blocking one in [`Unblocked`]).
@@ -334,17 +290,9 @@ impl<App> AppBuilder<App> {
         self
     }
 
-    /// The retry policy for Globus Auth requests.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
     async fn build_common(self) -> Result<AppCommon, Error> {
         let Self {
-            core,
-            read_environment_variables,
-            retry,
+            settings,
             storage,
             http,
             login,
@@ -355,8 +303,9 @@ impl<App> AppBuilder<App> {
         // configured storage, are blocking calls: off the executor. What to
         // build is decided once, in the blocking crate's adapter module.
         let wants_default_storage = storage.is_none();
+        let retry = settings.retry;
         let (app, default_storage) = blocking::unblock(move || -> Result<_, Error> {
-            let app = build_core(core, read_environment_variables)?;
+            let app = settings.build_core()?;
             let default_storage = if wants_default_storage {
                 Some(DefaultTokenStorage::open(&app)?)
             } else {

@@ -4,7 +4,7 @@
 //! An adapter is one loop over [`Operation::advance`]: perform each
 //! [`Action`](globus_app_proto::app::Action) with its own I/O and feed back
 //! the result. What is the same whatever the I/O lives here: building the
-//! app core from the builder's settings ([`build_core`]), choosing the
+//! app core from the builder's settings ([`AppSettings`]), choosing the
 //! default storage and login flow, turning each action's result into the
 //! core's [`Input`] while keeping the adapter's typed error
 //! ([`Outcomes`]), and the clock, host name and random bytes. Users of the
@@ -14,8 +14,8 @@ use std::time::SystemTime;
 
 use globus_app_proto::UnixTime;
 use globus_app_proto::app::{
-    AppError, Authorization, AuthorizationResponse, GlobusApp, Input, IoFailure, IoFailureKind,
-    LoginFlowKind, Operation, Step, TokenSet, TokenStorageKind,
+    AppError, AppKind, Authorization, AuthorizationResponse, GlobusApp, Input, IoFailure,
+    IoFailureKind, LoginFlowKind, Operation, Step, TokenSet, TokenStorageKind,
 };
 
 use crate::Error;
@@ -42,21 +42,111 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Builds the app core from an adapter builder's settings: the Python
-/// SDK's environment variables fill what the configuration leaves unset
-/// (unless `read_environment_variables` is off), and the consent name gets
-/// this machine's host name. Reads the environment and the host name:
-/// blocking calls.
-pub fn build_core(
-    core: globus_app_proto::app::AppBuilder,
-    read_environment_variables: bool,
-) -> Result<GlobusApp, Error> {
-    let core = if read_environment_variables {
-        core.with_environment_variables(|name| std::env::var(name).ok())?
-    } else {
-        core
+/// What both adapters' app builders set the same way: the core's builder,
+/// whether to read the environment variables, and the retry policy. The
+/// builders' setters for these are written once, in
+/// [`shared_app_builder_setters!`](crate::shared_app_builder_setters).
+pub struct AppSettings {
+    /// The core's builder (client, scopes, configuration).
+    pub core: globus_app_proto::app::AppBuilder,
+    /// Whether the Python SDK's environment variables fill what the
+    /// configuration leaves unset.
+    pub read_environment_variables: bool,
+    /// The retry policy for Globus Auth requests.
+    pub retry: crate::http::RetryPolicy,
+}
+
+impl AppSettings {
+    /// The defaults for an app of `kind` named `app_name`.
+    pub fn new(kind: AppKind, app_name: String) -> Self {
+        Self {
+            core: match kind {
+                AppKind::User => GlobusApp::user(app_name),
+                AppKind::Client => GlobusApp::client(app_name),
+            },
+            read_environment_variables: true,
+            retry: crate::http::RetryPolicy::default(),
+        }
+    }
+
+    /// Builds the app core: the Python SDK's environment variables fill
+    /// what the configuration leaves unset (unless
+    /// `read_environment_variables` is off), and the consent name gets
+    /// this machine's host name. Reads the environment and the host name:
+    /// blocking calls.
+    pub fn build_core(self) -> Result<GlobusApp, Error> {
+        let core = if self.read_environment_variables {
+            self.core
+                .with_environment_variables(|name| std::env::var(name).ok())?
+        } else {
+            self.core
+        };
+        Ok(core.hostname(hostname()).build()?)
+    }
+}
+
+/// The setters both adapters' `AppBuilder`s share, written once: expands
+/// to methods of a builder whose field `settings` is an [`AppSettings`].
+/// Its doc links name `GlobusAppConfig`, `UserApp`, `ClientApp` and
+/// `build` as the invoking crate has them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! shared_app_builder_setters {
+    () => {
+        /// The client id (required).
+        pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+            self.settings.core = self.settings.core.client_id(client_id);
+            self
+        }
+
+        /// Adds required scopes (a scope string) for a resource server.
+        /// Parsed when the app is built: an invalid string is a
+        /// configuration error there.
+        pub fn scope_requirements(
+            mut self,
+            resource_server: impl Into<String>,
+            scopes: impl Into<String>,
+        ) -> Self {
+            self.settings.core = self
+                .settings
+                .core
+                .scope_requirements(resource_server, scopes);
+            self
+        }
+
+        /// The client secret: required for a [`ClientApp`]; for a
+        /// [`UserApp`], only for a confidential client acting for a person
+        /// (rare: most are native apps without one).
+        pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+            self.settings.core = self
+                .settings
+                .core
+                .client_secret($crate::proto::secret::ClientSecret::new(secret));
+            self
+        }
+
+        /// The configuration (default: [`GlobusAppConfig::default`]). What
+        /// it leaves unset is read from `GLOBUS_SDK_ENVIRONMENT` and
+        /// `GLOBUS_SDK_SERVICE_URL_AUTH`, as the Python SDK does, unless
+        /// [`read_environment_variables(false)`](Self::read_environment_variables).
+        pub fn config(mut self, config: GlobusAppConfig) -> Self {
+            self.settings.core = self.settings.core.config(config);
+            self
+        }
+
+        /// Whether to read the Python SDK's environment variables (default:
+        /// yes); see [`GlobusAppConfig::with_environment_variables`].
+        pub fn read_environment_variables(mut self, read: bool) -> Self {
+            self.settings.read_environment_variables = read;
+            self
+        }
+
+        /// The retry policy for Globus Auth requests.
+        pub fn retry_policy(mut self, policy: $crate::http::RetryPolicy) -> Self {
+            self.settings.retry = policy;
+            self
+        }
     };
-    Ok(core.hostname(hostname()).build()?)
 }
 
 /// The token storage an app's configuration names, when none was given.

@@ -9,11 +9,10 @@ use globus_app_proto::app::{
     Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, LoginOptions,
     LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
-use globus_app_proto::secret::ClientSecret;
 
 use crate::Error;
 use crate::adapter::{
-    DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request, build_core,
+    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request,
     default_login_flow_manager,
 };
 use crate::http::{HttpClient, RetryPolicy, send_with_retries};
@@ -197,9 +196,7 @@ impl AuthorizedClient {
 /// make no sense for a kind are not offered for it.
 #[must_use]
 pub struct AppBuilder<App> {
-    core: globus_app_proto::app::AppBuilder,
-    read_environment_variables: bool,
-    retry: RetryPolicy,
+    settings: AppSettings,
     storage: Option<Arc<dyn TokenStorage>>,
     http: Option<Arc<dyn HttpClient>>,
     login: Option<Arc<dyn LoginFlowManager>>,
@@ -214,12 +211,7 @@ pub type ClientAppBuilder = AppBuilder<ClientApp>;
 impl<App> AppBuilder<App> {
     fn new(kind: AppKind, app_name: String) -> Self {
         Self {
-            core: match kind {
-                AppKind::User => GlobusApp::user(app_name),
-                AppKind::Client => GlobusApp::client(app_name),
-            },
-            read_environment_variables: true,
-            retry: RetryPolicy::default(),
+            settings: AppSettings::new(kind, app_name),
             storage: None,
             http: None,
             login: None,
@@ -227,47 +219,7 @@ impl<App> AppBuilder<App> {
         }
     }
 
-    /// The client id (required).
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.core = self.core.client_id(client_id);
-        self
-    }
-
-    /// Adds required scopes (a scope string) for a resource server. Parsed
-    /// at [`build`](AppBuilder::build): an invalid string is a
-    /// configuration error there.
-    pub fn scope_requirements(
-        mut self,
-        resource_server: impl Into<String>,
-        scopes: impl Into<String>,
-    ) -> Self {
-        self.core = self.core.scope_requirements(resource_server, scopes);
-        self
-    }
-
-    /// The client secret: required for a [`ClientApp`]; for a [`UserApp`],
-    /// only for a confidential client acting for a person (rare: most are
-    /// native apps without one).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.core = self.core.client_secret(ClientSecret::new(secret));
-        self
-    }
-
-    /// The configuration (default: [`GlobusAppConfig::default`]). What it
-    /// leaves unset is read from `GLOBUS_SDK_ENVIRONMENT` and
-    /// `GLOBUS_SDK_SERVICE_URL_AUTH`, as the Python SDK does, unless
-    /// [`read_environment_variables(false)`](Self::read_environment_variables).
-    pub fn config(mut self, config: GlobusAppConfig) -> Self {
-        self.core = self.core.config(config);
-        self
-    }
-
-    /// Whether to read the Python SDK's environment variables (default:
-    /// yes); see [`GlobusAppConfig::with_environment_variables`].
-    pub fn read_environment_variables(mut self, read: bool) -> Self {
-        self.read_environment_variables = read;
-        self
-    }
+    crate::shared_app_builder_setters!();
 
     /// A token storage to use instead of the configured one.
     pub fn token_storage(mut self, storage: impl TokenStorage + 'static) -> Self {
@@ -282,15 +234,9 @@ impl<App> AppBuilder<App> {
         self
     }
 
-    /// The retry policy for Globus Auth requests.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
     fn build_common(self) -> Result<AppCommon, Error> {
-        let retry = self.retry;
-        let app = build_core(self.core, self.read_environment_variables)?;
+        let retry = self.settings.retry;
+        let app = self.settings.build_core()?;
         let storage: Arc<dyn TokenStorage> = match self.storage {
             Some(storage) => storage,
             None => match DefaultTokenStorage::open(&app)? {
