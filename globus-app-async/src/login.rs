@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 pub use globus_app_blocking::login::{
-    AuthorizationResponse, BrowserOpener, CommandLineLoginFlowManager, LocalServerLoginFlowManager,
-    LoginFlowError, LoginFlowManager, SystemBrowser,
+    AuthorizationResponse, BrowserError, BrowserOpener, CommandLineLoginFlowManager,
+    LocalServerLoginFlowManager, LoginFlowError, LoginFlowManager, SystemBrowser,
 };
 use globus_app_proto::app::AuthorizePlan;
 

@@ -24,7 +24,7 @@ const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 struct FollowingBrowser;
 
 impl BrowserOpener for FollowingBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_async::login::BrowserError> {
         follow_authorize_url(url);
         Ok(())
     }

@@ -29,7 +29,7 @@ const TRANSFER: &str = "transfer.api.globus.org";
 struct ApprovingBrowser;
 
 impl BrowserOpener for ApprovingBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         println!("   browser opens: {}...", &url[..url.len().min(90)]);
         println!("   (the dev server's user approves)");
         globus_app_tests::follow_authorize_url(url);

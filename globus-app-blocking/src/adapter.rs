@@ -365,7 +365,7 @@ impl Outcomes {
             Step::Done(Err(AppError::Io(io))) => Step::Done(Err(self
                 .last_failure
                 .take()
-                .unwrap_or(Error::App(AppError::Io(io))))),
+                .unwrap_or_else(|| AppError::Io(io).into()))),
             Step::Done(Err(e)) => Step::Done(Err(failed_operation(e))),
         }
     }

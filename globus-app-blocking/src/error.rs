@@ -14,17 +14,47 @@ use crate::storage::StorageError;
 ///
 /// Every variant keeps its cause: [`source()`](std::error::Error::source)
 /// reaches the transport, storage or SQLite error underneath. Messages never
-/// contain a token, code or secret.
+/// contain a token, code or secret. The large causes are boxed, so that an
+/// `Error` is three words and a `Result` stays small on the warm path.
 ///
 /// ```no_run
 /// # fn example(app: &globus_app_blocking::UserApp) -> Result<(), globus_app_blocking::Error> {
+/// use globus_app_blocking::{Error, proto::app::AppError};
+///
 /// match app.get_authorizer("transfer.api.globus.org") {
 ///     Ok(authorization) => { /* use it */ }
 ///     Err(e) if e.is_retryable() => { /* try again later */ }
 ///     Err(e) if e.is_login_required() => { /* ask the user to log in */ }
+///     // A variant's cause is boxed: match on it through the box.
+///     Err(Error::App(cause)) if matches!(*cause, AppError::NoScopeRequirements(_)) => {
+///         /* a resource server missing from the scope requirements */
+///     }
 ///     Err(e) => return Err(e),
 /// }
 /// # Ok(()) }
+/// ```
+///
+/// With [`TokenValidationErrorHandler::Raise`](crate::TokenValidationErrorHandler::Raise)
+/// in the configuration, stored tokens that do not satisfy the app are not
+/// resolved by a login: the call returns `Error::App(AppError::Validation(..))`,
+/// and [`is_login_required`](Self::is_login_required) says whether a
+/// login would fix it:
+///
+/// ```no_run
+/// use globus_app_blocking::{GlobusAppConfig, TokenValidationErrorHandler, UserApp};
+///
+/// let app = UserApp::builder("My Tool")
+///     .client_id("your-native-app-client-id")
+///     .config(
+///         GlobusAppConfig::default()
+///             .with_token_validation_error_handler(TokenValidationErrorHandler::Raise),
+///     )
+///     .build()?;
+/// match app.get_authorizer("auth.globus.org") {
+///     Err(e) if e.is_login_required() => eprintln!("not logged in: run `my-tool login`"),
+///     other => { other?; }
+/// }
+/// # Ok::<(), globus_app_blocking::Error>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,22 +62,22 @@ pub enum Error {
     /// The app core's verdict: stored tokens that do not satisfy the app,
     /// an error from Globus Auth, an id_token that did not verify...
     #[error(transparent)]
-    App(AppError),
+    App(Box<AppError>),
     /// Token storage failed.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(Box<StorageError>),
     /// A request got no response.
     #[error(transparent)]
-    Transport(#[from] TransportError),
+    Transport(Box<TransportError>),
     /// The interactive login failed.
     #[error(transparent)]
-    Login(#[from] LoginFlowError),
+    Login(Box<LoginFlowError>),
     /// The configuration is not usable.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// A scope string did not parse.
     #[error(transparent)]
-    Scope(#[from] ScopeParseError),
+    Scope(Box<ScopeParseError>),
     /// A stored access token cannot be sent in an HTTP header.
     #[error(transparent)]
     InvalidAccessToken(#[from] InvalidAccessToken),
@@ -65,11 +95,27 @@ pub enum Error {
     MissingPart(&'static str),
 }
 
-impl From<AppError> for Error {
-    fn from(error: AppError) -> Self {
-        Self::App(error)
-    }
+/// `From` each cause, boxing it, so that `?` works on them all.
+macro_rules! from_boxed {
+    ($($variant:ident($cause:ty)),* $(,)?) => {
+        $(
+            impl From<$cause> for Error {
+                fn from(cause: $cause) -> Self {
+                    Self::$variant(Box::new(cause))
+                }
+            }
+        )*
+    };
 }
+
+from_boxed!(
+    App(AppError),
+    Storage(StorageError),
+    Transport(TransportError),
+    Login(LoginFlowError),
+    Config(ConfigError),
+    Scope(ScopeParseError),
+);
 
 impl Error {
     /// Whether a new login would fix this: no usable token for a required
@@ -78,13 +124,16 @@ impl Error {
     /// fixed by a login (log out first) and answers `false`.
     pub fn is_login_required(&self) -> bool {
         match self {
-            Self::App(AppError::Validation(error)) => !matches!(
-                error,
-                TokenValidationError::IdentityMismatch { .. }
-                    | TokenValidationError::MixedIdentities
-                    | TokenValidationError::MissingIdentity
-            ),
-            Self::App(AppError::Response(error)) => error.is_invalid_grant(),
+            Self::App(error) => match &**error {
+                AppError::Validation(error) => !matches!(
+                    error,
+                    TokenValidationError::IdentityMismatch { .. }
+                        | TokenValidationError::MixedIdentities
+                        | TokenValidationError::MissingIdentity
+                ),
+                AppError::Response(error) => error.is_invalid_grant(),
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -104,7 +153,10 @@ impl Error {
     /// The HTTP status of an error response from Globus Auth.
     pub fn http_status(&self) -> Option<http::StatusCode> {
         let status = match self {
-            Self::App(AppError::Response(ResponseError::NotJson { status, .. })) => *status,
+            Self::App(error) => match &**error {
+                AppError::Response(ResponseError::NotJson { status, .. }) => *status,
+                _ => self.auth_api_error()?.status,
+            },
             _ => self.auth_api_error()?.status,
         };
         http::StatusCode::from_u16(status).ok()
@@ -113,10 +165,13 @@ impl Error {
     /// The error response from Globus Auth, with its OAuth `error`, the
     /// Globus `code`, `request_id` and `errors[]`.
     pub fn auth_api_error(&self) -> Option<&AuthApiError> {
-        match self {
-            Self::App(AppError::Response(
+        let Self::App(error) = self else {
+            return None;
+        };
+        match &**error {
+            AppError::Response(
                 ResponseError::Api(error) | ResponseError::ErrorInSuccess(error),
-            )) => Some(error),
+            ) => Some(error),
             _ => None,
         }
     }
@@ -129,5 +184,35 @@ impl Error {
     /// The request id of an error response, for Globus support.
     pub fn request_id(&self) -> Option<&str> {
         self.auth_api_error()?.request_id.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_small() {
+        // Three words: the large causes are boxed (it was 96 bytes, as
+        // large as a StorageError).
+        assert!(
+            size_of::<Error>() <= 3 * size_of::<usize>(),
+            "{}",
+            size_of::<Error>()
+        );
+    }
+
+    #[test]
+    fn every_cause_converts_with_question_mark() {
+        fn storage() -> Result<(), Error> {
+            Err(StorageError::Unavailable {
+                source: "down".into(),
+            })?
+        }
+        assert!(matches!(storage(), Err(Error::Storage(e)) if e.is_retryable()));
+        fn app() -> Result<(), Error> {
+            Err(AppError::NoScopesToRequest)?
+        }
+        assert!(matches!(app(), Err(Error::App(e)) if matches!(*e, AppError::NoScopesToRequest)));
     }
 }

@@ -226,7 +226,10 @@ fn command_line_login_at_end_of_input_is_a_typed_error() {
         CommandLineLoginFlowManager::with_io(&b""[..], Vec::new()),
     );
     let err = app.login().unwrap_err();
-    assert!(matches!(err, Error::Login(LoginFlowError::Eof)), "{err:?}");
+    assert!(
+        matches!(&err, Error::Login(e) if matches!(**e, LoginFlowError::Eof)),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "standard input closed before an authorization code was entered (is this an interactive terminal?)"
@@ -319,7 +322,7 @@ fn transient_failures_are_retried_but_a_code_exchange_never_is() {
 struct ForgingBrowser;
 
 impl BrowserOpener for ForgingBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         let url = url.to_owned();
         // Like a real browser, work after open() returns.
         std::thread::spawn(move || {
@@ -369,7 +372,7 @@ fn the_listener_refuses_other_states_and_keeps_waiting() {
 struct SilentBrowser;
 
 impl BrowserOpener for SilentBrowser {
-    fn open(&self, _url: &str) -> Result<(), String> {
+    fn open(&self, _url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         Ok(())
     }
 }
@@ -382,8 +385,9 @@ fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
     let err = app.login().unwrap_err();
     assert!(
         matches!(
-            err,
-            Error::Login(LoginFlowError::Authorization(RedirectError::Denied { .. }))
+            &err,
+            Error::Login(e)
+                if matches!(**e, LoginFlowError::Authorization(RedirectError::Denied { .. }))
         ),
         "{err:?}"
     );
@@ -394,10 +398,10 @@ fn a_denied_login_and_a_silent_browser_end_in_typed_errors() {
     );
     let err = app.login().unwrap_err();
     assert!(
-        matches!(err, Error::Login(LoginFlowError::Timeout(_))),
+        matches!(&err, Error::Login(e) if matches!(**e, LoginFlowError::Timeout(_))),
         "{err:?}"
     );
-    assert!(!matches!(err, Error::App(AppError::Io(_))));
+    assert!(!matches!(&err, Error::App(e) if matches!(**e, AppError::Io(_))));
 }
 
 #[test]
@@ -412,8 +416,10 @@ fn apps_are_send_sync_and_cheap_to_clone() {
 struct NoBrowser;
 
 impl BrowserOpener for NoBrowser {
-    fn open(&self, _url: &str) -> Result<(), String> {
-        Err("no display".into())
+    fn open(&self, _url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
+        Err(globus_app_blocking::login::BrowserError::failed(
+            "no display",
+        ))
     }
 }
 
@@ -423,7 +429,7 @@ fn no_browser_is_a_typed_error_and_nothing_is_stored() {
     let app = memory_app(&server, local_server(NoBrowser));
     let err = app.login().unwrap_err();
     assert!(
-        matches!(err, Error::Login(LoginFlowError::Browser(_))),
+        matches!(&err, Error::Login(e) if matches!(**e, LoginFlowError::Browser(_))),
         "{err:?}"
     );
     assert!(app.token_storage().load().unwrap().is_empty());
@@ -506,7 +512,7 @@ fn remote_session_child_entry() {
     );
     let err = app.login().unwrap_err();
     assert!(
-        matches!(err, Error::Login(LoginFlowError::RemoteSession)),
+        matches!(&err, Error::Login(e) if matches!(**e, LoginFlowError::RemoteSession)),
         "{err:?}"
     );
     println!("REMOTE_SESSION_REFUSED");
@@ -557,7 +563,7 @@ fn a_slow_server_hits_the_client_timeout_and_the_next_call_succeeds() {
 struct ForgedErrorFirst(mpsc::Sender<u16>);
 
 impl BrowserOpener for ForgedErrorFirst {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         globus_app_tests::forge_then_follow(
             url,
             "error=access_denied&error_description=forged",
@@ -681,7 +687,7 @@ fn a_corrupt_or_oversized_token_file_is_refused_and_a_forced_login_sets_it_aside
         // left as it was.
         let error = app.login().unwrap_err();
         let storage_error = match &error {
-            Error::Storage(e) => e,
+            Error::Storage(e) => &**e,
             other => panic!("{other:?}"),
         };
         if oversized {
@@ -792,7 +798,7 @@ fn a_rotated_refresh_token_that_could_not_be_saved_is_reported_kept_and_saved_la
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let error = app.get_authorizer(TRANSFER).unwrap_err();
     assert!(
-        matches!(&error, Error::App(AppError::RenewalNotSaved { resource_server, .. }) if resource_server == TRANSFER),
+        matches!(&error, Error::App(e) if matches!(&**e, AppError::RenewalNotSaved { resource_server, .. } if resource_server == TRANSFER)),
         "{error:?}"
     );
     let message = error.to_string();
@@ -834,7 +840,7 @@ struct HostileBrowser {
 }
 
 impl BrowserOpener for HostileBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         let address = globus_app_tests::redirect_uri_of(url)
             .trim_start_matches("http://")
             .to_owned();
@@ -909,7 +915,7 @@ fn a_trickling_client_cannot_stall_the_redirect_or_the_login_timeout() {
     let started = std::time::Instant::now();
     let error = app.login().unwrap_err();
     assert!(
-        matches!(error, Error::Login(LoginFlowError::Timeout(_))),
+        matches!(&error, Error::Login(e) if matches!(**e, LoginFlowError::Timeout(_))),
         "{error:?}"
     );
     assert!(

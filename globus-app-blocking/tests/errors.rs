@@ -163,7 +163,7 @@ fn missing_tokens_and_rejected_refresh_tokens_say_login_required() {
         .build()
         .unwrap();
     let error = app.get_authorizer(TRANSFER).unwrap_err();
-    assert!(matches!(error, Error::App(AppError::Validation(_))));
+    assert!(matches!(&error, Error::App(e) if matches!(**e, AppError::Validation(_))));
     assert!(error.is_login_required());
     assert!(!error.is_retryable());
 

@@ -18,7 +18,7 @@ const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 struct Browser;
 
 impl BrowserOpener for Browser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         follow_authorize_url(url);
         Ok(())
     }

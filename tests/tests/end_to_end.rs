@@ -28,7 +28,7 @@ const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 struct Browser;
 
 impl BrowserOpener for Browser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         follow_authorize_url(url);
         Ok(())
     }
@@ -461,10 +461,11 @@ fn another_person_cannot_log_in_over_stored_tokens_and_the_file_is_untouched() {
             .unwrap_err();
         assert!(
             matches!(
-                err,
-                Error::App(AppError::Validation(
-                    TokenValidationError::IdentityMismatch { .. }
-                ))
+                &err,
+                Error::App(e) if matches!(
+                    **e,
+                    AppError::Validation(TokenValidationError::IdentityMismatch { .. })
+                )
             ),
             "{name}: {err:?}"
         );

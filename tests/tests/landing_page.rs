@@ -66,10 +66,12 @@ struct Chromium {
 }
 
 impl BrowserOpener for Chromium {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         let mut command = headless(&self.binary, &self.profile);
         command.arg("--dump-dom").arg(url).stdout(Stdio::piped());
-        let child = command.spawn().map_err(|e| e.to_string())?;
+        let child = command
+            .spawn()
+            .map_err(globus_app_blocking::login::BrowserError::failed)?;
         let dom = Arc::clone(&self.dom);
         std::thread::spawn(move || {
             let output = child.wait_with_output().ok();

@@ -73,7 +73,7 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
 struct ForgingBrowser;
 
 impl BrowserOpener for ForgingBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         globus_app_tests::forge_then_follow(url, "code=forged&state=wrong", None);
         Ok(())
     }

@@ -18,7 +18,30 @@ use super::{AuthorizationResponse, LandingPage, LoginFlowError, LoginFlowManager
 /// Opens a URL for the user (a browser, or a test's HTTP client).
 pub trait BrowserOpener: Send + Sync {
     /// Opens `url`.
-    fn open(&self, url: &str) -> Result<(), String>;
+    fn open(&self, url: &str) -> Result<(), BrowserError>;
+}
+
+/// Why a browser could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrowserError {
+    /// `$BROWSER` names a text-only browser, which cannot complete a
+    /// Globus login.
+    #[error("the local-server login flow cannot use the text-only browser {0:?}")]
+    TextOnly(String),
+    /// Built without the `browser` feature, and no opener was given.
+    #[error("built without the `browser` feature: give the flow a BrowserOpener")]
+    NotBuiltIn,
+    /// The opener tried and failed (no browser installed, no display...).
+    #[error("the browser could not be opened")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl BrowserError {
+    /// The opener failed because of `cause`.
+    pub fn failed(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Failed(cause.into())
+    }
 }
 
 /// The system browser (`$BROWSER`, then the platform's default), refusing
@@ -29,13 +52,11 @@ pub struct SystemBrowser;
 const TEXT_BROWSERS: [&str; 6] = ["lynx", "www-browser", "links", "elinks", "w3m", "browsh"];
 
 impl BrowserOpener for SystemBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), BrowserError> {
         if let Ok(browser) = std::env::var("BROWSER") {
             let name = browser.rsplit('/').next().unwrap_or(&browser).to_owned();
             if TEXT_BROWSERS.iter().any(|b| name.starts_with(b)) {
-                return Err(format!(
-                    "the local-server login flow cannot use the text-only browser {name:?}"
-                ));
+                return Err(BrowserError::TextOnly(name));
             }
         }
         open_system_browser(url)
@@ -43,13 +64,13 @@ impl BrowserOpener for SystemBrowser {
 }
 
 #[cfg(feature = "browser")]
-fn open_system_browser(url: &str) -> Result<(), String> {
-    webbrowser::open(url).map_err(|e| e.to_string())
+fn open_system_browser(url: &str) -> Result<(), BrowserError> {
+    webbrowser::open(url).map_err(BrowserError::failed)
 }
 
 #[cfg(not(feature = "browser"))]
-fn open_system_browser(_url: &str) -> Result<(), String> {
-    Err("built without the `browser` feature: give the flow a BrowserOpener".to_owned())
+fn open_system_browser(_url: &str) -> Result<(), BrowserError> {
+    Err(BrowserError::NotBuiltIn)
 }
 
 /// Opens the authorize page in a browser and receives the redirect on

@@ -9,7 +9,7 @@ use globus_app_proto::app::AuthorizePlan;
 
 pub use command_line::CommandLineLoginFlowManager;
 pub use landing_page::LandingPage;
-pub use local_server::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
+pub use local_server::{BrowserError, BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
 
 /// Shows or opens the authorize URL and returns what comes back.
 pub trait LoginFlowManager: Send + Sync {
@@ -39,8 +39,8 @@ pub enum LoginFlowError {
     )]
     RemoteSession,
     /// No usable browser.
-    #[error("cannot open a browser: {0}")]
-    Browser(String),
+    #[error("cannot open a browser")]
+    Browser(#[from] BrowserError),
     /// The loopback listener could not start.
     #[error("cannot listen on {address}")]
     Listen {

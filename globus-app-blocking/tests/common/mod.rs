@@ -34,7 +34,7 @@ pub fn token_printed_by(child: std::process::Child) -> String {
 pub struct FollowingBrowser;
 
 impl globus_app_blocking::login::BrowserOpener for FollowingBrowser {
-    fn open(&self, url: &str) -> Result<(), String> {
+    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         globus_app_tests::follow_authorize_url(url);
         Ok(())
     }

@@ -505,7 +505,10 @@ fn a_resource_server_outside_the_requirements_is_an_error_without_a_login() {
             "groups.api.globus.org".into()
         ))
     );
-    assert_eq!(sim.logins, 0, "no login can bring a token it does not ask for");
+    assert_eq!(
+        sim.logins, 0,
+        "no login can bring a token it does not ask for"
+    );
     // After a login, the same: still no login, still the typed error.
     sim.drive(sim.app.login()).unwrap();
     assert_eq!(
