@@ -55,7 +55,7 @@
 //! storage writes are atomic, and renewal locks are released with the
 //! future.
 //!
-//! [`UserApp::authorized`] gives an [`AuthorizedClient`] that sends
+//! [`AppCommon::authorized`] gives an [`AuthorizedClient`] that sends
 //! requests to Globus services with the app's authorization, renewing a
 //! refused token and redriving a GARE once, as in `globus-app-blocking`.
 //!

@@ -209,10 +209,10 @@ mod tests {
                 source: "down".into(),
             })?
         }
-        assert!(matches!(storage(), Err(Error::Storage(e)) if e.is_retryable()));
         fn app() -> Result<(), Error> {
             Err(AppError::NoScopesToRequest)?
         }
+        assert!(matches!(storage(), Err(Error::Storage(e)) if e.is_retryable()));
         assert!(matches!(app(), Err(Error::App(e)) if matches!(*e, AppError::NoScopesToRequest)));
     }
 }

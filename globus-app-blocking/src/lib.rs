@@ -67,7 +67,7 @@
 //!
 //! With `auto_redrive_gares` on, [`AuthorizedClient`] redrives GAREs by
 //! itself. With another client, pass a service's response to
-//! [`UserApp::redrive_gare`]: if it is a 403 carrying a Globus Auth
+//! [`AppCommon::redrive_gare`]: if it is a 403 carrying a Globus Auth
 //! requirements error (at the root or in `errors[]`), the app logs in with
 //! its requirements and returns `true`; send the request once more.
 //!
