@@ -110,9 +110,14 @@ impl<C: globus_app_blocking::http::HttpClient + 'static> AsyncHttpClient for Unb
 }
 
 /// surf over async-h1 with native-tls (the system's OpenSSL on Linux),
-/// feature `surf`: the choice for async-std users who already have surf.
+/// feature `surf`: for async-std users who already have surf.
 /// surf returns every status as a response and follows no redirects unless
 /// asked; a 60 s timeout applies, and each request uses a fresh connection.
+///
+/// **Unmaintained upstream:** surf (RUSTSEC-2025-0036, RUSTSEC-2026-0169)
+/// and the async-std it brings (RUSTSEC-2025-0052) get no fixes. Prefer
+/// the default client ([`UnblockedHttp::ureq`]) or `ReqwestClient` (feature
+/// `reqwest`), which work under async-std too.
 #[cfg(feature = "surf")]
 #[derive(Debug, Clone)]
 pub struct SurfClient {

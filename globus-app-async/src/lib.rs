@@ -81,6 +81,13 @@
 //! );
 //! # drop(builder);
 //! ```
+//!
+//! # Features
+//!
+//! Items that need a feature say so on docs.rs.
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 mod app;

@@ -90,6 +90,13 @@
 //! managers to pick from; [`http`] the HTTP client trait and retry policy;
 //! [`adapter`] the pieces an adapter author drives the sans-IO core
 //! ([`proto`]) with. Every decision is the core's.
+//!
+//! # Features
+//!
+//! Items that need a feature say so on docs.rs.
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub mod adapter;

@@ -7,11 +7,15 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{AuthServer, SIM_CLIENT_ID, TempDir};
+#[cfg(feature = "sqlite")]
+use common::TempDir;
+use common::{AuthServer, SIM_CLIENT_ID};
 use globus_app_blocking::http::{RetryPolicy, TransportErrorKind, UreqClient};
 use globus_app_blocking::proto::app::{AppError, TokenValidationErrorHandler};
 use globus_app_blocking::proto::token::TokenData;
-use globus_app_blocking::storage::{MemoryTokenStorage, SqliteTokenStorage, TokenStorage};
+#[cfg(feature = "sqlite")]
+use globus_app_blocking::storage::SqliteTokenStorage;
+use globus_app_blocking::storage::{MemoryTokenStorage, TokenStorage};
 use globus_app_blocking::{ClientApp, Error, GlobusAppConfig, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
@@ -97,6 +101,7 @@ fn a_refused_connection_is_a_retryable_connect_error() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn a_corrupt_sqlite_file_keeps_sqlites_error_as_the_cause() {
     let dir = TempDir::new("errors-sqlite");
     let path = dir.0.join("tokens.db");

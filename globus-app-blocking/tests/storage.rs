@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::TempDir;
 use common::contract::{self, record};
+#[cfg(feature = "sqlite")]
+use globus_app_blocking::storage::SqliteTokenStorage;
 use globus_app_blocking::storage::{
-    JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, StorageError, TokenStorage,
+    JsonTokenStorage, MemoryTokenStorage, StorageError, TokenStorage,
 };
 use globus_app_proto::storage::TOKEN_FILE_WRITER_VERSION;
 
@@ -26,28 +28,31 @@ fn mode(path: &Path) -> u32 {
 fn every_storage_keeps_the_contract() {
     let dir = TempDir::new("contract");
     let json = dir.0.join("tokens.json");
-    let db = dir.0.join("tokens.db");
     let memory = MemoryTokenStorage::new();
     let json_in = |namespace: &str| JsonTokenStorage::new(&json, namespace).unwrap();
-    let sqlite_in = |namespace: &str| SqliteTokenStorage::new(&db, namespace).unwrap();
 
     contract::round_trip(&memory);
     contract::round_trip(&json_in("DEFAULT"));
-    contract::round_trip(&sqlite_in("DEFAULT"));
-
     contract::namespaces_are_isolated(&json_in("one"), &json_in("two"));
+    contract::sees_the_other_writer_under_the_lock(&memory, &memory.clone());
+    contract::sees_the_other_writer_under_the_lock(&json_in("w"), &json_in("w"));
+    contract::renewal_lock_is_exclusive(&memory, &memory.clone());
+    contract::renewal_lock_is_exclusive(&json_in("l"), &json_in("l"));
+}
+
+#[test]
+#[cfg(feature = "sqlite")]
+fn the_sqlite_storage_keeps_the_contract() {
+    let dir = TempDir::new("contract-sqlite");
+    let db = dir.0.join("tokens.db");
+    let sqlite_in = |namespace: &str| SqliteTokenStorage::new(&db, namespace).unwrap();
+    contract::round_trip(&sqlite_in("DEFAULT"));
     contract::namespaces_are_isolated(&sqlite_in("one"), &sqlite_in("two"));
     assert_eq!(
         sqlite_in("x").namespaces().unwrap(),
         ["DEFAULT", "one", "two"]
     );
-
-    contract::sees_the_other_writer_under_the_lock(&memory, &memory.clone());
-    contract::sees_the_other_writer_under_the_lock(&json_in("w"), &json_in("w"));
     contract::sees_the_other_writer_under_the_lock(&sqlite_in("w"), &sqlite_in("w"));
-
-    contract::renewal_lock_is_exclusive(&memory, &memory.clone());
-    contract::renewal_lock_is_exclusive(&json_in("l"), &json_in("l"));
     contract::renewal_lock_is_exclusive(&sqlite_in("l"), &sqlite_in("l"));
 }
 
@@ -88,9 +93,12 @@ fn a_loose_existing_file_is_tightened_on_write_and_directories_are_private() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     storage.store(&[record("rs", "A")]).unwrap();
     assert_eq!(mode(&path), 0o600);
-    let db = dir.0.join("tokens.db");
-    SqliteTokenStorage::new(&db, "DEFAULT").unwrap();
-    assert_eq!(mode(&db), 0o600);
+    #[cfg(feature = "sqlite")]
+    {
+        let db = dir.0.join("tokens.db");
+        SqliteTokenStorage::new(&db, "DEFAULT").unwrap();
+        assert_eq!(mode(&db), 0o600);
+    }
 }
 
 /// Two storages on one file (two processes, as far as each can tell): a
@@ -142,17 +150,21 @@ fn changes_by_another_writer_are_seen_after_the_recheck_interval() {
                 .with_recheck_interval(interval),
         )
     });
-    let db = dir.0.join("tokens.db");
-    sees_the_other_writer(|interval| {
-        Box::new(
-            SqliteTokenStorage::new(&db, "DEFAULT")
-                .unwrap()
-                .with_recheck_interval(interval),
-        )
-    });
+    #[cfg(feature = "sqlite")]
+    {
+        let db = dir.0.join("tokens.db");
+        sees_the_other_writer(|interval| {
+            Box::new(
+                SqliteTokenStorage::new(&db, "DEFAULT")
+                    .unwrap()
+                    .with_recheck_interval(interval),
+            )
+        });
+    }
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn sqlite_schema_is_created_checked_and_memory_is_refused() {
     let dir = TempDir::new("schema");
     let empty = dir.0.join("empty.db");
@@ -205,6 +217,7 @@ print(json.dumps({rs: d.to_dict() for rs, d in sorted(s.get_token_data_by_resour
 
 /// The `globus-sdk.version` a token file or database records.
 fn recorded_version(path: &Path) -> String {
+    #[cfg(feature = "sqlite")]
     if path.extension().is_some_and(|e| e == "db") {
         let connection = rusqlite::Connection::open(path).unwrap();
         return connection
@@ -239,18 +252,18 @@ fn interop(file: &str) {
     let dir = TempDir::new("interop");
     let path = dir.0.join(file);
     // Looking at the file on every load, to see Python's write at once.
-    let storage: Box<dyn TokenStorage> = if path.extension().is_some_and(|e| e == "db") {
-        Box::new(
+    let storage: Box<dyn TokenStorage> = match path.extension() {
+        #[cfg(feature = "sqlite")]
+        Some(extension) if extension == "db" => Box::new(
             SqliteTokenStorage::new(&path, "DEFAULT")
                 .unwrap()
                 .with_recheck_interval(Duration::ZERO),
-        )
-    } else {
-        Box::new(
+        ),
+        _ => Box::new(
             JsonTokenStorage::new(&path, "DEFAULT")
                 .unwrap()
                 .with_recheck_interval(Duration::ZERO),
-        )
+        ),
     };
     // Rust writes, Python reads the same records.
     storage
@@ -288,6 +301,7 @@ fn python_and_rust_share_json_token_files() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn python_and_rust_share_sqlite_token_databases() {
     interop("tokens.db");
 }
@@ -507,11 +521,14 @@ fn a_token_directory_other_users_can_write_to_is_refused() {
             "{json:?}"
         );
         assert!(json.to_string().contains("writable by other users"));
-        assert!(matches!(
-            SqliteTokenStorage::new(shared.join("tokens.db"), "DEFAULT"),
-            Err(StorageError::InsecureDirectory { .. })
-        ));
-        assert!(!shared.join("tokens.db").exists());
+        #[cfg(feature = "sqlite")]
+        {
+            assert!(matches!(
+                SqliteTokenStorage::new(shared.join("tokens.db"), "DEFAULT"),
+                Err(StorageError::InsecureDirectory { .. })
+            ));
+            assert!(!shared.join("tokens.db").exists());
+        }
     }
     let private = dir.0.join("private");
     std::fs::create_dir(&private).unwrap();
@@ -520,6 +537,7 @@ fn a_token_directory_other_users_can_write_to_is_refused() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn a_sqlite_write_waits_for_another_transaction_as_long_as_the_lock_timeout() {
     let dir = TempDir::new("sqlite-busy");
     let path = dir.0.join("tokens.db");

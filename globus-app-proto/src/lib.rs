@@ -150,6 +150,7 @@
 //! assert_eq!(tokens.tokens()[0].expires_at, UnixTime::from_secs(1_700_172_800));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub mod app;

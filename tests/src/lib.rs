@@ -27,6 +27,7 @@ pub fn postgres_connection_string() -> String {
 ///
 /// # Panics
 /// If no server answers (`.ci/run` checks for one first).
+#[cfg(feature = "postgres")]
 pub fn postgres_admin() -> postgres::Client {
     postgres::Client::connect(&postgres_connection_string(), postgres::NoTls)
         .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/run)")
