@@ -3,13 +3,17 @@
 //! ```text
 //! GLOBUS_CLIENT_ID=<native app client id> cargo run -p globus-app-async --example async_std_login
 //! ```
+//!
+//! `cargo run -p globus-app-tests --bin globus-auth-dev-server` prints the
+//! variables that point this example at a local Globus Auth.
 
+use anyhow::Context;
 use globus_app_async::{GlobusAppConfig, UserApp};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> anyhow::Result<()> {
     async_std::task::block_on(async {
-        let client_id = std::env::var("GLOBUS_CLIENT_ID")
-            .map_err(|_| "set GLOBUS_CLIENT_ID to a native app's client id")?;
+        let client_id =
+            std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
         let app = UserApp::builder("Async Login Example")
             .client_id(client_id)
             .scope_requirements(

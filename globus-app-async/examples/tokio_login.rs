@@ -5,14 +5,16 @@
 //! ```
 //!
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` and `GLOBUS_SDK_ENVIRONMENT` work as with
-//! the Python SDK.
+//! the Python SDK; `cargo run -p globus-app-tests --bin globus-auth-dev-server`
+//! prints the variables that point this example at a local Globus Auth.
 
+use anyhow::Context;
 use globus_app_async::{GlobusAppConfig, LoginFlowKind, UserApp};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client_id = std::env::var("GLOBUS_CLIENT_ID")
-        .map_err(|_| "set GLOBUS_CLIENT_ID to a native app's client id")?;
+async fn main() -> anyhow::Result<()> {
+    let client_id =
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
     let app = UserApp::builder("Async Login Example")
         .client_id(client_id)
         .scope_requirements(

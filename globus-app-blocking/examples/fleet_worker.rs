@@ -17,13 +17,12 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use globus_app_blocking::storage::PostgresTokenStorage;
 use globus_app_blocking::{ClientApp, GlobusAppConfig};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
-
-type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn worker(
     client_id: &str,
@@ -31,7 +30,7 @@ fn worker(
     config: GlobusAppConfig,
     connection: &str,
     table: &str,
-) -> Fallible<ClientApp> {
+) -> anyhow::Result<ClientApp> {
     let storage = PostgresTokenStorage::builder(connection)
         .table(table)
         // One namespace per client: many services can share the table.
@@ -49,12 +48,14 @@ fn worker(
         .build()?)
 }
 
-fn main() -> Fallible<()> {
+fn main() -> anyhow::Result<()> {
     if std::env::args().any(|arg| arg == "--dev-server") {
         return dev_server();
     }
-    let client_id = std::env::var("GLOBUS_CLIENT_ID").map_err(|_| "set GLOBUS_CLIENT_ID")?;
-    let secret = std::env::var("GLOBUS_CLIENT_SECRET").map_err(|_| "set GLOBUS_CLIENT_SECRET")?;
+    let client_id =
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
+    let secret =
+        std::env::var("GLOBUS_CLIENT_SECRET").context(globus_app_tests::MISSING_CLIENT_SECRET)?;
     let connection = std::env::var("GLOBUS_APP_POSTGRES").unwrap_or_default();
     let app = worker(
         &client_id,
@@ -68,7 +69,7 @@ fn main() -> Fallible<()> {
     Ok(())
 }
 
-fn dev_server() -> Fallible<()> {
+fn dev_server() -> anyhow::Result<()> {
     let server = globus_app_tests::AuthServer::start();
     server.fake().client_secret = Some("fleet-secret".into());
     let connection = std::env::var("GLOBUS_APP_POSTGRES")
@@ -76,7 +77,7 @@ fn dev_server() -> Fallible<()> {
     let schema = format!("globus_app_fleet_example_{}", std::process::id());
     let mut admin = postgres::Client::connect(&connection, postgres::NoTls)?;
     admin.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
-    let result = (|| -> Fallible<()> {
+    let result = (|| -> anyhow::Result<()> {
         let config = GlobusAppConfig::default().with_auth_base_url(server.base_url.clone());
         let table = format!("{schema}.tokens");
         let machines = (0..4)
@@ -89,7 +90,7 @@ fn dev_server() -> Fallible<()> {
                     &table,
                 )
             })
-            .collect::<Fallible<Vec<_>>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let tokens = std::thread::scope(|scope| {
             let handles: Vec<_> = machines
                 .iter()
@@ -97,12 +98,18 @@ fn dev_server() -> Fallible<()> {
                 .collect();
             handles
                 .into_iter()
-                .map(|handle| handle.join().map_err(|_| "a worker panicked"))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("a worker panicked"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
         })?;
         let grants = server.grants("client_credentials");
         for (machine, token) in tokens.iter().enumerate() {
-            let token = token.as_ref().map_err(ToString::to_string)?;
+            let token = token
+                .as_ref()
+                .map_err(|error| anyhow::anyhow!("machine {machine}: {error}"))?;
             println!(
                 "machine {machine}: token valid until {}",
                 token.expires_at()
@@ -110,7 +117,7 @@ fn dev_server() -> Fallible<()> {
         }
         println!("client-credentials grants sent by the fleet: {grants}");
         if grants != 1 {
-            return Err(format!("expected one grant, the fleet sent {grants}").into());
+            anyhow::bail!("expected one grant, the fleet sent {grants}");
         }
         Ok(())
     })();

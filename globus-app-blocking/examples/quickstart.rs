@@ -10,18 +10,21 @@
 //! With `--dev-server` it starts a local Globus-Auth-compatible server on
 //! 127.0.0.1 and a stand-in browser that approves the login, so it needs no
 //! account and no network; the app, HTTP, login listener and token file are
-//! the real ones. Without it, it talks to Globus Auth (honouring
-//! `GLOBUS_SDK_ENVIRONMENT` and `GLOBUS_SDK_SERVICE_URL_AUTH`) and opens
-//! your browser.
+//! the real ones. The token file stays after the run (in the system's temp
+//! directory; its path is printed) for you to look at. Without
+//! `--dev-server`, it talks to Globus Auth (honouring
+//! `GLOBUS_SDK_ENVIRONMENT` and `GLOBUS_SDK_SERVICE_URL_AUTH`), opens your
+//! browser and uses the token file the Python SDK would.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use globus_app_blocking::adapter::now;
 use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
 use globus_app_blocking::proto::storage::TokenFileFormat;
 use globus_app_blocking::storage::{JsonTokenStorage, default_token_file};
-use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, UserApp};
+use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, LoginOutcome, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 
@@ -41,14 +44,12 @@ fn step(title: &str) {
     println!("\n== {title}");
 }
 
-type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// The app: against the dev server (scratch token file, approving browser)
-/// or Globus Auth (default token file, system browser).
+/// The app: against the dev server (a token file of its own, approving
+/// browser) or Globus Auth (the default token file, system browser).
 fn build_app(
     server: Option<&globus_app_tests::AuthServer>,
-    scratch: Option<&globus_app_tests::TempDir>,
-) -> Fallible<(UserApp, PathBuf)> {
+    dev_token_file: &Path,
+) -> anyhow::Result<(UserApp, PathBuf)> {
     let listener = LocalServerLoginFlowManager::new().with_timeout(Duration::from_secs(300));
     let (client_id, config, flow) = match server {
         Some(server) => {
@@ -62,8 +63,11 @@ fn build_app(
             )
         }
         None => (
-            std::env::var("GLOBUS_CLIENT_ID")
-                .map_err(|_| "set GLOBUS_CLIENT_ID, or pass --dev-server")?,
+            std::env::var("GLOBUS_CLIENT_ID").context(
+                "GLOBUS_CLIENT_ID is not set: register a native app at \
+                 https://app.globus.org/settings/developers and set it to the app's \
+                 client id, or pass --dev-server to run against a local Globus Auth",
+            )?,
             GlobusAppConfig::default(),
             listener.with_browser(SystemBrowser),
         ),
@@ -79,33 +83,40 @@ fn build_app(
         )
         .config(config)
         .login_flow_manager(flow);
-    if let Some(dir) = scratch {
-        // The dev session keeps its token file in a scratch directory.
-        builder = builder.token_storage(JsonTokenStorage::new(
-            dir.0.join("globus").join("tokens.json"),
-            "DEFAULT",
-        )?);
+    if server.is_some() {
+        // The dev session's tokens are the dev server's: a file of their own.
+        builder = builder.token_storage(JsonTokenStorage::new(dev_token_file, "DEFAULT")?);
     }
     let app = builder.build()?;
-    let token_file: PathBuf = match scratch {
-        Some(dir) => dir.0.join("globus").join("tokens.json"),
+    let token_file = match server {
+        Some(_) => dev_token_file.to_owned(),
         None => default_token_file(app.core(), TokenFileFormat::Json)?,
     };
     Ok((app, token_file))
 }
 
-fn main() -> Fallible<()> {
+fn main() -> anyhow::Result<()> {
     let dev = std::env::args().any(|a| a == "--dev-server");
     let server = dev.then(globus_app_tests::AuthServer::start);
-    let scratch = dev.then(|| globus_app_tests::TempDir::new("quickstart"));
-    let (app, token_file) = build_app(server.as_ref(), scratch.as_ref())?;
+    let dev_token_file = std::env::temp_dir()
+        .join("globus-app-quickstart")
+        .join("tokens.json");
+    if dev {
+        // A new dev server each run: the last run's tokens mean nothing to it.
+        let _ = std::fs::remove_file(&dev_token_file);
+    }
+    let (app, token_file) = build_app(server.as_ref(), &dev_token_file)?;
 
     step("1. Is a login required?");
     println!("   {}", app.login_required()?);
 
     step("2. Log in (browser, loopback listener, PKCE, checked state, verified id_token)");
-    let outcome = app.login()?;
-    println!("   {outcome:?}");
+    match app.login()? {
+        LoginOutcome::LoggedIn { identity } => {
+            println!("   logged in as {}", identity.unwrap_or_default());
+        }
+        _ => println!("   no login was needed"),
+    }
     let identity = app.core().identity().unwrap_or_default();
     println!(
         "   token file written: {} ({} bytes)",
@@ -161,6 +172,10 @@ fn main() -> Fallible<()> {
         assert!(!live);
     }
     println!("   login required again: {}", app.login_required()?);
-    println!("\nDone.");
+    println!(
+        "\nDone. The token file is still at {} (the Python SDK's format; the\n\
+         logout left it without tokens).",
+        token_file.display()
+    );
     Ok(())
 }

@@ -6,14 +6,20 @@
 //! ```
 //!
 //! Register a confidential ("service account") app at
-//! <https://app.globus.org/settings/developers>. `GLOBUS_SDK_SERVICE_URL_AUTH`
-//! and `GLOBUS_SDK_ENVIRONMENT` work as with the Python SDK.
+//! <https://app.globus.org/settings/developers>, or try it offline:
+//! `cargo run -p globus-app-tests --bin globus-auth-dev-server` prints the
+//! variables that point this example at a local Globus Auth.
+//! `GLOBUS_SDK_SERVICE_URL_AUTH` and `GLOBUS_SDK_ENVIRONMENT` work as with
+//! the Python SDK.
 
+use anyhow::Context;
 use globus_app_blocking::{ClientApp, GlobusAppConfig, TokenStorageKind};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client_id = std::env::var("GLOBUS_CLIENT_ID").map_err(|_| "set GLOBUS_CLIENT_ID")?;
-    let secret = std::env::var("GLOBUS_CLIENT_SECRET").map_err(|_| "set GLOBUS_CLIENT_SECRET")?;
+fn main() -> anyhow::Result<()> {
+    let client_id =
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
+    let secret =
+        std::env::var("GLOBUS_CLIENT_SECRET").context(globus_app_tests::MISSING_CLIENT_SECRET)?;
     let app = ClientApp::builder("Service Account Example")
         .client_id(client_id)
         .client_secret(secret)

@@ -4,18 +4,21 @@
 //! GLOBUS_CLIENT_ID=<your native app client id> cargo run -p globus-app-blocking --example user_login
 //! ```
 //!
-//! Register a native ("thick client") app at <https://app.globus.org/settings/developers>.
+//! Register a native ("thick client") app at <https://app.globus.org/settings/developers>,
+//! or try it offline: `cargo run -p globus-app-tests --bin globus-auth-dev-server`
+//! prints the variables that point this example at a local Globus Auth.
 //! Add `--local-server` to log in through the browser instead of pasting a
 //! code, and `--logout` to revoke the tokens afterwards. Set
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` to use another Globus Auth (a test server,
 //! say) and `GLOBUS_SDK_ENVIRONMENT` for another environment, as with the
 //! Python SDK. Tokens go to `~/.globus/app/<client id>/user-login-example/tokens.json`.
 
+use anyhow::Context;
 use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, UserApp};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client_id = std::env::var("GLOBUS_CLIENT_ID")
-        .map_err(|_| "set GLOBUS_CLIENT_ID to a native app's client id")?;
+fn main() -> anyhow::Result<()> {
+    let client_id =
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut config = GlobusAppConfig::default().with_request_refresh_tokens(true);
     if args.iter().any(|a| a == "--local-server") {

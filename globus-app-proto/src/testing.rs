@@ -147,6 +147,10 @@ pub struct FakeGlobusAuth {
     pub rotated_keys: bool,
     /// The confidential client's secret, if the app is one.
     pub client_secret: Option<String>,
+    /// With a `client_secret`, accept the client as a public (native) one
+    /// too, without the secret: one server for `UserApp`s and `ClientApp`s
+    /// (the dev server's setting).
+    pub also_public_client: bool,
     /// Issue an id_token whose audience is another client.
     pub wrong_audience: bool,
     /// Answer a client-credentials request with the tokens of the first
@@ -211,6 +215,7 @@ impl FakeGlobusAuth {
             secret_prefix: String::new(),
             rotated_keys: false,
             client_secret: None,
+            also_public_client: false,
             wrong_audience: false,
             client_credentials_one_resource_server: false,
             base_url: "https://auth.globus.org/".into(),
@@ -405,6 +410,9 @@ impl FakeGlobusAuth {
         let client_ok = match (&self.client_secret, basic) {
             (Some(secret), Some(credentials)) => credentials == format!("{SIM_CLIENT_ID}:{secret}"),
             (None, None) => request.field("client_id") == Some(SIM_CLIENT_ID),
+            (Some(_), None) if self.also_public_client => {
+                request.field("client_id") == Some(SIM_CLIENT_ID)
+            }
             _ => false,
         };
         if !client_ok {

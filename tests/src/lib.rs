@@ -1,14 +1,33 @@
-//! End-to-end tests of globus-app.
+//! A Globus-Auth-compatible local server for trying globus-app offline, and
+//! the project's end-to-end tests (not published).
 //!
-//! Holds [`AuthServer`], a Globus-Auth-compatible HTTP server on 127.0.0.1
-//! (the fake of `globus_app_proto::testing` over real sockets), used by the
-//! adapters' tests; the fixtures loader; and cross-crate tests of the
-//! protocol core against every recorded Globus Auth response
-//! (`tests/fixtures.rs`). Fault injection beyond the fake's, the standalone
-//! binary and the end-to-end suites are still to come.
+//! - [`AuthServer`]: the fake Globus Auth of `globus_app_proto::testing`
+//!   over real sockets on 127.0.0.1, with fault injection (delays, held
+//!   answers, error responses); the `globus-auth-dev-server` binary runs
+//!   one for the examples and your own app.
+//! - [`FakeService`]: a Globus service stand-in that checks the tokens the
+//!   server issued and answers 401s and GAREs on request.
+//! - Helpers for the suites: fixtures, the Python reference, PostgreSQL
+//!   (feature `postgres`).
+//! - `tests/`: the end-to-end suites of both adapters (the async one under
+//!   several executors), parity with the Python SDK, the landing page in
+//!   Chromium, tracing and allocation checks.
 
 mod auth_server;
 mod fake_service;
+
+/// What the examples say when `GLOBUS_CLIENT_ID` is not set: where to get
+/// a client id, and how to try the example offline instead.
+pub const MISSING_CLIENT_ID: &str = "GLOBUS_CLIENT_ID is not set. Register an app at \
+https://app.globus.org/settings/developers (a native app for a person's login, \
+a service account for client credentials) and set GLOBUS_CLIENT_ID to its client id. \
+To try this example offline instead, run \
+`cargo run -p globus-app-tests --bin globus-auth-dev-server` and set the variables it prints.";
+
+/// What the examples say when `GLOBUS_CLIENT_SECRET` is not set.
+pub const MISSING_CLIENT_SECRET: &str = "GLOBUS_CLIENT_SECRET is not set: a ClientApp \
+needs its service account's secret (from https://app.globus.org/settings/developers, \
+or the one globus-auth-dev-server prints).";
 
 use std::path::PathBuf;
 

@@ -1,23 +1,57 @@
-//! A Globus-Auth-compatible server on 127.0.0.1 for demos and manual tests.
+//! A Globus-Auth-compatible server on 127.0.0.1, to try the examples and
+//! your own app offline.
 //!
 //! ```text
-//! cargo run -p globus-app-tests --bin globus-auth-dev-server -- [port]
-//! GLOBUS_SDK_SERVICE_URL_AUTH=http://127.0.0.1:<port>/ <your app>
+//! cargo run -p globus-app-tests --bin globus-auth-dev-server -- [PORT] [--client-secret SECRET]
 //! ```
 //!
-//! Logins are approved at once for a simulated user; apps must use the
-//! client id `5c1a7e1e-0000-4000-8000-00000000c1d0` (the audience of its
-//! id_tokens). Stop it with Ctrl-C.
+//! It prints the environment variables that point an app at it. Logins are
+//! approved at once for a simulated user. One client id serves both kinds
+//! of app: a `UserApp` (a native client, no secret) and a `ClientApp` (a
+//! confidential client, with the secret it prints; `dev-secret` unless
+//! `--client-secret` says otherwise). Stop it with Ctrl-C.
+
+use globus_app_proto::testing::SIM_CLIENT_ID;
+
+/// The secret the confidential client has unless `--client-secret` is given.
+const DEFAULT_CLIENT_SECRET: &str = "dev-secret";
 
 fn main() {
-    let port = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let mut port = 0;
+    let mut secret = DEFAULT_CLIENT_SECRET.to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--client-secret" => match args.next() {
+                Some(value) if !value.is_empty() => secret = value,
+                _ => usage("--client-secret needs a value"),
+            },
+            other => match other.parse() {
+                Ok(number) => port = number,
+                Err(_) => usage(&format!("unknown argument {other:?}")),
+            },
+        }
+    }
     let server = globus_app_tests::AuthServer::start_on(port);
+    {
+        let mut fake = server.fake();
+        fake.client_secret = Some(secret.clone());
+        fake.also_public_client = true;
+    }
     println!("Globus Auth dev server at {}", server.base_url);
-    println!("client id: {}", globus_app_proto::testing::SIM_CLIENT_ID);
+    println!("Point an app or an example at it (in another shell):");
+    println!("  export GLOBUS_SDK_SERVICE_URL_AUTH={}", server.base_url);
+    println!("  export GLOBUS_CLIENT_ID={SIM_CLIENT_ID}");
+    println!("  export GLOBUS_CLIENT_SECRET={secret}  # ClientApp only");
+    println!("  cargo run -p globus-app-blocking --example service_account");
+    println!("Logins are approved at once for a simulated user. Ctrl-C stops it.");
     loop {
         std::thread::park();
     }
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("globus-auth-dev-server: {problem}");
+    eprintln!("usage: globus-auth-dev-server [PORT] [--client-secret SECRET]");
+    std::process::exit(2);
 }
