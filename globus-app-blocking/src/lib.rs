@@ -40,7 +40,7 @@
 //!
 //! The tokens live in `~/.globus/app/<client id>/my-tool/tokens.json`, the
 //! file the Python SDK's `UserApp("My Tool", client_id=...)` uses: the two
-//! share one login. Choose `TokenStorageKind::Sqlite` or `Memory` in the
+//! share one login. Choose `TokenStorageKind::Sqlite` (feature `sqlite`) or `Memory` in the
 //! [`GlobusAppConfig`], or pass any [`storage::TokenStorage`] to the
 //! builder. `LoginFlowKind::LocalServer` opens a browser instead of asking
 //! for a code. `GLOBUS_SDK_ENVIRONMENT` and `GLOBUS_SDK_SERVICE_URL_AUTH`
@@ -106,11 +106,6 @@ pub mod http;
 pub mod login;
 pub mod storage;
 mod trace;
-
-/// The README's examples, compiled as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
 
 pub use app::{
     AppBuilder, AppCommon, AuthorizedClient, ClientApp, ClientAppBuilder, UserApp, UserAppBuilder,

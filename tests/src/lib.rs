@@ -16,6 +16,12 @@
 mod auth_server;
 mod fake_service;
 
+/// The README's examples, compiled as doctests (here, in the crate that is
+/// never packaged, so that the path reaches the workspace's README).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// What the examples say when `GLOBUS_CLIENT_ID` is not set: where to get
 /// a client id, and how to try the example offline instead.
 pub const MISSING_CLIENT_ID: &str = "GLOBUS_CLIENT_ID is not set. Register an app at \
