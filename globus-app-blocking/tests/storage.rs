@@ -566,3 +566,67 @@ fn a_sqlite_write_waits_for_another_transaction_as_long_as_the_lock_timeout() {
     patient.store(&[record("rs", "A")]).unwrap();
     releaser.join().unwrap();
 }
+
+/// Runs `op` on a thread and waits at most `limit` for it: a call that
+/// hangs fails the test instead of the test run.
+fn within<T: Send + 'static>(limit: Duration, op: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(op());
+    });
+    receiver
+        .recv_timeout(limit)
+        .expect("the call did not return in time")
+}
+
+#[test]
+#[cfg(unix)]
+fn a_fifo_socket_or_directory_at_a_token_or_lock_path_is_a_typed_error_at_once() {
+    enum Planted {
+        Fifo,
+        Socket,
+        Directory,
+    }
+    for planted in [Planted::Fifo, Planted::Socket, Planted::Directory] {
+        for name in [
+            "tokens.json.lock",
+            "tokens.json.refresh.lock",
+            "tokens.json",
+        ] {
+            let dir = TempDir::new("special-files");
+            let path = dir.0.join(name);
+            let _socket = match planted {
+                Planted::Fifo => {
+                    let made = Command::new("mkfifo").arg(&path).status().unwrap();
+                    assert!(made.success());
+                    None
+                }
+                Planted::Socket => Some(std::os::unix::net::UnixListener::bind(&path).unwrap()),
+                Planted::Directory => {
+                    std::fs::create_dir(&path).unwrap();
+                    None
+                }
+            };
+            let storage = JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT")
+                .unwrap()
+                .with_lock_timeout(Duration::from_secs(2));
+            let started = Instant::now();
+            let error = within(Duration::from_secs(10), move || match name {
+                "tokens.json.lock" => storage.store(&[record("rs", "A")]).unwrap_err(),
+                "tokens.json.refresh.lock" => storage.lock_renewal("rs").map(drop).unwrap_err(),
+                _ => storage.load().map(drop).unwrap_err(),
+            });
+            assert!(
+                matches!(&error, StorageError::NotARegularFile { path: p } if *p == path),
+                "{name}: {error:?}"
+            );
+            assert!(error.to_string().contains(name), "{error}");
+            // Within the lock timeout: nothing waited for the lock.
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{name}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}

@@ -12,7 +12,7 @@ use globus_app_proto::storage::{JsonTokenFile, TokenFileFormat};
 use globus_app_proto::token::TokenData;
 
 use super::freshness::Freshness;
-use super::locks::{FileLock, RenewalGuard, RenewalLocks};
+use super::locks::{FileLock, NoFollow, RenewalGuard, RenewalLocks, open_regular_file};
 use super::{
     MAX_TOKEN_FILE_BYTES, StorageError, TokenStorage, create_private_dir, default_token_file,
 };
@@ -165,11 +165,18 @@ impl JsonTokenStorage {
     fn read(&self) -> Result<Option<(FileIdentity, JsonTokenFile, TokenSet)>, StorageError> {
         let path = &self.inner.path;
         let started = std::time::Instant::now();
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StorageError::io("open", path, e)),
-        };
+        // Never waits on a FIFO planted at the path; refuses anything but a
+        // regular file. A symlinked token file is followed.
+        let mut file =
+            match open_regular_file(path, File::options().read(true), "open", NoFollow(false)) {
+                Ok(file) => file,
+                Err(StorageError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
         // The identity of the open file matches the bytes read from it, even
         // if the path is replaced meanwhile.
         let metadata = file

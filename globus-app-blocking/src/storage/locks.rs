@@ -125,14 +125,15 @@ impl FileLock {
 }
 
 /// Opens (creating, 0600) a lock file, never through a symlink: a symlink
-/// planted at its path is [`StorageError::Symlink`].
+/// planted at its path is [`StorageError::Symlink`]; a FIFO, socket, device
+/// or directory is [`StorageError::NotARegularFile`], at once.
 fn open_no_follow(path: &Path) -> Result<File, StorageError> {
     let mut options = File::options();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        options.mode(0o600);
     }
     #[cfg(not(unix))]
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -140,15 +141,59 @@ fn open_no_follow(path: &Path) -> Result<File, StorageError> {
             path: path.to_owned(),
         });
     }
-    options.open(path).map_err(|e| {
+    open_regular_file(path, &mut options, "open the lock file", NoFollow(true)).map_err(|e| {
         #[cfg(unix)]
-        if e.raw_os_error() == Some(libc::ELOOP) {
+        if let StorageError::Io { source, .. } = &e
+            && source.raw_os_error() == Some(libc::ELOOP)
+        {
             return StorageError::Symlink {
                 path: path.to_owned(),
             };
         }
-        StorageError::io("open the lock file", path, e)
+        e
     })
+}
+
+/// Whether the last component of a path may be a symbolic link to follow
+/// (`O_NOFOLLOW` on Unix when true).
+#[derive(Clone, Copy)]
+pub(crate) struct NoFollow(pub(crate) bool);
+
+/// Opens `path` as `options` say without waiting on what is not a regular
+/// file (`O_NONBLOCK`: opening a FIFO would otherwise block until another
+/// process opens its other end), then refuses anything but a regular file
+/// with [`StorageError::NotARegularFile`].
+pub(crate) fn open_regular_file(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+    action: &'static str,
+    no_follow: NoFollow,
+) -> Result<File, StorageError> {
+    let not_regular = || StorageError::NotARegularFile {
+        path: path.to_owned(),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let follow = if no_follow.0 { libc::O_NOFOLLOW } else { 0 };
+        options.custom_flags(libc::O_NONBLOCK | follow);
+    }
+    #[cfg(not(unix))]
+    let _ = no_follow;
+    let file = options.open(path).map_err(|e| {
+        let elsewhere = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| !m.file_type().is_file() && !m.file_type().is_symlink());
+        if elsewhere {
+            not_regular()
+        } else {
+            StorageError::io(action, path, e)
+        }
+    })?;
+    match file.metadata() {
+        Ok(metadata) if metadata.file_type().is_file() => Ok(file),
+        Ok(_) => Err(not_regular()),
+        Err(e) => Err(StorageError::io(action, path, e)),
+    }
 }
 
 impl Drop for FileLock {

@@ -169,6 +169,17 @@ pub enum StorageError {
         /// The lock file.
         path: PathBuf,
     },
+    /// A token or lock file's path holds something other than a regular
+    /// file (a FIFO, socket, device or directory): it is not opened for
+    /// good, so nothing hangs on it.
+    #[error(
+        "{} is not a regular file (a FIFO, socket, device or directory?); remove it or use another path",
+        path.display()
+    )]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// The token file's directory can be written by other users, who could
     /// replace the token file: it is not used.
     #[error(
