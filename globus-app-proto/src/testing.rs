@@ -135,6 +135,8 @@ pub struct FakeGlobusAuth {
     pub user: SimUser,
     /// Refuse the next authorization (`error=access_denied`).
     pub deny_next_authorization: bool,
+    /// The `error_description` of a refused authorization.
+    pub denial_description: String,
     /// Lifetime of issued access tokens, in seconds.
     pub access_token_lifetime: i64,
     /// Issue a new refresh token on every refresh; reusing a rotated one
@@ -210,6 +212,7 @@ impl FakeGlobusAuth {
         Self {
             user: SimUser::A,
             deny_next_authorization: false,
+            denial_description: "The user declined".into(),
             access_token_lifetime: 172_800,
             rotate_refresh_tokens: false,
             secret_prefix: String::new(),
@@ -295,7 +298,7 @@ impl FakeGlobusAuth {
         let mut back = url::form_urlencoded::Serializer::new(String::new());
         if std::mem::take(&mut self.deny_next_authorization) {
             back.append_pair("error", "access_denied")
-                .append_pair("error_description", "The user declined")
+                .append_pair("error_description", &self.denial_description)
                 .append_pair("state", &state);
             return back.finish();
         }

@@ -201,4 +201,19 @@ fn the_landing_page_renders_in_chromium_after_a_login_and_a_failed_login() {
     );
     let picture = screenshot(&chromium, &dir.0, "failed", &dom);
     assert!(std::fs::metadata(&picture).unwrap().len() > 1000);
+
+    // A description with bidirectional controls (a right-to-left override,
+    // an isolate): shown, but without the controls that would reorder it.
+    {
+        let mut fake = server.fake();
+        fake.deny_next_authorization = true;
+        fake.denial_description =
+            "Declined \u{202E}gnp.exe\u{202C} by \u{2066}policy\u{2069} rules".into();
+    }
+    let (result, dom) = login_in_chromium(&chromium, &dir.0, &server);
+    assert!(result.is_err());
+    let text = rendered_text(&dom);
+    assert!(text.contains("Declined gnp.exe by policy rules"), "{text}");
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    assert!(!dom.contains(bidi), "a bidirectional control in the DOM");
 }

@@ -57,11 +57,19 @@ pub enum LoginFlowError {
     Authorization(#[from] globus_app_proto::authorize::RedirectError),
 }
 
-/// Escapes text for HTML.
+/// Whether `c` is a bidirectional embedding, override or isolate control
+/// (U+202A–U+202E, U+2066–U+2069): text from elsewhere that holds one can
+/// reorder what a reader sees around it.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Escapes text for HTML, and drops bidirectional controls.
 pub(crate) fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            c if is_bidi_control(c) => {}
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -76,6 +84,11 @@ pub(crate) fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::html_escape;
+
+    #[test]
+    fn bidirectional_controls_are_dropped() {
+        assert_eq!(html_escape("a\u{202E}b\u{2066}c\u{2069}d\u{202A}"), "abcd");
+    }
 
     #[test]
     fn html_is_escaped() {
