@@ -237,3 +237,144 @@ fn question_mark_converts_scope_and_header_errors() {
     assert!(matches!(error, Error::InvalidAccessToken(_)), "{error:?}");
     assert!(!error.to_string().contains("bad"), "{error}");
 }
+
+/// All an error shows: its `Display` and `Debug`, and every cause's.
+fn everything_shown(error: &Error) -> String {
+    use std::fmt::Write as _;
+    let mut shown = format!("{error}\n{error:?}\n");
+    for cause in causes(error) {
+        let _ = writeln!(shown, "{cause}\n{cause:?}");
+    }
+    shown
+}
+
+/// The last recorded request to the token endpoint whose `grant_type` is
+/// `grant`.
+fn last_grant(server: &AuthServer, grant: &str) -> Vec<(String, String)> {
+    server
+        .fake()
+        .requests
+        .iter()
+        .rev()
+        .find(|r| r.field("grant_type") == Some(grant))
+        .map(|r| r.fields.clone())
+        .expect("the grant was sent")
+}
+
+fn assert_none_shown(shown: &str, secrets: &[&str]) {
+    assert!(shown.contains("[redacted]"), "{shown}");
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        assert!(!shown.contains(secret), "{secret:?} shown in {shown}");
+    }
+}
+
+#[test]
+fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
+    use globus_app_blocking::proto::redaction::MAX_SERVER_TEXT_CHARS;
+    const SECRET: &str = "client-secret-7f3a9";
+
+    let server = AuthServer::start();
+    {
+        let mut fake = server.fake();
+        fake.client_secret = Some(SECRET.into());
+        fake.also_public_client = true;
+        fake.echo_requests_in_errors = true;
+    }
+
+    // Client credentials: the client secret (in the Basic credentials).
+    let service = ClientApp::builder("Echo")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret(SECRET)
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(MemoryTokenStorage::new())
+        .build()
+        .unwrap();
+    let error = service.get_authorizer(TRANSFER).unwrap_err();
+    assert_none_shown(&everything_shown(&error), &[SECRET]);
+    let description = error
+        .auth_api_error()
+        .and_then(|e| e.error_description.clone())
+        .unwrap();
+    assert!(description.starts_with("invalid client in request"));
+    assert!(description.chars().count() <= MAX_SERVER_TEXT_CHARS + 1);
+    assert!(
+        description.ends_with('…'),
+        "the 1000 characters of padding are cut"
+    );
+
+    // A person's login: the code and the PKCE verifier.
+    let storage = MemoryTokenStorage::new();
+    let user = UserApp::builder("Echo")
+        .client_id(SIM_CLIENT_ID)
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(
+            GlobusAppConfig::default()
+                .with_auth_base_url(server.base_url.clone())
+                .with_request_refresh_tokens(true)
+                .with_login_flow(globus_app_blocking::LoginFlowKind::LocalServer),
+        )
+        .token_storage(storage.clone())
+        .login_flow_manager(
+            globus_app_blocking::login::LocalServerLoginFlowManager::new()
+                .with_browser(common::FollowingBrowser)
+                .allow_remote_session(true),
+        )
+        .build()
+        .unwrap();
+    let error = user.login().unwrap_err();
+    let exchange = last_grant(&server, "authorization_code");
+    let field = |fields: &[(String, String)], name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_none_shown(
+        &everything_shown(&error),
+        &[
+            &field(&exchange, "code"),
+            &field(&exchange, "code_verifier"),
+        ],
+    );
+
+    // A refresh: the refresh token.
+    server.fake().echo_requests_in_errors = false;
+    user.login().unwrap();
+    let mut records = storage.load().unwrap().records().to_vec();
+    for record in &mut records {
+        record.expires_at = common::now();
+    }
+    storage.store(&records).unwrap();
+    server.fake().echo_requests_in_errors = true;
+    let error = user.get_authorizer(TRANSFER).unwrap_err();
+    let refresh = last_grant(&server, "refresh_token");
+    assert_none_shown(
+        &everything_shown(&error),
+        &[&field(&refresh, "refresh_token")],
+    );
+
+    // A logout whose revocations are echoed: the tokens, in its report.
+    let report = user.logout().unwrap();
+    assert!(!report.failed.is_empty());
+    let revoked: Vec<String> = server
+        .fake()
+        .requests
+        .iter()
+        .filter(|r| r.path == "/v2/oauth2/token/revoke")
+        .filter_map(|r| r.field("token").map(str::to_owned))
+        .collect();
+    assert!(!revoked.is_empty());
+    let shown = report
+        .failed
+        .iter()
+        .fold(String::new(), |mut shown, (_, e)| {
+            use std::fmt::Write as _;
+            let _ = writeln!(shown, "{e}\n{e:?}");
+            shown
+        });
+    let revoked: Vec<&str> = revoked.iter().map(String::as_str).collect();
+    assert_none_shown(&shown, &revoked);
+}

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::redaction::{SentSecrets, bounded};
+
 /// The OAuth2 `error` codes Globus Auth returns (RFC 6749 §5.2 and
 /// extensions), with anything else kept as [`Other`](Self::Other).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,9 +145,11 @@ impl AuthApiError {
         Self::from_json(status, json.as_ref())
     }
 
-    /// Reads an error from a status and a parsed body.
+    /// Reads an error from a status and a parsed body. Every text the
+    /// server wrote is kept to at most
+    /// [`MAX_SERVER_TEXT_CHARS`](crate::redaction::MAX_SERVER_TEXT_CHARS).
     pub fn from_json(status: u16, body: Option<&Value>) -> Self {
-        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(bounded);
         let mut error = Self {
             status,
             error: None,
@@ -184,6 +188,31 @@ impl AuthApiError {
             error.request_id = Some(first.to_owned());
         }
         error
+    }
+
+    /// Replaces, in every text the server wrote, each secret that the
+    /// request carried (a server may echo them) with `[redacted]`.
+    pub fn redact(&mut self, secrets: &SentSecrets) {
+        if secrets.is_empty() {
+            return;
+        }
+        if let Some(OAuthErrorCode::Other(code)) = &mut self.error {
+            secrets.redact(code);
+        }
+        secrets.redact_option(&mut self.error_description);
+        secrets.redact_option(&mut self.code);
+        secrets.redact_option(&mut self.request_id);
+        for item in &mut self.errors {
+            for text in [
+                &mut item.code,
+                &mut item.id,
+                &mut item.title,
+                &mut item.detail,
+                &mut item.status,
+            ] {
+                secrets.redact_option(text);
+            }
+        }
     }
 
     /// Whether this is `invalid_grant`: the code or refresh token is dead and

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::UnixTime;
 use crate::auth_error::AuthApiError;
+use crate::redaction::{SentSecrets, bounded};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::token::{TokenData, expiry_from_expires_in};
 
@@ -76,6 +77,22 @@ impl ResponseError {
         matches!(self, Self::Api(e) | Self::ErrorInSuccess(e) if e.is_invalid_grant())
     }
 
+    /// Replaces each secret the request carried, wherever the server wrote
+    /// it into this error, with `[redacted]`.
+    pub fn redact(&mut self, secrets: &SentSecrets) {
+        match self {
+            Self::Api(error) | Self::ErrorInSuccess(error) => error.redact(secrets),
+            Self::NotJson { content_type, .. } => secrets.redact_option(content_type),
+            Self::DuplicateResourceServer {
+                resource_server: text,
+            }
+            | Self::NotBearer { token_type: text } => secrets.redact(text),
+            Self::InvalidField { .. }
+            | Self::ExpiredOnArrival { .. }
+            | Self::NotExactlyOneToken { .. } => {}
+        }
+    }
+
     /// Whether retrying the request later may help (429, 5xx, or a body
     /// mangled in transit by a proxy).
     pub fn is_retryable(&self) -> bool {
@@ -109,7 +126,7 @@ pub fn parse_json(response: &http::Response<Vec<u8>>) -> Result<Value, ResponseE
                 .headers()
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+                .map(bounded),
         });
     };
     if json.get("error").is_some_and(|e| !e.is_null()) {
@@ -257,7 +274,7 @@ fn push_entries(
             .any(|t| t.resource_server == token.resource_server)
         {
             return Err(ResponseError::DuplicateResourceServer {
-                resource_server: token.resource_server,
+                resource_server: bounded(&token.resource_server),
             });
         }
         tokens.push(token);
@@ -305,7 +322,7 @@ fn token_entry(
         && !token_type.eq_ignore_ascii_case("bearer")
     {
         return Err(ResponseError::NotBearer {
-            token_type: token_type.clone(),
+            token_type: bounded(token_type),
         });
     }
     Ok(token)

@@ -149,6 +149,11 @@ pub struct FakeGlobusAuth {
     pub rotated_keys: bool,
     /// The confidential client's secret, if the app is one.
     pub client_secret: Option<String>,
+    /// Answer token and revocation requests with a 401 whose
+    /// `error_description` (and `errors[].detail`) echoes everything the
+    /// request sent, the client's credentials included, followed by 1000
+    /// characters of padding: a server that leaks what it was sent.
+    pub echo_requests_in_errors: bool,
     /// With a `client_secret`, accept the client as a public (native) one
     /// too, without the secret: one server for `UserApp`s and `ClientApp`s
     /// (the dev server's setting).
@@ -218,6 +223,7 @@ impl FakeGlobusAuth {
             secret_prefix: String::new(),
             rotated_keys: false,
             client_secret: None,
+            echo_requests_in_errors: false,
             also_public_client: false,
             wrong_audience: false,
             client_credentials_one_resource_server: false,
@@ -352,6 +358,27 @@ impl FakeGlobusAuth {
             .and_then(|v| v.strip_prefix("Basic "))
             .and_then(|v| STANDARD.decode(v).ok())
             .and_then(|v| String::from_utf8(v).ok());
+        if self.echo_requests_in_errors && path.starts_with("/v2/oauth2/token") {
+            let sent: Vec<String> = recorded
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let echoed = format!(
+                "invalid client in request {} with credentials {}; {}",
+                sent.join(" "),
+                basic.as_deref().unwrap_or("none"),
+                "x".repeat(1000)
+            );
+            return json_response(
+                401,
+                &json!({
+                    "error": "invalid_client",
+                    "error_description": echoed,
+                    "errors": [{"code": "INVALID_CLIENT", "id": "echo", "detail": echoed}],
+                }),
+            );
+        }
         match (request.method().as_str(), path.as_str()) {
             ("POST", "/v2/oauth2/token") => self.token(&recorded, basic.as_deref(), now),
             ("POST", "/v2/oauth2/token/revoke") => {

@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use url::Url;
 
 use super::config::LoginFlowKind;
-use super::errors::IoFailure;
+use super::errors::{AppError, IoFailure};
 use crate::UnixTime;
 use crate::auth_params::AuthorizationParameters;
 use crate::authorize::{OAuthState, Pkce, RedirectError, parse_pasted_code, parse_redirect_query};
+use crate::redaction::SentSecrets;
 use crate::request::{AuthRequest, LoginClient};
 use crate::secret::{AccessToken, AuthorizationCode};
 use crate::token::TokenData;
@@ -425,5 +426,22 @@ impl fmt::Debug for AuthorizePlan {
             .field("redirect_uri", &self.0.redirect_uri)
             .field("scope", &self.0.scope)
             .finish_non_exhaustive()
+    }
+}
+
+impl SentSecrets {
+    /// What every operation passes its steps through: remembers the
+    /// secrets of a request the step sends, and strikes them from the error
+    /// the step ends with (a server may echo what it was sent).
+    pub(crate) fn watch<T>(
+        &mut self,
+        mut step: Step<Result<T, AppError>>,
+    ) -> Step<Result<T, AppError>> {
+        match &mut step {
+            Step::Action(Action::Send(request)) => self.record(request),
+            Step::Done(Err(error)) => error.redact(self),
+            _ => {}
+        }
+        step
     }
 }

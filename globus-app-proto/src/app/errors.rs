@@ -3,6 +3,7 @@
 use crate::UnixTime;
 use crate::authorize::RedirectError;
 use crate::id_token::IdTokenError;
+use crate::redaction::SentSecrets;
 use crate::request::RequestError;
 use crate::response::ResponseError;
 use crate::scope::ScopeParseError;
@@ -196,6 +197,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// Replaces each secret the operation's requests carried, wherever a
+    /// server wrote it into this error, with `[redacted]`.
+    pub(crate) fn redact(&mut self, secrets: &SentSecrets) {
+        if let Self::Response(error) = self {
+            error.redact(secrets);
+        }
+    }
+
     /// Whether a later retry of the same operation may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::UnixTime;
 use crate::consent::ConsentForest;
+use crate::redaction::SentSecrets;
 use crate::response::{ResponseError, TokenResponse, parse_json, parse_token_response};
 use crate::scope::{Scope, serialize_scopes, well_known};
 use crate::secret::AccessToken;
@@ -36,6 +37,8 @@ pub struct GetAuthorizer<'r> {
     waited: bool,
     /// Held from taking the renewal lock until it is released.
     renewing: Option<RenewingMark>,
+    /// The secrets of the requests sent: struck from the errors returned.
+    sent: SentSecrets,
     state: State<'r>,
 }
 
@@ -108,6 +111,7 @@ impl<'r> GetAuthorizer<'r> {
             retried: false,
             waited: false,
             renewing: None,
+            sent: SentSecrets::default(),
             state: State::Start,
         }
     }
@@ -561,6 +565,14 @@ impl Operation for GetAuthorizer<'_> {
     type Output = Result<Authorization, AppError>;
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        let step = self.step(input, now);
+        self.sent.watch(step)
+    }
+}
+
+impl GetAuthorizer<'_> {
+    /// The next step, before [`SentSecrets::watch`] sees it.
+    fn step(&mut self, input: Option<Input>, now: UnixTime) -> Out {
         if matches!(self.state, State::AuthToken { .. }) {
             return self.advance_auth_token(input, now);
         }

@@ -11,6 +11,7 @@ use crate::UnixTime;
 use crate::auth_params::AuthorizationParameters;
 use crate::authorize::{OAuthState, Pkce, parse_pasted_code, parse_redirect_query};
 use crate::id_token::{IdTokenExpectations, Jwks, OidcConfiguration, verify_id_token};
+use crate::redaction::SentSecrets;
 use crate::response::{TokenResponse, parse_json, parse_token_response};
 use crate::scope::{merge_scopes, parse_scopes, serialize_scopes};
 
@@ -95,6 +96,9 @@ pub struct Login {
     requested_alone: Vec<String>,
     /// Whether unreadable storage was already set aside.
     set_aside: bool,
+    /// The secrets of the requests sent (code, verifier, client secret):
+    /// struck from the errors returned.
+    sent: SentSecrets,
     state: State,
 }
 
@@ -142,6 +146,7 @@ impl Login {
             jwks_refetched: false,
             requested_alone: Vec::new(),
             set_aside: false,
+            sent: SentSecrets::default(),
             state: State::Start,
         }
     }
@@ -405,6 +410,14 @@ impl Operation for Login {
     type Output = Result<LoginOutcome, AppError>;
 
     fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        let step = self.step(input, now);
+        self.sent.watch(step)
+    }
+}
+
+impl Login {
+    /// The next step, before [`SentSecrets::watch`] sees it.
+    fn step(&mut self, input: Option<Input>, now: UnixTime) -> Out {
         if let Some(Input::Failed(failure)) = input {
             if matches!(self.state, State::Loading)
                 && failure.kind == IoFailureKind::UnreadableStorage

@@ -6,6 +6,7 @@ use super::driver::{Action, Input, Operation, Step, TokenSet};
 use super::errors::AppError;
 use super::{GlobusApp, unexpected};
 use crate::UnixTime;
+use crate::redaction::SentSecrets;
 use crate::response::parse_json;
 
 /// What a logout did.
@@ -73,6 +74,8 @@ pub struct Logout {
     pending: VecDeque<String>,
     report: LogoutReport,
     tokens: TokenSet,
+    /// The secrets of the revocations sent: struck from their errors.
+    sent: SentSecrets,
     state: State,
 }
 
@@ -99,6 +102,7 @@ impl Logout {
             pending: VecDeque::new(),
             report: LogoutReport::default(),
             tokens: TokenSet::default(),
+            sent: SentSecrets::default(),
             state: State::Start,
         }
     }
@@ -160,7 +164,8 @@ impl Logout {
         self.next_revocation(resource_server)
     }
 
-    fn fail(&mut self, resource_server: &str, error: AppError) {
+    fn fail(&mut self, resource_server: &str, mut error: AppError) {
+        error.redact(&self.sent);
         self.report.revoked.retain(|rs| rs != resource_server);
         if !self
             .report
@@ -225,7 +230,15 @@ impl Operation for Logout {
 
     type Output = Result<LogoutReport, AppError>;
 
-    fn advance(&mut self, input: Option<Input>, _now: UnixTime) -> Out {
+    fn advance(&mut self, input: Option<Input>, now: UnixTime) -> Out {
+        let step = self.step(input, now);
+        self.sent.watch(step)
+    }
+}
+
+impl Logout {
+    /// The next step, before [`SentSecrets::watch`] sees it.
+    fn step(&mut self, input: Option<Input>, _now: UnixTime) -> Out {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, None) => {
                 self.state = State::Loading;

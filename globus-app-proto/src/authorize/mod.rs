@@ -336,7 +336,9 @@ pub fn parse_redirect_query(
             _ => continue,
         };
         if slot.is_some() {
-            return Err(RedirectError::DuplicateParameter(key.into_owned()));
+            return Err(RedirectError::DuplicateParameter(
+                crate::redaction::bounded(&key),
+            ));
         }
         *slot = Some(value.into_owned());
     }
@@ -349,8 +351,8 @@ pub fn parse_redirect_query(
     }
     if let Some(error) = error {
         return Err(RedirectError::Denied {
-            error: OAuthErrorCode::from_code(&error),
-            description,
+            error: OAuthErrorCode::from_code(&crate::redaction::bounded(&error)),
+            description: description.as_deref().map(crate::redaction::bounded),
         });
     }
     validate_code(&code.ok_or(RedirectError::MissingCode)?)

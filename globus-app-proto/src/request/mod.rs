@@ -58,6 +58,43 @@ impl AuthRequest {
             .into_owned()
             .collect()
     }
+
+    /// The secret values this request carries: tokens, codes, verifiers and
+    /// client secrets in its form, and the credentials of its
+    /// `Authorization` header (Basic or Bearer).
+    pub fn secret_values(&self) -> Vec<String> {
+        const SECRET_FIELDS: [&str; 5] = [
+            "refresh_token",
+            "code",
+            "code_verifier",
+            "client_secret",
+            "token",
+        ];
+        let mut values: Vec<String> = self
+            .form_fields()
+            .into_iter()
+            .filter(|(name, _)| SECRET_FIELDS.contains(&name.as_str()))
+            .map(|(_, value)| value)
+            .collect();
+        let header = self
+            .0
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        if let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) {
+            values.push(token.to_owned());
+        }
+        if let Some(decoded) = header
+            .and_then(|h| h.strip_prefix("Basic "))
+            .and_then(|b| STANDARD.decode(b).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            && let Some((_, secret)) = decoded.split_once(':')
+        {
+            // The client id is not a secret; the client secret is.
+            values.push(secret.to_owned());
+        }
+        values
+    }
 }
 
 impl fmt::Debug for AuthRequest {
