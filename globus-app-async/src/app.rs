@@ -393,10 +393,14 @@ impl AppBuilder<ClientApp> {
 ///
 /// # Cancellation
 ///
-/// Dropping a future releases its renewal locks and leaves the stored
-/// tokens whole (every write is atomic). An interactive login already
-/// running on the thread pool (the terminal prompt, the loopback
-/// listener) runs on until it ends or times out; its result is dropped.
+/// Every future may be dropped at any await point. Dropping one releases
+/// its renewal locks and leaves the stored tokens whole (every write is
+/// atomic). Dropping a login (or a `get_authorizer` that is logging in)
+/// cancels its interactive part within 25 ms: the loopback listener stops
+/// and its port refuses connections, so a late redirect finds nothing; the
+/// terminal prompt stops waiting (a line typed after that is dropped, never
+/// taken as a later login's code). A token exchange already sent completes
+/// on its own, and its tokens are not stored.
 #[derive(Clone, Debug)]
 pub struct AppCommon {
     driver: Driver,

@@ -101,6 +101,6 @@ pub use app::{
 pub use globus_app_blocking::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
-    Authorization, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome, LogoutOptions,
-    LogoutReport, TokenStorageKind, TokenValidationErrorHandler,
+    Authorization, Cancellation, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome,
+    LogoutOptions, LogoutReport, TokenStorageKind, TokenValidationErrorHandler,
 };

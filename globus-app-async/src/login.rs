@@ -7,7 +7,7 @@ pub use globus_app_blocking::login::{
     AuthorizationResponse, BrowserError, BrowserOpener, CommandLineLoginFlowManager,
     LocalServerLoginFlowManager, LoginFlowError, LoginFlowManager, SystemBrowser,
 };
-use globus_app_proto::app::AuthorizePlan;
+use globus_app_proto::app::{AuthorizePlan, Cancellation};
 
 /// The interactive part of a login, asynchronously.
 #[async_trait::async_trait]
@@ -33,10 +33,25 @@ impl std::fmt::Debug for UnblockedLogin {
     }
 }
 
+/// Cancels a flow's run when dropped: with the future that awaits it.
+struct CancelOnDrop(Cancellation);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 #[async_trait::async_trait]
 impl AsyncLoginFlowManager for UnblockedLogin {
-    async fn run(&self, plan: AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError> {
+    /// Runs the flow on the `blocking` pool. Dropping the future cancels
+    /// the run: the built-in flows stop their listener (its port then
+    /// refuses connections) and their prompt within 25 ms.
+    async fn run(&self, mut plan: AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError> {
         let manager = Arc::clone(&self.0);
+        let run = plan.cancellation().child();
+        plan.set_cancellation(run.clone());
+        let _cancel_on_drop = CancelOnDrop(run);
         blocking::unblock(move || manager.run(&plan)).await
     }
 }

@@ -138,6 +138,12 @@ impl Error {
         }
     }
 
+    /// Whether the interactive login was cancelled (its
+    /// [`Cancellation`](crate::Cancellation)).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Login(e) if matches!(**e, LoginFlowError::Cancelled))
+    }
+
     /// Whether the same call may succeed later: a timeout, a refused or
     /// dropped connection, a 429 or 5xx from Globus Auth, or a renewal lock
     /// that could not be taken.

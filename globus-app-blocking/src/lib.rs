@@ -113,6 +113,6 @@ pub use app::{
 pub use error::Error;
 pub use globus_app_proto as proto;
 pub use globus_app_proto::app::{
-    Authorization, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome, LogoutOptions,
-    LogoutReport, TokenStorageKind, TokenValidationErrorHandler,
+    Authorization, Cancellation, GlobusAppConfig, LoginFlowKind, LoginOptions, LoginOutcome,
+    LogoutOptions, LogoutReport, TokenStorageKind, TokenValidationErrorHandler,
 };

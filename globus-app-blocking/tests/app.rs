@@ -426,7 +426,7 @@ impl BrowserOpener for NoBrowser {
 #[test]
 fn no_browser_is_a_typed_error_and_nothing_is_stored() {
     let server = AuthServer::start();
-    let app = memory_app(&server, local_server(NoBrowser));
+    let app = memory_app(&server, local_server(NoBrowser).without_fallback());
     let err = app.login().unwrap_err();
     assert!(
         matches!(&err, Error::Login(e) if matches!(**e, LoginFlowError::Browser(_))),
@@ -499,7 +499,8 @@ fn the_default_token_file_is_the_python_sdks() {
     );
 }
 
-/// Run as a child process with SSH_TTY set: the local-server flow refuses.
+/// Run as a child process with SSH_TTY set: without a fallback, the
+/// local-server flow refuses.
 #[test]
 fn remote_session_child_entry() {
     if std::env::var_os("GLOBUS_APP_TEST_REMOTE_CHILD").is_none() {
@@ -508,7 +509,9 @@ fn remote_session_child_entry() {
     let server = AuthServer::start();
     let app = memory_app(
         &server,
-        LocalServerLoginFlowManager::new().with_browser(FollowingBrowser),
+        LocalServerLoginFlowManager::new()
+            .with_browser(FollowingBrowser)
+            .without_fallback(),
     );
     let err = app.login().unwrap_err();
     assert!(

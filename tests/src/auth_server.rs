@@ -10,7 +10,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use globus_app_proto::UnixTime;
 use globus_app_proto::testing::FakeGlobusAuth;
@@ -33,17 +33,20 @@ pub struct AuthServer {
     pub base_url: String,
     fake: Arc<Mutex<FakeGlobusAuth>>,
     delays: Arc<Mutex<Vec<Delay>>>,
-    service: Arc<Mutex<ServiceRequirement>>,
+    service: Arc<Mutex<ServerState>>,
 }
 
-/// What the fake service endpoint (`GET /service/resource`) wants: a
-/// dependent scope that some login must have asked for.
+/// What the server keeps beside the fake: what the fake service endpoint
+/// (`GET /service/resource`) wants, a dependent scope that some login must
+/// have asked for; and when browsers visited the authorize page.
 #[derive(Debug, Default)]
-struct ServiceRequirement {
+struct ServerState {
     /// The scope string a GARE asks for, e.g. `transfer:all[*data_access]`.
     required: Option<String>,
     /// Whether an authorize request has asked for it since.
     granted: bool,
+    /// When each authorize request came, in order.
+    authorize_visits: Vec<Instant>,
 }
 
 impl AuthServer {
@@ -66,7 +69,7 @@ impl AuthServer {
         fake.base_url.clone_from(&base_url);
         let fake = Arc::new(Mutex::new(fake));
         let delays: Arc<Mutex<Vec<Delay>>> = Arc::default();
-        let service: Arc<Mutex<ServiceRequirement>> = Arc::default();
+        let service: Arc<Mutex<ServerState>> = Arc::default();
         let (shared, shared_delays, shared_service) =
             (Arc::clone(&fake), Arc::clone(&delays), Arc::clone(&service));
         std::thread::spawn(move || {
@@ -124,6 +127,17 @@ impl AuthServer {
             .extend(delays.iter().copied().map(Delay::AfterHandling));
     }
 
+    /// When the authorize page was last visited (the browser's request,
+    /// answered at once with the redirect to the app).
+    pub fn last_authorize_visit(&self) -> Option<Instant> {
+        self.service
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .authorize_visits
+            .last()
+            .copied()
+    }
+
     /// How many of the delays given to [`delay_next`](Self::delay_next) no
     /// connection has taken yet.
     pub fn pending_delays(&self) -> usize {
@@ -159,7 +173,7 @@ enum Delay {
 fn serve(
     mut stream: TcpStream,
     fake: &Mutex<FakeGlobusAuth>,
-    service: &Mutex<ServiceRequirement>,
+    service: &Mutex<ServerState>,
     hold_answer: Option<Duration>,
 ) {
     stream
@@ -269,9 +283,14 @@ impl Drop for TempDir {
 fn authorize(
     target: &str,
     fake: &Mutex<FakeGlobusAuth>,
-    service: &Mutex<ServiceRequirement>,
+    service: &Mutex<ServerState>,
 ) -> http::Response<Vec<u8>> {
     // The browser's visit: approve, redirect back with code and state.
+    service
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .authorize_visits
+        .push(Instant::now());
     let url = url::Url::parse(&format!("http://localhost{target}")).unwrap();
     let redirect_uri = url
         .query_pairs()
@@ -307,7 +326,7 @@ fn authorize(
 fn resource(
     request: &http::Request<Vec<u8>>,
     fake: &Mutex<FakeGlobusAuth>,
-    service: &Mutex<ServiceRequirement>,
+    service: &Mutex<ServerState>,
 ) -> http::Response<Vec<u8>> {
     // A resource server: it wants a live bearer token, and possibly a
     // consent only a new login can give (answered with a GARE).

@@ -15,6 +15,7 @@
 
 mod auth_server;
 mod fake_service;
+mod terminal;
 
 /// The README's examples, compiled as doctests (here, in the crate that is
 /// never packaged, so that the path reaches the workspace's README).
@@ -39,6 +40,7 @@ use std::path::PathBuf;
 
 pub use auth_server::{AuthServer, TempDir, follow_authorize_url, forge_then_follow, now};
 pub use fake_service::FakeService;
+pub use terminal::AutoTerminal;
 
 /// The PostgreSQL of the tests and benchmarks: `GLOBUS_APP_TEST_POSTGRES`,
 /// else the machine's server on 127.0.0.1:5432 (trust authentication).

@@ -5,6 +5,8 @@
 //! copies it to the folder `GLOBUS_APP_KEEP_SCREENSHOTS` names, if set).
 //! Outside CI a missing Chromium skips the test; in CI it is a failure.
 
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -63,10 +65,48 @@ struct Chromium {
     binary: PathBuf,
     profile: PathBuf,
     dom: Arc<Mutex<Option<String>>>,
+    /// Connections opened to the listener before Chromium starts: idle
+    /// ones, and 8 that send a byte every 100 ms.
+    crowd: Option<Crowd>,
+}
+
+/// Idle connections to the login listener, and 8 slow ones, held open.
+#[derive(Default)]
+struct Crowd {
+    idle: usize,
+    held: Mutex<Vec<TcpStream>>,
+}
+
+impl Crowd {
+    fn gather(&self, url: &str) -> std::io::Result<()> {
+        let redirect = url::Url::parse(&globus_app_tests::redirect_uri_of(url)).unwrap();
+        let listener = SocketAddr::from(([127, 0, 0, 1], redirect.port().unwrap()));
+        let mut held = self.held.lock().unwrap();
+        for _ in 0..self.idle {
+            held.push(TcpStream::connect(listener)?);
+        }
+        for _ in 0..8 {
+            let mut slow = TcpStream::connect(listener)?;
+            std::thread::spawn(move || {
+                for byte in b"GET /?slow HTTP/1.1\r\nHost: x\r\n" {
+                    if slow.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        Ok(())
+    }
 }
 
 impl BrowserOpener for Chromium {
     fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
+        if let Some(crowd) = &self.crowd {
+            crowd
+                .gather(url)
+                .map_err(globus_app_blocking::login::BrowserError::failed)?;
+        }
         let mut command = headless(&self.binary, &self.profile);
         command.arg("--dump-dom").arg(url).stdout(Stdio::piped());
         let child = command
@@ -110,18 +150,20 @@ fn rendered_text(dom: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Logs in through headless Chromium; returns the login's result and the
-/// DOM Chromium rendered.
+/// Logs in through headless Chromium; returns the login's result, when it
+/// returned, and the DOM Chromium rendered.
 fn login_in_chromium(
     chromium: &Path,
     dir: &Path,
     server: &AuthServer,
-) -> (Result<(), globus_app_blocking::Error>, String) {
+    crowd: Option<Crowd>,
+) -> (Result<(), globus_app_blocking::Error>, Instant, String) {
     let dom = Arc::new(Mutex::new(None));
     let browser = Chromium {
         binary: chromium.to_owned(),
         profile: dir.join("profile"),
         dom: Arc::clone(&dom),
+        crowd,
     };
     let app = UserApp::builder("Landing Page Test")
         .client_id(SIM_CLIENT_ID)
@@ -137,6 +179,7 @@ fn login_in_chromium(
         .build()
         .unwrap();
     let result = app.login().map(drop);
+    let finished = Instant::now();
     let started = Instant::now();
     let rendered = loop {
         if let Some(rendered) = dom.lock().unwrap().take() {
@@ -148,7 +191,7 @@ fn login_in_chromium(
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    (result, rendered)
+    (result, finished, rendered)
 }
 
 /// Saves `dom` beside a screenshot of it, both in `dir`.
@@ -178,7 +221,7 @@ fn the_landing_page_renders_in_chromium_after_a_login_and_a_failed_login() {
     let dir = TempDir::new("landing-page");
     let server = AuthServer::start();
 
-    let (result, dom) = login_in_chromium(&chromium, &dir.0, &server);
+    let (result, _, dom) = login_in_chromium(&chromium, &dir.0, &server, None);
     result.unwrap();
     let text = rendered_text(&dom);
     assert!(text.contains("Login successful"), "{text}");
@@ -187,7 +230,7 @@ fn the_landing_page_renders_in_chromium_after_a_login_and_a_failed_login() {
     assert!(std::fs::metadata(&picture).unwrap().len() > 1000);
 
     server.fake().deny_next_authorization = true;
-    let (result, dom) = login_in_chromium(&chromium, &dir.0, &server);
+    let (result, _, dom) = login_in_chromium(&chromium, &dir.0, &server, None);
     assert!(result.is_err());
     let text = rendered_text(&dom);
     assert!(text.contains("Login failed"), "{text}");
@@ -210,10 +253,33 @@ fn the_landing_page_renders_in_chromium_after_a_login_and_a_failed_login() {
         fake.denial_description =
             "Declined \u{202E}gnp.exe\u{202C} by \u{2066}policy\u{2069} rules".into();
     }
-    let (result, dom) = login_in_chromium(&chromium, &dir.0, &server);
+    let (result, _, dom) = login_in_chromium(&chromium, &dir.0, &server, None);
     assert!(result.is_err());
     let text = rendered_text(&dom);
     assert!(text.contains("Declined gnp.exe by policy rules"), "{text}");
     let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     assert!(!dom.contains(bidi), "a bidirectional control in the DOM");
+}
+
+#[test]
+fn chromium_logs_in_while_256_idle_and_8_slow_connections_hold_the_listener() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dir = TempDir::new("landing-page-crowd");
+    let server = AuthServer::start();
+    let crowd = Crowd {
+        idle: 256,
+        ..Crowd::default()
+    };
+    let (result, answered, dom) = login_in_chromium(&chromium, &dir.0, &server, Some(crowd));
+    result.unwrap();
+    assert!(rendered_text(&dom).contains("Login successful"));
+    // From Chromium's visit to the authorize page (answered at once with
+    // the redirect to the listener) to the login's end: the redirect was
+    // served, and the code exchanged, in that time.
+    let visited = server.last_authorize_visit().unwrap();
+    let waited = answered.duration_since(visited);
+    println!("authorize visit to the end of the login: {waited:?}");
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
 }

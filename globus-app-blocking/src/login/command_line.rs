@@ -1,11 +1,11 @@
 //! The command-line flow: print the URL, read the code.
 
 use std::io::{BufRead, Write};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, mpsc};
 
 use globus_app_proto::app::AuthorizePlan;
 
-use super::{AuthorizationResponse, LoginFlowError, LoginFlowManager};
+use super::{AuthorizationResponse, Deadline, LoginFlowError, LoginFlowManager, POLL};
 
 const PROMPT: &str = "Enter the resulting Authorization Code here: ";
 
@@ -13,13 +13,20 @@ const PROMPT: &str = "Enter the resulting Authorization Code here: ";
 /// Python SDK's `CommandLineLoginFlowManager` does (same text). A code that
 /// cannot be one (empty, with spaces) is asked for again, up to 3 times.
 ///
+/// The wait for a line stops soon after the login is cancelled (a
+/// [`Cancellation`](crate::proto::app::Cancellation) in its
+/// `LoginOptions`, or a dropped async login): the line is read on a thread
+/// of the manager's own, and a line that arrives after the wait stopped is
+/// dropped, never taken as the next login's code.
+///
 /// ```
 /// use globus_app_blocking::login::CommandLineLoginFlowManager;
 /// // Reading from a fixed input, writing to a buffer (tests, GUIs):
 /// let flow = CommandLineLoginFlowManager::with_io(&b"the-code\n"[..], Vec::new());
 /// ```
 pub struct CommandLineLoginFlowManager {
-    io: Mutex<(Box<dyn BufRead + Send>, Box<dyn Write + Send>)>,
+    output: Mutex<Box<dyn Write + Send>>,
+    lines: LineReader,
 }
 
 impl std::fmt::Debug for CommandLineLoginFlowManager {
@@ -46,20 +53,22 @@ impl CommandLineLoginFlowManager {
         output: impl Write + Send + 'static,
     ) -> Self {
         Self {
-            io: Mutex::new((Box::new(input), Box::new(output))),
+            output: Mutex::new(Box::new(output)),
+            lines: LineReader::new(Box::new(input)),
         }
     }
-}
 
-impl LoginFlowManager for CommandLineLoginFlowManager {
-    fn run(&self, plan: &AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError> {
-        let redirect_uri = plan
-            .redirect_uri()
-            .ok_or(LoginFlowError::NoRedirectUri)?
-            .to_owned();
+    /// Runs the flow for a code whose redirect URI is `redirect_uri`, giving
+    /// up at `deadline` if there is one (a local-server login that fell
+    /// back to this flow keeps its own deadline).
+    pub(crate) fn read_code(
+        &self,
+        plan: &AuthorizePlan,
+        redirect_uri: String,
+        deadline: Option<Deadline>,
+    ) -> Result<AuthorizationResponse, LoginFlowError> {
         let url = plan.url(&redirect_uri);
-        let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
-        let (input, output) = &mut *io;
+        let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
         let line = "-".repeat(37);
         write!(
             output,
@@ -69,14 +78,7 @@ impl LoginFlowManager for CommandLineLoginFlowManager {
         for attempt in 1..=3 {
             write!(output, "{PROMPT}").map_err(LoginFlowError::Terminal)?;
             output.flush().map_err(LoginFlowError::Terminal)?;
-            let mut text = String::new();
-            if input
-                .read_line(&mut text)
-                .map_err(LoginFlowError::Terminal)?
-                == 0
-            {
-                return Err(LoginFlowError::Eof);
-            }
+            let text = self.lines.next_line(plan, deadline)?;
             match plan.check_pasted_code(&text) {
                 Ok(_) => return Ok(AuthorizationResponse::PastedCode { text, redirect_uri }),
                 Err(e) if attempt == 3 => return Err(e.into()),
@@ -88,5 +90,99 @@ impl LoginFlowManager for CommandLineLoginFlowManager {
             }
         }
         Err(LoginFlowError::Eof)
+    }
+}
+
+impl LoginFlowManager for CommandLineLoginFlowManager {
+    fn run(&self, plan: &AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError> {
+        let redirect_uri = plan
+            .redirect_uri()
+            .ok_or(LoginFlowError::NoRedirectUri)?
+            .to_owned();
+        self.read_code(plan, redirect_uri, None)
+    }
+}
+
+/// What the reading thread sends back for one request: a line, or `None`
+/// at the end of the input.
+type LineResult = std::io::Result<Option<String>>;
+
+/// Reads lines on a thread of its own, one for each request, so that a wait
+/// can stop while the read goes on (a blocking read cannot be stopped). The
+/// thread starts with the first request and ends with the manager (after
+/// the read it may be in).
+struct LineReader {
+    input: Mutex<Option<Box<dyn BufRead + Send>>>,
+    requests: Mutex<Option<mpsc::Sender<mpsc::Sender<LineResult>>>>,
+}
+
+impl LineReader {
+    fn new(input: Box<dyn BufRead + Send>) -> Self {
+        Self {
+            input: Mutex::new(Some(input)),
+            requests: Mutex::new(None),
+        }
+    }
+
+    /// The next line, waiting until it comes, `deadline` passes or the
+    /// login is cancelled.
+    fn next_line(
+        &self,
+        plan: &AuthorizePlan,
+        deadline: Option<Deadline>,
+    ) -> Result<String, LoginFlowError> {
+        let (reply, answer) = mpsc::channel();
+        self.request(reply)?;
+        loop {
+            if plan.cancellation().is_cancelled() {
+                return Err(LoginFlowError::Cancelled);
+            }
+            let wait = match deadline {
+                Some(deadline) => POLL.min(deadline.remaining()?),
+                None => POLL,
+            };
+            match answer.recv_timeout(wait) {
+                Ok(Ok(Some(line))) => return Ok(line),
+                Ok(Ok(None)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(LoginFlowError::Eof);
+                }
+                Ok(Err(e)) => return Err(LoginFlowError::Terminal(e)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Asks the reading thread (started now if need be) for a line.
+    fn request(&self, reply: mpsc::Sender<LineResult>) -> Result<(), LoginFlowError> {
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        if requests.is_none() {
+            let input = self
+                .input
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            let Some(mut input) = input else {
+                return Err(LoginFlowError::Eof);
+            };
+            let (sender, incoming) = mpsc::channel::<mpsc::Sender<LineResult>>();
+            std::thread::Builder::new()
+                .name("globus-app-login-input".to_owned())
+                .spawn(move || {
+                    for reply in incoming {
+                        let mut line = String::new();
+                        let read = input
+                            .read_line(&mut line)
+                            .map(|read| (read > 0).then_some(line));
+                        // Dropped if the wait has stopped.
+                        let _ = reply.send(read);
+                    }
+                })
+                .map_err(LoginFlowError::Terminal)?;
+            *requests = Some(sender);
+        }
+        requests
+            .as_ref()
+            .and_then(|requests| requests.send(reply).ok())
+            .ok_or(LoginFlowError::Eof)
     }
 }

@@ -4,6 +4,8 @@ mod command_line;
 mod landing_page;
 mod local_server;
 
+use std::time::{Duration, Instant};
+
 pub use globus_app_proto::app::AuthorizationResponse;
 use globus_app_proto::app::AuthorizePlan;
 
@@ -12,6 +14,12 @@ pub use landing_page::LandingPage;
 pub use local_server::{BrowserError, BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
 
 /// Shows or opens the authorize URL and returns what comes back.
+///
+/// A flow that waits (for a person, a browser, a redirect) should give up
+/// with [`LoginFlowError::Cancelled`] soon after
+/// [`plan.cancellation()`](AuthorizePlan::cancellation) is cancelled: that
+/// is how a login is cancelled, from another thread or by dropping an async
+/// login. The built-in flows look at it every 25 ms.
 pub trait LoginFlowManager: Send + Sync {
     /// Runs the interactive part of a login for `plan`.
     fn run(&self, plan: &AuthorizePlan) -> Result<AuthorizationResponse, LoginFlowError>;
@@ -52,9 +60,48 @@ pub enum LoginFlowError {
     /// Nothing came back in time.
     #[error("the login timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// The login was cancelled (its `Cancellation`, or a dropped async
+    /// login): the listener and the prompt stopped.
+    #[error("the login was cancelled")]
+    Cancelled,
     /// Globus Auth redirected with an error, or with a code the flow rejected.
     #[error("the authorization failed")]
     Authorization(#[from] globus_app_proto::authorize::RedirectError),
+}
+
+/// How often a waiting flow looks at its cancellation and its deadline.
+pub(crate) const POLL: Duration = Duration::from_millis(25);
+
+/// When an interactive login gives up, with the timeout it was given (for
+/// the error).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Self {
+            at: Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// The time left, or [`LoginFlowError::Timeout`] once there is none.
+    pub(crate) fn remaining(self) -> Result<Duration, LoginFlowError> {
+        let now = Instant::now();
+        if now >= self.at {
+            return Err(LoginFlowError::Timeout(self.timeout));
+        }
+        Ok(self.at - now)
+    }
+
+    /// The instant it passes.
+    pub(crate) fn at(self) -> Instant {
+        self.at
+    }
 }
 
 /// Whether `c` is a bidirectional embedding, override or isolate control

@@ -355,6 +355,72 @@ impl Authorization {
 #[non_exhaustive]
 pub struct InvalidAccessToken;
 
+/// A request to stop an interactive login, shared between whoever may ask
+/// (another thread, a dropped future) and the login flow that waits.
+///
+/// Once cancelled, it stays cancelled; a [`child`](Self::child) is
+/// cancelled with its parent, or on its own. The core only carries it (in
+/// [`LoginOptions`](super::LoginOptions) and the [`AuthorizePlan`]); the
+/// login flow managers look at it while they wait and give up soon after.
+///
+/// ```
+/// use globus_app_proto::app::Cancellation;
+/// let login = Cancellation::new();
+/// let attempt = login.child();
+/// login.cancel();
+/// assert!(attempt.is_cancelled());
+/// ```
+#[derive(Clone, Default)]
+pub struct Cancellation {
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
+    parent: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Cancellation {
+    /// A request not made yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the request: every clone and child sees it.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether this, or its parent, was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|parent| parent.load(Ordering::Acquire))
+    }
+
+    /// A cancellation that this one cancels too, and that can be cancelled
+    /// alone (an adapter's, for one run of a flow).
+    #[must_use]
+    pub fn child(&self) -> Self {
+        Self {
+            cancelled: Arc::default(),
+            parent: Some(Arc::clone(&self.cancelled)),
+        }
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl PartialEq for Cancellation {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cancelled, &other.cancelled)
+    }
+}
+
 /// Everything the interactive part of a login needs: the adapter's login
 /// flow manager builds the authorize URL for its redirect URI, shows or
 /// opens it, and returns what comes back.
@@ -370,6 +436,7 @@ pub(crate) struct PlanInner {
     pub(crate) refresh_tokens: bool,
     pub(crate) prefill_named_grant: Option<String>,
     pub(crate) params: AuthorizationParameters,
+    pub(crate) cancellation: Cancellation,
 }
 
 impl AuthorizePlan {
@@ -391,6 +458,28 @@ impl AuthorizePlan {
     /// The scopes the login asks for.
     pub fn scope(&self) -> &str {
         &self.0.scope
+    }
+
+    /// The redirect URI for a code the user pastes: the configured one, or
+    /// Globus Auth's page that shows the code (what a local-server login
+    /// falls back to when no browser can be opened).
+    pub fn pasted_code_redirect_uri(&self) -> String {
+        self.0
+            .redirect_uri
+            .clone()
+            .unwrap_or_else(|| self.0.client.default_native_redirect_uri())
+    }
+
+    /// Whether to stop waiting: the login was cancelled (see
+    /// [`LoginOptions::cancellation`](super::LoginOptions::cancellation)).
+    pub fn cancellation(&self) -> &Cancellation {
+        &self.0.cancellation
+    }
+
+    /// Replaces the cancellation the flow looks at (an async adapter puts a
+    /// child of it here, cancelled when its future is dropped).
+    pub fn set_cancellation(&mut self, cancellation: Cancellation) {
+        self.0.cancellation = cancellation;
     }
 
     /// The authorize URL for `redirect_uri`.

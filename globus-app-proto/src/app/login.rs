@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::driver::{
-    Action, AuthorizationResponse, AuthorizePlan, Input, Operation, PlanInner, Step, TokenSet,
+    Action, AuthorizationResponse, AuthorizePlan, Cancellation, Input, Operation, PlanInner, Step,
+    TokenSet,
 };
 use super::errors::{AppError, IoFailureKind, TokenValidationError};
 use super::{AppKind, GlobusApp, OidcKeys, missing_root_scopes, unexpected};
@@ -46,6 +47,7 @@ pub enum LoginOutcome {
 pub struct LoginOptions {
     authorization_parameters: Option<AuthorizationParameters>,
     force: bool,
+    cancellation: Cancellation,
 }
 
 impl LoginOptions {
@@ -64,6 +66,14 @@ impl LoginOptions {
     /// parameters, for example). Given parameters always cause a login.
     pub fn authorization_parameters(mut self, params: AuthorizationParameters) -> Self {
         self.authorization_parameters = Some(params);
+        self
+    }
+
+    /// Stops the interactive part of the login when `cancellation` is
+    /// cancelled (from another thread, say): the flow gives up soon after,
+    /// and the login fails.
+    pub fn cancellation(mut self, cancellation: Cancellation) -> Self {
+        self.cancellation = cancellation;
         self
     }
 
@@ -91,6 +101,7 @@ pub struct Login {
     app: GlobusApp,
     params: Option<AuthorizationParameters>,
     force: bool,
+    cancellation: Cancellation,
     jwks_refetched: bool,
     /// The resource servers a `ClientApp` asked for on their own.
     requested_alone: Vec<String>,
@@ -143,6 +154,7 @@ impl Login {
             app,
             params: options.authorization_parameters,
             force: options.force,
+            cancellation: options.cancellation,
             jwks_refetched: false,
             requested_alone: Vec::new(),
             set_aside: false,
@@ -220,6 +232,7 @@ impl Login {
             refresh_tokens: inner.config.request_refresh_tokens,
             prefill_named_grant: inner.prefill_named_grant.clone(),
             params: self.params.clone().unwrap_or_default(),
+            cancellation: self.cancellation.clone(),
         });
         self.state = State::Authorizing { state, pkce };
         Step::Action(Action::Authorize(plan))

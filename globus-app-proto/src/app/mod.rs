@@ -37,8 +37,8 @@ pub use config::{
     TokenValidationErrorHandler,
 };
 pub use driver::{
-    Action, Authorization, AuthorizationResponse, AuthorizePlan, Input, InvalidAccessToken,
-    Operation, Step, TokenSet,
+    Action, Authorization, AuthorizationResponse, AuthorizePlan, Cancellation, Input,
+    InvalidAccessToken, Operation, Step, TokenSet,
 };
 pub use errors::{AppError, IoFailure, IoFailureKind, TokenValidationError};
 pub use get_authorizer::GetAuthorizer;
