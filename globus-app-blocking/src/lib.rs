@@ -71,6 +71,32 @@
 //! requirements error (at the root or in `errors[]`), the app logs in with
 //! its requirements and returns `true`; send the request once more.
 //!
+//! # Logging in on any machine, and cancelling a login
+//!
+//! The local-server flow (`LoginFlowKind::LocalServer`) always shows the
+//! authorize URL (on standard error, or any writer:
+//! [`LocalServerLoginFlowManager::with_messages`](login::LocalServerLoginFlowManager::with_messages)),
+//! opens the browser without waiting for it, and on a machine without a
+//! display, over SSH, or when the browser cannot be opened, falls back to
+//! the command-line flow (a pasted code) unless told to fail instead.
+//!
+//! A login waiting for the user stops when its [`Cancellation`] is
+//! cancelled, from any thread; the call then fails with
+//! [`Error::is_cancelled`]:
+//!
+//! ```no_run
+//! # fn example(app: &globus_app_blocking::UserApp) -> Result<(), globus_app_blocking::Error> {
+//! use globus_app_blocking::{Cancellation, LoginOptions};
+//!
+//! let cancellation = Cancellation::new();
+//! let on_cancel_button = cancellation.clone(); // give it to the UI thread
+//! match app.login_with(LoginOptions::new().cancellation(cancellation)) {
+//!     Err(e) if e.is_cancelled() => { /* the listener and the prompt stopped */ }
+//!     other => { other?; }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Threads and processes
 //!
 //! Apps are `Send + Sync` and cheap to clone. Threads, and processes sharing
