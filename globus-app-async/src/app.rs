@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use globus_app_blocking::Error;
 use globus_app_blocking::adapter::{
-    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request,
-    default_login_flow_manager,
+    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
+    authorized_request, default_login_flow_manager, now,
 };
 use globus_app_blocking::http::RetryPolicy;
 use globus_app_blocking::storage::RenewalGuard;
@@ -50,6 +50,7 @@ struct Driver {
     sleeper: Arc<dyn Sleeper>,
     retry: RetryPolicy,
     renewals: Arc<RenewalLocks>,
+    warm: WarmPath,
 }
 
 impl std::fmt::Debug for Driver {
@@ -150,6 +151,25 @@ impl Driver {
         }
     }
 
+    /// `get_authorizer`: this thread's copy of a valid authorization when
+    /// there is one (no future is awaited, nothing is shared written), else
+    /// the core's operation.
+    async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
+        let stamp = WarmPath::stamp(&self.app, self.storage.snapshot_version());
+        if let Some(stamp) = stamp
+            && let Some(authorization) = self.warm.get(resource_server, stamp, now())
+        {
+            return Ok(authorization);
+        }
+        // Boxed: the warm future stays small (no copy of the whole
+        // operation's state on every call), and only a miss allocates.
+        let authorization = Box::pin(self.drive(self.app.get_authorizer(resource_server))).await?;
+        if let Some(stamp) = stamp {
+            self.warm.put(resource_server, stamp, &authorization);
+        }
+        Ok(authorization)
+    }
+
     async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
         match self.app.gare_redrive_parameters(response) {
             Some(params) => {
@@ -203,10 +223,7 @@ impl AuthorizedClient {
     ) -> Result<http::Response<Vec<u8>>, Error> {
         let app = &self.driver.app;
         let resource_server = self.hosts.resolve(app, request.uri())?;
-        let mut authorization = self
-            .driver
-            .drive(app.get_authorizer(&resource_server))
-            .await?;
+        let mut authorization = self.driver.get_authorizer(&resource_server).await?;
         let mut is_retry = false;
         loop {
             let response = self
@@ -225,9 +242,7 @@ impl AuthorizedClient {
                 ServiceVerdict::LoginAndRetry(params) => {
                     let options = LoginOptions::new().authorization_parameters(*params);
                     self.driver.drive(app.login_with(options)).await?;
-                    self.driver
-                        .drive(app.get_authorizer(&resource_server))
-                        .await?
+                    self.driver.get_authorizer(&resource_server).await?
                 }
                 _ => return Ok(response),
             };
@@ -342,6 +357,7 @@ impl<App> AppBuilder<App> {
                 sleeper,
                 retry,
                 renewals: Arc::default(),
+                warm: WarmPath::new(),
             },
         })
     }
@@ -445,9 +461,7 @@ impl AppCommon {
     /// callers renew once. A resource server that is not in the scope
     /// requirements is an error at once: no login could help.
     pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        self.driver
-            .drive(self.driver.app.get_authorizer(resource_server))
-            .await
+        self.driver.get_authorizer(resource_server).await
     }
 
     /// Logs in if a login is required: a `UserApp` runs its interactive

@@ -33,6 +33,12 @@ pub trait AsyncTokenStorage: Send + Sync {
     async fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
         Ok(None)
     }
+
+    /// See [`TokenStorage::snapshot_version`]: what lets an app serve a
+    /// valid token without a future; by default `None`.
+    fn snapshot_version(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Any synchronous [`TokenStorage`], its calls run on the `blocking` pool.
@@ -48,6 +54,10 @@ impl<S> Unblocked<S> {
 
 #[async_trait::async_trait]
 impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
+    fn snapshot_version(&self) -> Option<u64> {
+        self.0.snapshot_version()
+    }
+
     async fn load(&self) -> Result<TokenSet, StorageError> {
         // A fresh snapshot needs no I/O, hence no trip to the pool.
         if let Some(tokens) = self.0.load_cached() {
@@ -94,6 +104,10 @@ pub type AsyncPostgresTokenStorage = Unblocked<globus_app_blocking::storage::Pos
 /// renewals itself, so the renewal lock here is never contended).
 #[async_trait::async_trait]
 impl AsyncTokenStorage for MemoryTokenStorage {
+    fn snapshot_version(&self) -> Option<u64> {
+        TokenStorage::snapshot_version(self)
+    }
+
     async fn load(&self) -> Result<TokenSet, StorageError> {
         TokenStorage::load(self)
     }

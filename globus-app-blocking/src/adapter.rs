@@ -193,6 +193,107 @@ pub fn default_login_flow_manager(app: &GlobusApp) -> Result<Box<dyn LoginFlowMa
     })
 }
 
+/// Valid authorizations served from a per-thread copy: the warm path of
+/// both adapters, which writes no memory another thread touches (no lock,
+/// no shared reference count).
+///
+/// An authorization handed out is kept for this thread with the stamp
+/// taken before it was looked up: the app's
+/// [`state_generation`](GlobusApp::state_generation) and the storage's
+/// [`snapshot_version`](crate::storage::TokenStorage::snapshot_version).
+/// It is served again while both are unchanged and it is not
+/// [due for renewal](Authorization::is_due): the core's verdict on the
+/// same tokens and the same app state at that time would be the same. A
+/// storage without a fresh snapshot (`None`) always goes the full way.
+/// Each thread keeps at most [`WARM_ENTRIES`] authorizations. Clones share
+/// the copies (a clone of an app is the same app).
+#[derive(Debug, Clone)]
+pub struct WarmPath {
+    app: u64,
+}
+
+/// How many authorizations a thread keeps, over all apps and resource
+/// servers; the oldest goes first.
+pub const WARM_ENTRIES: usize = 16;
+
+/// What an authorization was handed out under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmStamp {
+    app_state: u64,
+    snapshot: u64,
+}
+
+struct WarmEntry {
+    app: u64,
+    resource_server: Box<str>,
+    stamp: WarmStamp,
+    authorization: Authorization,
+}
+
+thread_local! {
+    static WARM: std::cell::RefCell<Vec<WarmEntry>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Default for WarmPath {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WarmPath {
+    /// The warm path of one app (and its clones).
+    pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Self {
+            app: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// The stamp now, or `None` when the storage has no fresh snapshot.
+    #[inline]
+    pub fn stamp(app: &GlobusApp, snapshot_version: Option<u64>) -> Option<WarmStamp> {
+        Some(WarmStamp {
+            snapshot: snapshot_version?,
+            app_state: app.state_generation(),
+        })
+    }
+
+    /// This thread's copy of the authorization for `resource_server`, if
+    /// it was handed out under `stamp` and is not due at `now`.
+    #[inline]
+    pub fn get(
+        &self,
+        resource_server: &str,
+        stamp: WarmStamp,
+        now: UnixTime,
+    ) -> Option<Authorization> {
+        WARM.with_borrow(|entries| {
+            entries
+                .iter()
+                .find(|e| e.app == self.app && &*e.resource_server == resource_server)
+                .filter(|e| e.stamp == stamp && !e.authorization.is_due(now))
+                .map(|e| e.authorization.clone())
+        })
+    }
+
+    /// Keeps this thread's own copy of `authorization`, handed out under
+    /// `stamp` (taken before it was looked up).
+    pub fn put(&self, resource_server: &str, stamp: WarmStamp, authorization: &Authorization) {
+        WARM.with_borrow_mut(|entries| {
+            entries.retain(|e| !(e.app == self.app && &*e.resource_server == resource_server));
+            if entries.len() >= WARM_ENTRIES {
+                entries.remove(0);
+            }
+            entries.push(WarmEntry {
+                app: self.app,
+                resource_server: resource_server.into(),
+                stamp,
+                authorization: authorization.unshared(),
+            });
+        });
+    }
+}
+
 /// Which resource server a request to a Globus service is for: the
 /// caller's mapping of hosts (GCS collections, test servers) first, then
 /// the services of the app's environment

@@ -12,8 +12,8 @@ use globus_app_proto::app::{
 
 use crate::Error;
 use crate::adapter::{
-    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, authorized_request,
-    default_login_flow_manager,
+    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
+    authorized_request, default_login_flow_manager, now,
 };
 use crate::http::{HttpClient, RetryPolicy, send_with_retries};
 use crate::login::LoginFlowManager;
@@ -27,6 +27,7 @@ struct Driver {
     http: Arc<dyn HttpClient>,
     login: Option<Arc<dyn LoginFlowManager>>,
     retry: RetryPolicy,
+    warm: WarmPath,
 }
 
 impl std::fmt::Debug for Driver {
@@ -112,6 +113,22 @@ impl Driver {
         }
     }
 
+    /// `get_authorizer`: this thread's copy of a valid authorization when
+    /// there is one (nothing shared is written), else the core's operation.
+    fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
+        let stamp = WarmPath::stamp(&self.app, self.storage.snapshot_version());
+        if let Some(stamp) = stamp
+            && let Some(authorization) = self.warm.get(resource_server, stamp, now())
+        {
+            return Ok(authorization);
+        }
+        let authorization = self.drive(self.app.get_authorizer(resource_server))?;
+        if let Some(stamp) = stamp {
+            self.warm.put(resource_server, stamp, &authorization);
+        }
+        Ok(authorization)
+    }
+
     fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
         match self.app.gare_redrive_parameters(response) {
             Some(params) => {
@@ -169,7 +186,7 @@ impl AuthorizedClient {
     pub fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Error> {
         let app = &self.driver.app;
         let resource_server = self.hosts.resolve(app, request.uri())?;
-        let mut authorization = self.driver.drive(app.get_authorizer(&resource_server))?;
+        let mut authorization = self.driver.get_authorizer(&resource_server)?;
         let mut is_retry = false;
         loop {
             let response = self
@@ -182,7 +199,7 @@ impl AuthorizedClient {
                 ServiceVerdict::LoginAndRetry(params) => {
                     let options = LoginOptions::new().authorization_parameters(*params);
                     self.driver.drive(app.login_with(options))?;
-                    self.driver.drive(app.get_authorizer(&resource_server))?
+                    self.driver.get_authorizer(&resource_server)?
                 }
                 _ => return Ok(response),
             };
@@ -262,6 +279,7 @@ impl<App> AppBuilder<App> {
                 http,
                 login,
                 retry,
+                warm: WarmPath::new(),
             },
         })
     }
@@ -372,8 +390,7 @@ impl AppCommon {
     /// once. A resource server that is not in the scope requirements is
     /// [`AppError::NoScopeRequirements`] at once: no login could help.
     pub fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        self.driver
-            .drive(self.driver.app.get_authorizer(resource_server))
+        self.driver.get_authorizer(resource_server)
     }
 
     /// Logs in if a login is required: a `UserApp` runs its interactive

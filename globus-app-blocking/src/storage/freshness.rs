@@ -16,6 +16,8 @@ pub(crate) struct Freshness {
     /// when the snapshot must be confirmed before its next use.
     confirmed: AtomicU64,
     interval_nanos: AtomicU64,
+    /// Advanced whenever the snapshot is replaced.
+    version: AtomicU64,
 }
 
 impl Default for Freshness {
@@ -24,6 +26,7 @@ impl Default for Freshness {
             origin: Instant::now(),
             confirmed: AtomicU64::new(0),
             interval_nanos: AtomicU64::new(nanos(DEFAULT_RECHECK_INTERVAL)),
+            version: AtomicU64::new(0),
         }
     }
 }
@@ -56,6 +59,19 @@ impl Freshness {
             .store(self.elapsed().saturating_add(1), Ordering::Release);
     }
 
+    /// The snapshot was replaced (its content may differ): stamps taken
+    /// before no longer match. Called before the new snapshot is visible.
+    pub(crate) fn replaced(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// [`TokenStorage::snapshot_version`](super::TokenStorage::snapshot_version):
+    /// the version of a fresh snapshot; loads and compares only.
+    pub(crate) fn fresh_version(&self) -> Option<u64> {
+        let version = self.version.load(Ordering::Acquire);
+        self.is_fresh().then_some(version)
+    }
+
     /// The next use must look at the file (before a renewal, after a
     /// failure).
     pub(crate) fn expire(&self) {
@@ -78,6 +94,25 @@ mod tests {
         freshness.set_interval(Duration::ZERO);
         freshness.confirm();
         assert!(!freshness.is_fresh(), "a zero interval always looks");
+        assert_eq!(freshness.fresh_version(), None);
+    }
+
+    #[test]
+    fn the_version_changes_with_the_snapshot_and_shows_only_when_fresh() {
+        let freshness = Freshness::default();
+        assert_eq!(freshness.fresh_version(), None);
+        freshness.confirm();
+        let first = freshness.fresh_version().unwrap();
+        freshness.confirm();
+        assert_eq!(
+            freshness.fresh_version(),
+            Some(first),
+            "confirmed, unchanged"
+        );
+        freshness.replaced();
+        assert_ne!(freshness.fresh_version(), Some(first));
+        freshness.expire();
+        assert_eq!(freshness.fresh_version(), None);
         freshness.set_interval(Duration::from_millis(20));
         freshness.confirm();
         std::thread::sleep(Duration::from_millis(40));

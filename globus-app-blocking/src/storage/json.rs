@@ -56,6 +56,8 @@ struct Inner {
     cache: Mutex<Option<Cached>>,
     freshness: Freshness,
     renewals: Arc<RenewalLocks>,
+    /// Whether the temp files of earlier versions were looked for.
+    legacy_temp_files_removed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -121,6 +123,7 @@ impl JsonTokenStorage {
                 namespace: namespace.into(),
                 cache: Mutex::new(None),
                 freshness: Freshness::default(),
+                legacy_temp_files_removed: std::sync::atomic::AtomicBool::new(false),
                 renewals: Arc::default(),
             }),
         })
@@ -226,7 +229,7 @@ impl JsonTokenStorage {
     fn update(&self, change: impl FnOnce(&mut JsonTokenFile, &str)) -> Result<(), StorageError> {
         let _lock = FileLock::acquire(&self.inner.write_lock, self.inner.renewals.timeout())?;
         let target = self.write_target()?;
-        self.remove_stale_temp_files(&target);
+        self.remove_legacy_temp_files(&target);
         let mut content = self
             .read()?
             .map_or_else(JsonTokenFile::new, |(_, content, _)| content);
@@ -241,9 +244,11 @@ impl JsonTokenStorage {
         );
         // Refresh the cache from what is now on disk.
         let mut cache = self.cache();
-        *cache = self
+        let fresh = self
             .read()?
             .map(|(identity, _, tokens)| Cached { identity, tokens });
+        self.inner.freshness.replaced();
+        *cache = fresh;
         self.inner.freshness.confirm();
         Ok(())
     }
@@ -282,10 +287,27 @@ impl JsonTokenStorage {
         format!(".{name}.")
     }
 
-    /// Removes the temp files a writer killed between writing and renaming
-    /// left behind: each is a full copy of the tokens. Only under the write
+    /// The temp file a write goes through: `.<file name>.tmp` beside
+    /// `target`. One name is enough: writers hold the write lock while
+    /// they use it, so a file found there is a killed writer's, and is
+    /// overwritten. A store therefore costs the same however many files
+    /// the directory holds.
+    fn temp_path(&self, target: &Path) -> PathBuf {
+        directory_of(target).join(format!("{}tmp", self.temp_prefix()))
+    }
+
+    /// Removes, once per storage, the temp files of earlier versions of
+    /// this library (`.<file name>.<random>.tmp`), which a killed writer
+    /// may have left: each is a full copy of the tokens. Under the write
     /// lock, where no writer of this file can be midway.
-    fn remove_stale_temp_files(&self, target: &Path) {
+    fn remove_legacy_temp_files(&self, target: &Path) {
+        if self
+            .inner
+            .legacy_temp_files_removed
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
         let prefix = self.temp_prefix();
         let Ok(entries) = fs::read_dir(directory_of(target)) else {
             return;
@@ -299,22 +321,39 @@ impl JsonTokenStorage {
         }
     }
 
-    /// Replaces `path` (the write target) atomically with a temp file from
-    /// its directory.
+    /// Replaces `path` (the write target) atomically with the temp file
+    /// from its directory: written, synced, renamed over it, and the
+    /// directory synced. The temp file is never followed through a link,
+    /// and is private (0600) whatever it was.
     fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
         let dir = directory_of(path);
-        let mut temp = tempfile::Builder::new()
-            .prefix(&self.temp_prefix())
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(dir)
-            .map_err(|e| StorageError::io("create a temp file in", dir, e))?;
-        temp.write_all(bytes)
-            .map_err(|e| StorageError::io("write", temp.path(), e))?;
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| StorageError::io("sync", temp.path(), e))?;
-        temp.persist(path)
-            .map_err(|e| StorageError::io("replace", path, e.error))?;
+        let temp = self.temp_path(path);
+        let mut options = File::options();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let written = (|| {
+            let mut file =
+                open_regular_file(&temp, &mut options, "create the temp file", NoFollow(true))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                file.set_permissions(fs::Permissions::from_mode(0o600))
+                    .map_err(|e| StorageError::io("protect", &temp, e))?;
+            }
+            file.write_all(bytes)
+                .map_err(|e| StorageError::io("write", &temp, e))?;
+            file.sync_all()
+                .map_err(|e| StorageError::io("sync", &temp, e))?;
+            fs::rename(&temp, path).map_err(|e| StorageError::io("replace", path, e))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written?;
         #[cfg(unix)]
         File::open(dir)
             .and_then(|d| d.sync_all())
@@ -347,7 +386,10 @@ impl TokenStorage for JsonTokenStorage {
         // Looked at and cached under the cache lock, so that an older
         // snapshot never replaces a newer one.
         let Some(identity) = self.current_identity()? else {
-            *cache = None;
+            if cache.is_some() {
+                freshness.replaced();
+                *cache = None;
+            }
             freshness.confirm();
             return Ok(TokenSet::default());
         };
@@ -355,6 +397,7 @@ impl TokenStorage for JsonTokenStorage {
             freshness.confirm();
             return Ok(cached.tokens.clone());
         }
+        freshness.replaced();
         let Some((identity, _, tokens)) = self.read()? else {
             *cache = None;
             return Ok(TokenSet::default());
@@ -365,6 +408,10 @@ impl TokenStorage for JsonTokenStorage {
         });
         freshness.confirm();
         Ok(tokens)
+    }
+
+    fn snapshot_version(&self) -> Option<u64> {
+        self.inner.freshness.fresh_version()
     }
 
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {
@@ -403,6 +450,7 @@ impl TokenStorage for JsonTokenStorage {
             aside = sidecar(path, &format!(".unreadable-{stamp}-{n}"));
         }
         fs::rename(path, &aside).map_err(|e| StorageError::io("set aside", path, e))?;
+        self.inner.freshness.replaced();
         *self.cache() = None;
         self.inner.freshness.expire();
         crate::trace::set_aside(&path.display(), &aside.display());

@@ -1,5 +1,6 @@
 //! Tokens kept in memory, lost when the process exits.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use globus_app_proto::app::TokenSet;
@@ -19,6 +20,8 @@ use super::{StorageError, TokenStorage};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTokenStorage {
     tokens: Arc<Mutex<TokenSet>>,
+    /// Advanced on every change, before it can be seen.
+    version: Arc<AtomicU64>,
     renewals: Arc<RenewalLocks>,
 }
 
@@ -32,6 +35,7 @@ impl MemoryTokenStorage {
         let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         let mut records = tokens.records().to_vec();
         change(&mut records);
+        self.version.fetch_add(1, Ordering::AcqRel);
         *tokens = TokenSet::new(records);
     }
 }
@@ -57,6 +61,10 @@ impl TokenStorage for MemoryTokenStorage {
 
     fn load_cached(&self) -> Option<TokenSet> {
         self.load().ok()
+    }
+
+    fn snapshot_version(&self) -> Option<u64> {
+        Some(self.version.load(Ordering::Acquire))
     }
 
     fn wait_for_renewal(&self, resource_server: &str) -> Result<(), StorageError> {

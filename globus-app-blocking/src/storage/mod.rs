@@ -63,6 +63,16 @@ pub trait TokenStorage: Send + Sync {
         None
     }
 
+    /// A number that changes whenever the snapshot [`load`](Self::load)
+    /// returns could change, or `None` when `load` would do I/O (or the
+    /// storage cannot tell). Reading it must write no memory other threads
+    /// read (atomic loads only): apps serve a valid token from a per-thread
+    /// copy while it stays the same. The default: `None`, so apps always
+    /// call `load`.
+    fn snapshot_version(&self) -> Option<u64> {
+        None
+    }
+
     /// Moves unreadable content ([`StorageError::is_unreadable`]) out of
     /// the way, keeping it for inspection, and returns where it went; a
     /// forced login calls this and starts over. The default sets nothing

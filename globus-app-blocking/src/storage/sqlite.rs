@@ -176,6 +176,7 @@ impl SqliteTokenStorage {
             .map_err(|e| self.sql(e))?;
         change(&transaction).map_err(|e| self.sql(e))?;
         transaction.commit().map_err(|e| self.sql(e))?;
+        self.inner.freshness.replaced();
         *self.cache() = None;
         self.inner.freshness.expire();
         Ok(())
@@ -273,9 +274,14 @@ impl TokenStorage for SqliteTokenStorage {
             tokens.records().len(),
             started.elapsed(),
         );
+        self.inner.freshness.replaced();
         *cache = Some((version, tokens.clone()));
         self.inner.freshness.confirm();
         Ok(tokens)
+    }
+
+    fn snapshot_version(&self) -> Option<u64> {
+        self.inner.freshness.fresh_version()
     }
 
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {

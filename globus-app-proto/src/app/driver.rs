@@ -335,6 +335,23 @@ impl Authorization {
         self.expires_at
     }
 
+    /// Whether the token is due for renewal at `now` (it expires within
+    /// [`RENEW_AHEAD_SECS`](super::RENEW_AHEAD_SECS)): then it is never
+    /// handed out again.
+    pub fn is_due(&self, now: UnixTime) -> bool {
+        self.expires_at <= now.saturating_add_secs(super::RENEW_AHEAD_SECS)
+    }
+
+    /// A copy that shares no memory with this one: clones of it touch no
+    /// reference count that other threads touch (a per-thread cache's).
+    #[must_use]
+    pub fn unshared(&self) -> Self {
+        Self {
+            access_token: AccessToken::new(self.access_token.secret()),
+            expires_at: self.expires_at,
+        }
+    }
+
     /// `Bearer <token>` for the `Authorization` header, marked sensitive
     /// (http's `Debug` hides it). Fails only for a token with characters a
     /// header cannot carry (a corrupt token file). The bare token is

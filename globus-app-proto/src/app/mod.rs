@@ -139,6 +139,9 @@ struct AppInner {
     /// Requirements and learned state under one lock: the warm path takes
     /// it once, for reading.
     shared: RwLock<Shared>,
+    /// Advanced by every write to `shared`, before it is made; see
+    /// [`GlobusApp::state_generation`].
+    generation: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -382,6 +385,7 @@ impl AppBuilder {
                 config,
                 redirect_uri,
                 prefill_named_grant,
+                generation: std::sync::atomic::AtomicU64::new(0),
                 shared: RwLock::new(Shared {
                     requirements: scope_requirements,
                     requirements_generation: next_requirements_generation(),
@@ -641,10 +645,27 @@ impl GlobusApp {
     }
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Shared> {
+        // Before the change: a reader that saw the old number is outdated
+        // by the time the change can be seen.
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.inner
             .shared
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A number that changes whenever what the app knows changes
+    /// (requirements, identity, consents, renewals in flight or unsaved):
+    /// reading it writes nothing. `get_authorizer`'s verdict on the same
+    /// stored tokens at a later time is the same as long as this number,
+    /// the stored tokens and [`Authorization::is_due`] are; adapters cache
+    /// authorizations per thread on that rule.
+    pub fn state_generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Learns the identity from stored tokens (the first one seen).

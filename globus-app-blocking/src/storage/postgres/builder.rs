@@ -10,7 +10,7 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use super::connection::unavailable;
 use super::schema::QualifiedTable;
-use super::{Inner, PostgresTokenStorage, RenewalLocks, StorageError, StoreFailureHook};
+use super::{Freshness, Inner, PostgresTokenStorage, RenewalLocks, StorageError, StoreFailureHook};
 
 impl PostgresTokenStorage {
     /// Starts building a storage on the database named by `connection`, a
@@ -145,6 +145,11 @@ impl PostgresTokenStorageBuilder {
                 max_staleness: self.max_staleness,
                 lock_timeout: self.lock_timeout,
                 cache: RwLock::new(None),
+                freshness: {
+                    let freshness = Freshness::default();
+                    freshness.set_interval(self.max_staleness);
+                    freshness
+                },
                 renewals: {
                     let renewals = Arc::new(RenewalLocks::default());
                     renewals.set_timeout(self.lock_timeout);

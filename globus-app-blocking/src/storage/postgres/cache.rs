@@ -1,5 +1,7 @@
 //! The level-1 cache: loads served from memory for `max_staleness`, and
-//! from the last rows read while PostgreSQL is unreachable.
+//! from the last rows read while PostgreSQL is unreachable. Its freshness
+//! and version are mirrored in atomics (`Inner::freshness`) for
+//! [`snapshot_version`](crate::storage::TokenStorage::snapshot_version).
 
 use std::sync::PoisonError;
 use std::time::Instant;
@@ -37,11 +39,13 @@ impl PostgresTokenStorage {
         let mut cache = inner.cache.write().unwrap_or_else(PoisonError::into_inner);
         match result {
             Ok(tokens) => {
+                inner.freshness.replaced();
                 *cache = Some(Cached {
                     tokens: tokens.clone(),
                     checked: Instant::now(),
                     stale: false,
                 });
+                inner.freshness.confirm();
                 Ok(tokens)
             }
             // Unreachable: keep serving what was read last, and try the
@@ -50,6 +54,7 @@ impl PostgresTokenStorage {
             Err(error @ StorageError::Unavailable { .. }) => match cache.as_mut() {
                 Some(cached) if !cached.stale => {
                     cached.checked = Instant::now();
+                    inner.freshness.confirm();
                     let tokens = cached.tokens.clone();
                     drop(cache);
                     self.failed(error);
@@ -64,6 +69,7 @@ impl PostgresTokenStorage {
     /// From now on (a renewal lock was taken) the rows must be read again,
     /// not served from the cache.
     pub(super) fn mark_cache_stale(&self) {
+        self.inner.freshness.expire();
         if let Some(cached) = self
             .inner
             .cache
@@ -86,6 +92,7 @@ impl PostgresTokenStorage {
         if let Some(cached) = cache.as_mut() {
             let mut records = cached.tokens.records().to_vec();
             change(&mut records);
+            self.inner.freshness.replaced();
             cached.tokens = TokenSet::new(records);
         }
     }

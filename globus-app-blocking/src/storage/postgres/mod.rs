@@ -15,6 +15,7 @@ use globus_app_proto::storage::sealing::SealingKeys;
 use globus_app_proto::token::TokenData;
 use postgres::types::Type;
 
+use super::freshness::Freshness;
 use super::locks::{RenewalGuard, RenewalLocks};
 use super::memory::merge;
 use super::{StorageError, TokenStorage};
@@ -81,6 +82,8 @@ struct Inner {
     max_staleness: Duration,
     lock_timeout: Duration,
     cache: RwLock<Option<Cached>>,
+    /// The cache's freshness and version, readable without its lock.
+    freshness: Freshness,
     renewals: Arc<RenewalLocks>,
     on_failure: Option<StoreFailureHook>,
 }
@@ -175,6 +178,10 @@ impl TokenStorage for PostgresTokenStorage {
             return Ok(tokens);
         }
         self.load_through_cache()
+    }
+
+    fn snapshot_version(&self) -> Option<u64> {
+        self.inner.freshness.fresh_version()
     }
 
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {

@@ -1,0 +1,162 @@
+//! Instruction counts of the warm path (gungraun: callgrind, one run each,
+//! deterministic): a blocking and an async `get_authorizer` handing out a
+//! valid token from memory, JSON and SQLite storage, and one JSON store.
+//!
+//! Each count has a hard limit, its budget plus 10% (`benches/README.md`):
+//! `.ci/run` runs these and fails above it. Run them with
+//! `cargo bench -p globus-app-benches --bench instructions` (needs valgrind
+//! and `cargo install gungraun-runner --version 0.20.0`).
+// gungraun's macros generate undocumented modules and items.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::hint::black_box;
+
+use common::{TRANSFER, client_app, record};
+use globus_app_blocking::Authorization;
+use globus_app_blocking::storage::{
+    JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, TokenStorage,
+};
+use globus_app_tests::{TempDir, now};
+use gungraun::{
+    Callgrind, EventKind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
+};
+use std::future::Future as _;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// The budgets, in instructions.
+const WARM_BUDGET: u64 = 600;
+const STORE_BUDGET: u64 = 80_000;
+
+/// A hard limit of `budget` plus 10%.
+fn limit(budget: u64) -> LibraryBenchmarkConfig {
+    let mut config = LibraryBenchmarkConfig::default();
+    config.tool(Callgrind::default().hard_limits([(EventKind::Ir, budget + budget / 10)]));
+    config
+}
+
+/// A scratch directory that outlives the benchmark (the process ends
+/// after it).
+fn scratch(name: &str) -> &'static TempDir {
+    Box::leak(Box::new(TempDir::new(name)))
+}
+
+fn warm<S: TokenStorage + 'static>(storage: S) -> &'static globus_app_blocking::ClientApp {
+    storage
+        .store(&[record(TRANSFER, now().saturating_add_secs(3600))])
+        .unwrap();
+    let app = Box::leak(Box::new(client_app(storage, "http://127.0.0.1:9/")));
+    // The first calls go the whole way (the first reads the storage; the
+    // second, on a fresh snapshot, leaves this thread's copy).
+    app.get_authorizer(TRANSFER).unwrap();
+    app.get_authorizer(TRANSFER).unwrap();
+    app
+}
+
+fn memory() -> &'static globus_app_blocking::ClientApp {
+    warm(MemoryTokenStorage::new())
+}
+
+fn json_file() -> &'static globus_app_blocking::ClientApp {
+    let dir = scratch("instructions-json");
+    warm(JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap())
+}
+
+fn sqlite() -> &'static globus_app_blocking::ClientApp {
+    let dir = scratch("instructions-sqlite");
+    warm(SqliteTokenStorage::new(dir.0.join("tokens.db"), "DEFAULT").unwrap())
+}
+
+#[library_benchmark(config = limit(WARM_BUDGET))]
+#[bench::memory(setup = memory)]
+#[bench::json_file(setup = json_file)]
+#[bench::sqlite(setup = sqlite)]
+fn blocking_get_authorizer_warm(app: &'static globus_app_blocking::ClientApp) -> Authorization {
+    black_box(app.get_authorizer(black_box(TRANSFER)).unwrap())
+}
+
+fn async_warm<S: TokenStorage + 'static>(storage: S) -> &'static globus_app_async::ClientApp {
+    storage
+        .store(&[record(TRANSFER, now().saturating_add_secs(3600))])
+        .unwrap();
+    let app = globus_app_async::ClientApp::builder("Bench")
+        .client_id(globus_app_blocking::proto::testing::SIM_CLIENT_ID)
+        .client_secret("bench-secret")
+        .scope_requirements(TRANSFER, common::TRANSFER_ALL)
+        .config(
+            globus_app_blocking::GlobusAppConfig::default()
+                .with_auth_base_url("http://127.0.0.1:9/"),
+        )
+        .read_environment_variables(false)
+        .token_storage(globus_app_async::storage::Unblocked::new(storage))
+        .build();
+    let app = Box::leak(Box::new(futures::executor::block_on(app).unwrap()));
+    futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
+    futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
+    app
+}
+
+fn async_memory() -> &'static globus_app_async::ClientApp {
+    async_warm(MemoryTokenStorage::new())
+}
+
+fn async_json_file() -> &'static globus_app_async::ClientApp {
+    let dir = scratch("instructions-async-json");
+    async_warm(JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap())
+}
+
+// The future polled once, with a waker that does nothing (an executor's
+// own cost is not the library's): a warm call is ready at its first poll.
+#[library_benchmark(config = limit(WARM_BUDGET))]
+#[bench::memory(setup = async_memory)]
+#[bench::json_file(setup = async_json_file)]
+fn async_get_authorizer_warm(app: &'static globus_app_async::ClientApp) -> Authorization {
+    let mut context = Context::from_waker(Waker::noop());
+    let future = pin!(app.get_authorizer(black_box(TRANSFER)));
+    match future.poll(&mut context) {
+        Poll::Ready(result) => black_box(result.unwrap()),
+        Poll::Pending => unreachable!("a warm call is ready at its first poll"),
+    }
+}
+
+/// A JSON token file in a directory that also holds 1000 other files: a
+/// store's cost must not grow with them.
+fn json_store_setup() -> (
+    &'static JsonTokenStorage,
+    Vec<globus_app_blocking::proto::token::TokenData>,
+) {
+    let dir = scratch("instructions-store");
+    for n in 0..1000 {
+        std::fs::write(dir.0.join(format!("other-{n}.txt")), b"x").unwrap();
+    }
+    let storage = Box::leak(Box::new(
+        JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT").unwrap(),
+    ));
+    let records = vec![record(TRANSFER, now().saturating_add_secs(3600))];
+    storage.store(&records).unwrap();
+    (storage, records)
+}
+
+#[library_benchmark(config = limit(STORE_BUDGET))]
+#[bench::one_record(setup = json_store_setup)]
+fn json_store(
+    (storage, records): (
+        &'static JsonTokenStorage,
+        Vec<globus_app_blocking::proto::token::TokenData>,
+    ),
+) {
+    storage.store(black_box(&records)).unwrap();
+}
+
+library_benchmark_group!(
+    name = warm_path,
+    benchmarks = [
+        blocking_get_authorizer_warm,
+        async_get_authorizer_warm,
+        json_store
+    ]
+);
+
+main!(library_benchmark_groups = warm_path);
