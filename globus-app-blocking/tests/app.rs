@@ -938,3 +938,89 @@ fn an_oversized_request_head_is_refused_and_the_login_goes_on() {
         Some(431)
     );
 }
+
+/// A `ClientApp` on the JSON token file `path`, looking at the file every
+/// `recheck`.
+fn json_client_app(server: &AuthServer, path: &std::path::Path, recheck: Duration) -> ClientApp {
+    ClientApp::builder("Warm Path")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s3cret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(
+            JsonTokenStorage::new(path, "DEFAULT")
+                .unwrap()
+                .with_recheck_interval(recheck),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_warm_copy_follows_other_writers_logouts_requirements_and_expiry() {
+    let server = AuthServer::start();
+    server.fake().client_secret = Some("s3cret".into());
+    let dir = TempDir::new("warm-path");
+    let path = dir.0.join("tokens.json");
+    let recheck = Duration::from_millis(200);
+    let app = json_client_app(&server, &path, recheck);
+    let first = app.get_authorizer(TRANSFER).unwrap();
+    // Served again, from this thread's copy: the same token.
+    assert_eq!(
+        app.get_authorizer(TRANSFER).unwrap().access_token(),
+        first.access_token()
+    );
+
+    // Another process renews: seen once the file is looked at again.
+    let other = json_client_app(&server, &path, recheck);
+    other
+        .login_with(globus_app_blocking::LoginOptions::new().force(true))
+        .unwrap();
+    let renewed = other.get_authorizer(TRANSFER).unwrap();
+    assert_ne!(renewed.access_token(), first.access_token());
+    std::thread::sleep(recheck + Duration::from_millis(100));
+    assert_eq!(
+        app.get_authorizer(TRANSFER).unwrap().access_token(),
+        renewed.access_token(),
+        "another writer's token, within the recheck interval"
+    );
+
+    // A logout here: the copy goes with the tokens.
+    app.logout().unwrap();
+    let grants = server.grants("client_credentials");
+    let after_logout = app.get_authorizer(TRANSFER).unwrap();
+    assert_eq!(server.grants("client_credentials"), grants + 1);
+    assert_ne!(after_logout.access_token(), renewed.access_token());
+
+    // New requirements: the next call is judged against them.
+    app.add_scope_requirements(
+        "groups.api.globus.org",
+        "urn:globus:auth:scope:groups.api.globus.org:all",
+    )
+    .unwrap();
+    assert!(app.get_authorizer(TRANSFER).is_ok());
+    assert!(app.get_authorizer("groups.api.globus.org").is_ok());
+
+    // A token due for renewal is never handed out, copy or not.
+    let memory = MemoryTokenStorage::new();
+    let short = ClientApp::builder("Warm Path")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s3cret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(memory.clone())
+        .build()
+        .unwrap();
+    server.fake().access_token_lifetime = 62;
+    let expiring = short.get_authorizer(TRANSFER).unwrap();
+    assert_eq!(
+        short.get_authorizer(TRANSFER).unwrap().access_token(),
+        expiring.access_token()
+    );
+    server.fake().access_token_lifetime = 3600;
+    // Within a minute of its expiry from now on: renewed.
+    std::thread::sleep(Duration::from_millis(2100));
+    let renewed = short.get_authorizer(TRANSFER).unwrap();
+    assert_ne!(renewed.access_token(), expiring.access_token());
+    assert!(!renewed.is_due(now()));
+}
