@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use globus_app_blocking::Error;
 use globus_app_blocking::adapter::{
     AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
-    authorized_request, default_login_flow_manager, now,
+    authorized_request, default_login_flow_manager,
 };
 use globus_app_blocking::http::RetryPolicy;
 use globus_app_blocking::storage::RenewalGuard;
@@ -155,9 +155,9 @@ impl Driver {
     /// there is one (no future is awaited, nothing is shared written), else
     /// the core's operation.
     async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        let stamp = WarmPath::stamp(&self.app, self.storage.snapshot_version());
+        let (stamp, now) = WarmPath::stamp(&self.app, |now| self.storage.snapshot_version(now));
         if let Some(stamp) = stamp
-            && let Some(authorization) = self.warm.get(resource_server, stamp, now())
+            && let Some(authorization) = self.warm.get(resource_server, stamp, now)
         {
             return Ok(authorization);
         }

@@ -36,7 +36,8 @@ pub trait AsyncTokenStorage: Send + Sync {
 
     /// See [`TokenStorage::snapshot_version`]: what lets an app serve a
     /// valid token without a future; by default `None`.
-    fn snapshot_version(&self) -> Option<u64> {
+    fn snapshot_version(&self, now: std::time::Instant) -> Option<u64> {
+        let _ = now;
         None
     }
 }
@@ -54,8 +55,8 @@ impl<S> Unblocked<S> {
 
 #[async_trait::async_trait]
 impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
-    fn snapshot_version(&self) -> Option<u64> {
-        self.0.snapshot_version()
+    fn snapshot_version(&self, now: std::time::Instant) -> Option<u64> {
+        self.0.snapshot_version(now)
     }
 
     async fn load(&self) -> Result<TokenSet, StorageError> {
@@ -104,8 +105,8 @@ pub type AsyncPostgresTokenStorage = Unblocked<globus_app_blocking::storage::Pos
 /// renewals itself, so the renewal lock here is never contended).
 #[async_trait::async_trait]
 impl AsyncTokenStorage for MemoryTokenStorage {
-    fn snapshot_version(&self) -> Option<u64> {
-        TokenStorage::snapshot_version(self)
+    fn snapshot_version(&self, now: std::time::Instant) -> Option<u64> {
+        TokenStorage::snapshot_version(self, now)
     }
 
     async fn load(&self) -> Result<TokenSet, StorageError> {

@@ -195,18 +195,20 @@ pub fn default_login_flow_manager(app: &GlobusApp) -> Result<Box<dyn LoginFlowMa
 
 /// Valid authorizations served from a per-thread copy: the warm path of
 /// both adapters, which writes no memory another thread touches (no lock,
-/// no shared reference count).
+/// no shared reference count) and reads the clock once.
 ///
 /// An authorization handed out is kept for this thread with the stamp
 /// taken before it was looked up: the app's
 /// [`state_generation`](GlobusApp::state_generation) and the storage's
 /// [`snapshot_version`](crate::storage::TokenStorage::snapshot_version).
 /// It is served again while both are unchanged and it is not
-/// [due for renewal](Authorization::is_due): the core's verdict on the
-/// same tokens and the same app state at that time would be the same. A
-/// storage without a fresh snapshot (`None`) always goes the full way.
-/// Each thread keeps at most [`WARM_ENTRIES`] authorizations. Clones share
-/// the copies (a clone of an app is the same app).
+/// [due for renewal](Authorization::due_at): the core's verdict on the
+/// same tokens and the same app state would be the same. The due time is
+/// kept on the monotonic clock, and a copy is served for at most
+/// [`WARM_LIFETIME`] before the core looks at the token again against the
+/// system clock (a step of the system clock is noticed within that time).
+/// A storage without a fresh snapshot (`None`) always goes the full way.
+/// Each thread keeps at most [`WARM_ENTRIES`] authorizations.
 #[derive(Debug, Clone)]
 pub struct WarmPath {
     app: u64,
@@ -215,6 +217,10 @@ pub struct WarmPath {
 /// How many authorizations a thread keeps, over all apps and resource
 /// servers; the oldest goes first.
 pub const WARM_ENTRIES: usize = 16;
+
+/// The longest a per-thread copy is served before the core sees the token
+/// again.
+pub const WARM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What an authorization was handed out under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +233,8 @@ struct WarmEntry {
     app: u64,
     resource_server: Box<str>,
     stamp: WarmStamp,
+    /// Served until then (monotonic).
+    until: std::time::Instant,
     authorization: Authorization,
 }
 
@@ -249,36 +257,58 @@ impl WarmPath {
         }
     }
 
-    /// The stamp now, or `None` when the storage has no fresh snapshot.
+    /// The stamp now, and the monotonic time it was taken at (read once,
+    /// and given to `snapshot_version`); the stamp is `None` when the
+    /// storage has no fresh snapshot.
     #[inline]
-    pub fn stamp(app: &GlobusApp, snapshot_version: Option<u64>) -> Option<WarmStamp> {
-        Some(WarmStamp {
-            snapshot: snapshot_version?,
+    pub fn stamp(
+        app: &GlobusApp,
+        snapshot_version: impl FnOnce(std::time::Instant) -> Option<u64>,
+    ) -> (Option<WarmStamp>, std::time::Instant) {
+        let now = std::time::Instant::now();
+        let stamp = snapshot_version(now).map(|snapshot| WarmStamp {
+            snapshot,
             app_state: app.state_generation(),
-        })
+        });
+        (stamp, now)
     }
 
     /// This thread's copy of the authorization for `resource_server`, if
-    /// it was handed out under `stamp` and is not due at `now`.
+    /// it was handed out under `stamp` and its time has not run out at
+    /// `now` (monotonic).
     #[inline]
     pub fn get(
         &self,
         resource_server: &str,
         stamp: WarmStamp,
-        now: UnixTime,
+        now: std::time::Instant,
     ) -> Option<Authorization> {
         WARM.with_borrow(|entries| {
             entries
                 .iter()
                 .find(|e| e.app == self.app && &*e.resource_server == resource_server)
-                .filter(|e| e.stamp == stamp && !e.authorization.is_due(now))
+                .filter(|e| e.stamp == stamp && now < e.until)
                 .map(|e| e.authorization.clone())
         })
     }
 
     /// Keeps this thread's own copy of `authorization`, handed out under
-    /// `stamp` (taken before it was looked up).
+    /// `stamp` (taken before it was looked up), until it is due or for
+    /// [`WARM_LIFETIME`].
     pub fn put(&self, resource_server: &str, stamp: WarmStamp, authorization: &Authorization) {
+        let wall = now();
+        let until_due = authorization
+            .due_at()
+            .as_secs()
+            .saturating_sub(wall.as_secs());
+        let Ok(until_due) = u64::try_from(until_due) else {
+            return;
+        };
+        let lifetime = WARM_LIFETIME.min(std::time::Duration::from_secs(until_due));
+        if lifetime.is_zero() {
+            return;
+        }
+        let until = std::time::Instant::now() + lifetime;
         WARM.with_borrow_mut(|entries| {
             entries.retain(|e| !(e.app == self.app && &*e.resource_server == resource_server));
             if entries.len() >= WARM_ENTRIES {
@@ -288,6 +318,7 @@ impl WarmPath {
                 app: self.app,
                 resource_server: resource_server.into(),
                 stamp,
+                until,
                 authorization: authorization.unshared(),
             });
         });

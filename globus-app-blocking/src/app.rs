@@ -13,7 +13,7 @@ use globus_app_proto::app::{
 use crate::Error;
 use crate::adapter::{
     AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
-    authorized_request, default_login_flow_manager, now,
+    authorized_request, default_login_flow_manager,
 };
 use crate::http::{HttpClient, RetryPolicy, send_with_retries};
 use crate::login::LoginFlowManager;
@@ -116,9 +116,9 @@ impl Driver {
     /// `get_authorizer`: this thread's copy of a valid authorization when
     /// there is one (nothing shared is written), else the core's operation.
     fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        let stamp = WarmPath::stamp(&self.app, self.storage.snapshot_version());
+        let (stamp, now) = WarmPath::stamp(&self.app, |now| self.storage.snapshot_version(now));
         if let Some(stamp) = stamp
-            && let Some(authorization) = self.warm.get(resource_server, stamp, now())
+            && let Some(authorization) = self.warm.get(resource_server, stamp, now)
         {
             return Ok(authorization);
         }

@@ -47,9 +47,16 @@ impl Freshness {
 
     /// Whether the snapshot was confirmed less than the interval ago.
     pub(crate) fn is_fresh(&self) -> bool {
+        self.is_fresh_at(Instant::now())
+    }
+
+    /// Whether the snapshot was confirmed less than the interval before
+    /// `now`.
+    fn is_fresh_at(&self, now: Instant) -> bool {
         let confirmed = self.confirmed.load(Ordering::Acquire);
+        let elapsed = nanos(now.saturating_duration_since(self.origin));
         confirmed != 0
-            && self.elapsed().saturating_add(1).saturating_sub(confirmed)
+            && elapsed.saturating_add(1).saturating_sub(confirmed)
                 < self.interval_nanos.load(Ordering::Relaxed)
     }
 
@@ -67,9 +74,9 @@ impl Freshness {
 
     /// [`TokenStorage::snapshot_version`](super::TokenStorage::snapshot_version):
     /// the version of a fresh snapshot; loads and compares only.
-    pub(crate) fn fresh_version(&self) -> Option<u64> {
+    pub(crate) fn fresh_version(&self, now: Instant) -> Option<u64> {
         let version = self.version.load(Ordering::Acquire);
-        self.is_fresh().then_some(version)
+        self.is_fresh_at(now).then_some(version)
     }
 
     /// The next use must look at the file (before a renewal, after a
@@ -94,25 +101,25 @@ mod tests {
         freshness.set_interval(Duration::ZERO);
         freshness.confirm();
         assert!(!freshness.is_fresh(), "a zero interval always looks");
-        assert_eq!(freshness.fresh_version(), None);
+        assert_eq!(freshness.fresh_version(Instant::now()), None);
     }
 
     #[test]
     fn the_version_changes_with_the_snapshot_and_shows_only_when_fresh() {
         let freshness = Freshness::default();
-        assert_eq!(freshness.fresh_version(), None);
+        assert_eq!(freshness.fresh_version(Instant::now()), None);
         freshness.confirm();
-        let first = freshness.fresh_version().unwrap();
+        let first = freshness.fresh_version(Instant::now()).unwrap();
         freshness.confirm();
         assert_eq!(
-            freshness.fresh_version(),
+            freshness.fresh_version(Instant::now()),
             Some(first),
             "confirmed, unchanged"
         );
         freshness.replaced();
-        assert_ne!(freshness.fresh_version(), Some(first));
+        assert_ne!(freshness.fresh_version(Instant::now()), Some(first));
         freshness.expire();
-        assert_eq!(freshness.fresh_version(), None);
+        assert_eq!(freshness.fresh_version(Instant::now()), None);
         freshness.set_interval(Duration::from_millis(20));
         freshness.confirm();
         std::thread::sleep(Duration::from_millis(40));

@@ -63,7 +63,7 @@ impl TokenStorage for MemoryTokenStorage {
         self.load().ok()
     }
 
-    fn snapshot_version(&self) -> Option<u64> {
+    fn snapshot_version(&self, _now: std::time::Instant) -> Option<u64> {
         Some(self.version.load(Ordering::Acquire))
     }
 

@@ -64,12 +64,14 @@ pub trait TokenStorage: Send + Sync {
     }
 
     /// A number that changes whenever the snapshot [`load`](Self::load)
-    /// returns could change, or `None` when `load` would do I/O (or the
-    /// storage cannot tell). Reading it must write no memory other threads
-    /// read (atomic loads only): apps serve a valid token from a per-thread
-    /// copy while it stays the same. The default: `None`, so apps always
-    /// call `load`.
-    fn snapshot_version(&self) -> Option<u64> {
+    /// returns could change, or `None` when `load` at `now` (the monotonic
+    /// time of the call: the app reads the clock once) would do I/O, or
+    /// the storage cannot tell. Reading it must write no memory other
+    /// threads read (atomic loads only): apps serve a valid token from a
+    /// per-thread copy while it stays the same. The default: `None`, so
+    /// apps always call `load`.
+    fn snapshot_version(&self, now: std::time::Instant) -> Option<u64> {
+        let _ = now;
         None
     }
 

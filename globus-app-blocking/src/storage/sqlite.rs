@@ -280,8 +280,8 @@ impl TokenStorage for SqliteTokenStorage {
         Ok(tokens)
     }
 
-    fn snapshot_version(&self) -> Option<u64> {
-        self.inner.freshness.fresh_version()
+    fn snapshot_version(&self, now: std::time::Instant) -> Option<u64> {
+        self.inner.freshness.fresh_version(now)
     }
 
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {

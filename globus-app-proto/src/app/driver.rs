@@ -335,11 +335,17 @@ impl Authorization {
         self.expires_at
     }
 
-    /// Whether the token is due for renewal at `now` (it expires within
-    /// [`RENEW_AHEAD_SECS`](super::RENEW_AHEAD_SECS)): then it is never
-    /// handed out again.
+    /// When the token becomes due for renewal: [`RENEW_AHEAD_SECS`](super::RENEW_AHEAD_SECS)
+    /// before it expires. From then on it is never handed out again.
+    pub fn due_at(&self) -> UnixTime {
+        self.expires_at
+            .saturating_add_secs(-super::RENEW_AHEAD_SECS)
+    }
+
+    /// Whether the token is due for renewal at `now` (see
+    /// [`due_at`](Self::due_at)).
     pub fn is_due(&self, now: UnixTime) -> bool {
-        self.expires_at <= now.saturating_add_secs(super::RENEW_AHEAD_SECS)
+        now >= self.due_at()
     }
 
     /// A copy that shares no memory with this one: clones of it touch no

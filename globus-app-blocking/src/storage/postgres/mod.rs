@@ -180,8 +180,8 @@ impl TokenStorage for PostgresTokenStorage {
         self.load_through_cache()
     }
 
-    fn snapshot_version(&self) -> Option<u64> {
-        self.inner.freshness.fresh_version()
+    fn snapshot_version(&self, now: Instant) -> Option<u64> {
+        self.inner.freshness.fresh_version(now)
     }
 
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {
