@@ -32,6 +32,6 @@ PYTHON
 )
 
 name=blocking_get_authorizer_warm_memory
-cargo bench -q -p globus-app-benches --bench files -- --noplot "$name" > /dev/null
+cargo bench -q -p globus-app-benches --bench files -- --noplot "$name" > /dev/null 2>&1
 rust_ns=$(python3 -c "import json; print(round(json.load(open('target/criterion/$name/new/estimates.json'))['median']['point_estimate']))")
 echo "warm get_authorizer, memory storage: Python ${python_ns} ns, Rust ${rust_ns} ns: Rust is $(python3 -c "print(f'{$python_ns / $rust_ns:.1f}')")x faster"

@@ -34,14 +34,12 @@ const UNUSED_AUTH: &str = "http://127.0.0.1:9/";
 /// The process's CPU time so far (user and system).
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command (which may hold spaces): utime and stime are the
-    // 12th and 13th fields.
+    // After the command (which may hold spaces), from the state on:
+    // utime and stime are the 12th and 13th fields.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
     Duration::from_millis(ticks * 10)
 }
 
