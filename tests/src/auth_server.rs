@@ -382,18 +382,24 @@ fn auth_code_page(request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         .unwrap()
 }
 
+/// An HTTP client that acts as a browser's first step would: it sees every
+/// status and follows no redirect (the caller follows it, to see it).
+pub(crate) fn browser_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
 /// Does what a browser does with an authorize URL, on a new thread: visits
 /// it (the server approves and redirects), then visits the redirect (the
 /// app's loopback listener).
 pub fn follow_authorize_url(url: &str) {
     let url = url.to_owned();
     std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        let agent = browser_agent();
         let Ok(redirect) = agent.get(&url).call() else {
             return;
         };

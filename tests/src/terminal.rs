@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, Read, Write};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A terminal whose user reads the printed URL, approves in a browser,
 /// reads the code off the Globus auth-code page and types it in.
@@ -19,12 +18,7 @@ impl AutoTerminal {
     /// # Panics
     /// If the server does not redirect to its auth-code page.
     pub fn read_code_for(url: &str) -> String {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        let agent = crate::auth_server::browser_agent();
         let redirect = agent.get(url).call().unwrap();
         let page_url = redirect.headers()["location"].to_str().unwrap().to_owned();
         assert!(page_url.contains("/v2/web/auth-code?"), "{page_url}");
