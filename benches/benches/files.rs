@@ -6,6 +6,11 @@
 
 mod common;
 
+use std::future::Future as _;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Waker};
+
 use common::{TRANSFER, client_app, record, warm_get_authorizer};
 use criterion::{Criterion, criterion_group};
 use globus_app_blocking::storage::{
@@ -40,6 +45,59 @@ fn warm_path(c: &mut Criterion) {
     ] {
         warm_get_authorizer(c, name, &app);
     }
+    async_warm_path(c, &dir);
+}
+
+/// The async warm path: `iters` calls awaited in one task, polled once
+/// (a warm call is ready at its first poll), on memory and JSON storage.
+fn async_warm_path(c: &mut Criterion, dir: &TempDir) {
+    let valid = [record(TRANSFER, now().saturating_add_secs(3600))];
+    let memory = MemoryTokenStorage::new();
+    let json = JsonTokenStorage::new(dir.0.join("async-tokens.json"), "DEFAULT").unwrap();
+    memory.store(&valid).unwrap();
+    json.store(&valid).unwrap();
+    for (name, app) in [
+        ("async_get_authorizer_warm_memory", async_client_app(memory)),
+        (
+            "async_get_authorizer_warm_json_file",
+            async_client_app(json),
+        ),
+    ] {
+        futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
+        futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut context = Context::from_waker(Waker::noop());
+                let started = std::time::Instant::now();
+                let task = pin!(async {
+                    for _ in 0..iters {
+                        black_box(app.get_authorizer(black_box(TRANSFER)).await.unwrap());
+                    }
+                });
+                assert!(task.poll(&mut context).is_ready());
+                started.elapsed()
+            });
+        });
+    }
+}
+
+/// An async `ClientApp` requiring Transfer on `storage` (no request is
+/// sent on these paths).
+fn async_client_app(storage: impl TokenStorage + 'static) -> globus_app_async::ClientApp {
+    futures::executor::block_on(
+        globus_app_async::ClientApp::builder("Bench")
+            .client_id(globus_app_blocking::proto::testing::SIM_CLIENT_ID)
+            .client_secret("bench-secret")
+            .scope_requirements(TRANSFER, common::TRANSFER_ALL)
+            .config(
+                globus_app_blocking::GlobusAppConfig::default()
+                    .with_auth_base_url("http://127.0.0.1:9/"),
+            )
+            .read_environment_variables(false)
+            .token_storage(globus_app_async::storage::Unblocked::new(storage))
+            .build(),
+    )
+    .unwrap()
 }
 
 /// Processes storing into one SQLite database at once, and stores each.

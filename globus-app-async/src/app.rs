@@ -1,6 +1,7 @@
 //! [`UserApp`] and [`ClientApp`]: the app core driven asynchronously.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -152,21 +153,20 @@ impl Driver {
     }
 
     /// `get_authorizer`: this thread's copy of a valid authorization when
-    /// there is one (no future is awaited, nothing is shared written), else
-    /// the core's operation.
+    /// there is one (ready at the first poll, nothing shared is written),
+    /// else the core's operation, in a box: the warm future stays small.
     async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        let (stamp, now) = WarmPath::stamp(&self.app, |now| self.storage.snapshot_version(now));
-        if let Some(stamp) = stamp
-            && let Some(authorization) = self.warm.get(resource_server, stamp, now)
-        {
-            return Ok(authorization);
-        }
-        // Boxed: the warm future stays small (no copy of the whole
-        // operation's state on every call), and only a miss allocates.
+        let storage = &self.storage;
+        let stamp = match self.warm.lookup(
+            &self.app,
+            |now| storage.snapshot_version(now),
+            resource_server,
+        ) {
+            Ok(authorization) => return Ok(authorization),
+            Err(stamp) => stamp,
+        };
         let authorization = Box::pin(self.drive(self.app.get_authorizer(resource_server))).await?;
-        if let Some(stamp) = stamp {
-            self.warm.put(resource_server, stamp, &authorization);
-        }
+        self.warm.keep(resource_server, stamp, &authorization);
         Ok(authorization)
     }
 
@@ -460,8 +460,11 @@ impl AppCommon {
     /// new client credentials) or after a login as needed. Concurrent
     /// callers renew once. A resource server that is not in the scope
     /// requirements is an error at once: no login could help.
-    pub async fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        self.driver.get_authorizer(resource_server).await
+    pub fn get_authorizer<'a>(
+        &'a self,
+        resource_server: &'a str,
+    ) -> impl Future<Output = Result<Authorization, Error>> + Send + 'a {
+        self.driver.get_authorizer(resource_server)
     }
 
     /// Logs in if a login is required: a `UserApp` runs its interactive

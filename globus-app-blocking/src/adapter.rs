@@ -273,6 +273,36 @@ impl WarmPath {
         (stamp, now)
     }
 
+    /// The warm path's lookup: this thread's copy of the authorization for
+    /// `resource_server` when it can be served, or else the stamp under
+    /// which the full path's answer may be kept ([`keep`](Self::keep);
+    /// `None`: not kept, the storage had no fresh snapshot).
+    #[inline]
+    pub fn lookup(
+        &self,
+        app: &GlobusApp,
+        snapshot_version: impl FnOnce(std::time::Instant) -> Option<u64>,
+        resource_server: &str,
+    ) -> Result<Authorization, Option<WarmStamp>> {
+        match Self::stamp(app, snapshot_version) {
+            (Some(stamp), now) => self.get(resource_server, stamp, now).ok_or(Some(stamp)),
+            (None, _) => Err(None),
+        }
+    }
+
+    /// Keeps `authorization`, the full path's answer, for this thread when
+    /// [`lookup`](Self::lookup) gave a stamp.
+    pub fn keep(
+        &self,
+        resource_server: &str,
+        stamp: Option<WarmStamp>,
+        authorization: &Authorization,
+    ) {
+        if let Some(stamp) = stamp {
+            self.put(resource_server, stamp, authorization);
+        }
+    }
+
     /// This thread's copy of the authorization for `resource_server`, if
     /// it was handed out under `stamp` and its time has not run out at
     /// `now` (monotonic).

@@ -116,16 +116,17 @@ impl Driver {
     /// `get_authorizer`: this thread's copy of a valid authorization when
     /// there is one (nothing shared is written), else the core's operation.
     fn get_authorizer(&self, resource_server: &str) -> Result<Authorization, Error> {
-        let (stamp, now) = WarmPath::stamp(&self.app, |now| self.storage.snapshot_version(now));
-        if let Some(stamp) = stamp
-            && let Some(authorization) = self.warm.get(resource_server, stamp, now)
-        {
-            return Ok(authorization);
-        }
+        let storage = &self.storage;
+        let stamp = match self.warm.lookup(
+            &self.app,
+            |now| storage.snapshot_version(now),
+            resource_server,
+        ) {
+            Ok(authorization) => return Ok(authorization),
+            Err(stamp) => stamp,
+        };
         let authorization = self.drive(self.app.get_authorizer(resource_server))?;
-        if let Some(stamp) = stamp {
-            self.warm.put(resource_server, stamp, &authorization);
-        }
+        self.warm.keep(resource_server, stamp, &authorization);
         Ok(authorization)
     }
 

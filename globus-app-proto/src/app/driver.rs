@@ -315,6 +315,16 @@ impl TokenSet {
 pub struct Authorization {
     access_token: AccessToken,
     expires_at: UnixTime,
+    /// `Bearer <token>`, made once (`None`: the token cannot be a header);
+    /// behind a pointer, so that an authorization stays four words.
+    header: Option<Arc<http::HeaderValue>>,
+}
+
+/// `Bearer <token>`, marked sensitive, if the token can be a header value.
+fn bearer_header(token: &AccessToken) -> Option<Arc<http::HeaderValue>> {
+    let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.secret())).ok()?;
+    value.set_sensitive(true);
+    Some(Arc::new(value))
 }
 
 impl Authorization {
@@ -322,6 +332,7 @@ impl Authorization {
         Self {
             access_token: record.access_token.clone(),
             expires_at: record.expires_at,
+            header: bearer_header(&record.access_token),
         }
     }
 
@@ -352,22 +363,25 @@ impl Authorization {
     /// reference count that other threads touch (a per-thread cache's).
     #[must_use]
     pub fn unshared(&self) -> Self {
+        let access_token = AccessToken::new(self.access_token.secret());
+        let header = bearer_header(&access_token);
+        // A header value's bytes become shared at their first clone (an
+        // allocation): make that happen now, not on a warm call.
+        drop(header.as_deref().cloned());
         Self {
-            access_token: AccessToken::new(self.access_token.secret()),
+            access_token,
             expires_at: self.expires_at,
+            header,
         }
     }
 
     /// `Bearer <token>` for the `Authorization` header, marked sensitive
-    /// (http's `Debug` hides it). Fails only for a token with characters a
-    /// header cannot carry (a corrupt token file). The bare token is
-    /// `self.access_token().secret()`.
+    /// (http's `Debug` hides it), made once with the authorization: this
+    /// is a copy, which allocates nothing. Fails only for a token with
+    /// characters a header cannot carry (a corrupt token file). The bare
+    /// token is `self.access_token().secret()`.
     pub fn header_value(&self) -> Result<http::HeaderValue, InvalidAccessToken> {
-        let mut value =
-            http::HeaderValue::try_from(format!("Bearer {}", self.access_token.secret()))
-                .map_err(|_| InvalidAccessToken)?;
-        value.set_sensitive(true);
-        Ok(value)
+        self.header.as_deref().cloned().ok_or(InvalidAccessToken)
     }
 }
 
