@@ -8,7 +8,10 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{TRANSFER, client_app, record, warm_get_authorizer};
+use common::{TRANSFER, async_client_app, client_app, record, warm_get_authorizer};
+
+/// No request is sent on the warm paths: the Auth URL is never used.
+const UNUSED: &str = "http://127.0.0.1:9/";
 use criterion::{Criterion, criterion_group};
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, TokenStorage,
@@ -24,20 +27,18 @@ fn warm_path(c: &mut Criterion) {
     memory.store(&valid).unwrap();
     json.store(&valid).unwrap();
     sqlite.store(&valid).unwrap();
-    // No request is sent on these paths: the URL is never used.
-    let unused = "http://127.0.0.1:9/";
     for (name, app) in [
         (
             "blocking_get_authorizer_warm_memory",
-            client_app(memory, unused),
+            client_app(memory, UNUSED),
         ),
         (
             "blocking_get_authorizer_warm_json_file",
-            client_app(json, unused),
+            client_app(json, UNUSED),
         ),
         (
             "blocking_get_authorizer_warm_sqlite",
-            client_app(sqlite, unused),
+            client_app(sqlite, UNUSED),
         ),
     ] {
         warm_get_authorizer(c, name, &app);
@@ -54,10 +55,13 @@ fn async_warm_path(c: &mut Criterion, dir: &TempDir) {
     memory.store(&valid).unwrap();
     json.store(&valid).unwrap();
     for (name, app) in [
-        ("async_get_authorizer_warm_memory", async_client_app(memory)),
+        (
+            "async_get_authorizer_warm_memory",
+            async_client_app(memory, UNUSED),
+        ),
         (
             "async_get_authorizer_warm_json_file",
-            async_client_app(json),
+            async_client_app(json, UNUSED),
         ),
     ] {
         futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
@@ -77,25 +81,6 @@ fn async_warm_path(c: &mut Criterion, dir: &TempDir) {
             });
         });
     }
-}
-
-/// An async `ClientApp` requiring Transfer on `storage` (no request is
-/// sent on these paths).
-fn async_client_app(storage: impl TokenStorage + 'static) -> globus_app_async::ClientApp {
-    futures::executor::block_on(
-        globus_app_async::ClientApp::builder("Bench")
-            .client_id(globus_app_blocking::proto::testing::SIM_CLIENT_ID)
-            .client_secret("bench-secret")
-            .scope_requirements(TRANSFER, common::TRANSFER_ALL)
-            .config(
-                globus_app_blocking::GlobusAppConfig::default()
-                    .with_auth_base_url("http://127.0.0.1:9/"),
-            )
-            .read_environment_variables(false)
-            .token_storage(globus_app_async::storage::Unblocked::new(storage))
-            .build(),
-    )
-    .unwrap()
 }
 
 /// Processes storing into one SQLite database at once, and stores each.

@@ -13,7 +13,7 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{TRANSFER, client_app, record};
+use common::{TRANSFER, async_client_app, client_app, record};
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, SqliteTokenStorage, TokenStorage,
 };
@@ -85,18 +85,7 @@ fn async_warm<S: TokenStorage + 'static>(storage: S) -> &'static globus_app_asyn
     storage
         .store(&[record(TRANSFER, now().saturating_add_secs(3600))])
         .unwrap();
-    let app = globus_app_async::ClientApp::builder("Bench")
-        .client_id(globus_app_blocking::proto::testing::SIM_CLIENT_ID)
-        .client_secret("bench-secret")
-        .scope_requirements(TRANSFER, common::TRANSFER_ALL)
-        .config(
-            globus_app_blocking::GlobusAppConfig::default()
-                .with_auth_base_url("http://127.0.0.1:9/"),
-        )
-        .read_environment_variables(false)
-        .token_storage(globus_app_async::storage::Unblocked::new(storage))
-        .build();
-    let app = Box::leak(Box::new(futures::executor::block_on(app).unwrap()));
+    let app = Box::leak(Box::new(async_client_app(storage, "http://127.0.0.1:9/")));
     futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
     futures::executor::block_on(app.get_authorizer(TRANSFER)).unwrap();
     app

@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TRANSFER, TRANSFER_ALL, client_app, record};
-use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
+use common::{TRANSFER, async_client_app, client_app, record};
+use globus_app_blocking::ClientApp;
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, PostgresTokenStorage, SqliteTokenStorage, TokenStorage,
 };
-use globus_app_blocking::{ClientApp, GlobusAppConfig};
 use globus_app_tests::{TempDir, now};
 
 const ROW: Duration = Duration::from_secs(1);
@@ -122,20 +121,6 @@ fn tasks(app: &globus_app_async::ClientApp, count: usize) -> (f64, f64) {
     })
 }
 
-fn async_app(storage: impl TokenStorage + 'static) -> globus_app_async::ClientApp {
-    futures::executor::block_on(
-        globus_app_async::ClientApp::builder("Bench")
-            .client_id(SIM_CLIENT_ID)
-            .client_secret("bench-secret")
-            .scope_requirements(TRANSFER, TRANSFER_ALL)
-            .config(GlobusAppConfig::default().with_auth_base_url(UNUSED_AUTH))
-            .read_environment_variables(false)
-            .token_storage(globus_app_async::storage::Unblocked::new(storage))
-            .build(),
-    )
-    .unwrap()
-}
-
 /// A storage holding a valid Transfer token.
 fn filled<S: TokenStorage>(storage: S) -> S {
     storage
@@ -162,7 +147,7 @@ fn rows<S: TokenStorage + 'static>(name: &str, filter: Option<&str>, open: impl 
     for count in [1, 8, 64] {
         let row = format!("{name}, {count} task(s)");
         if let Some(storage) = open().filter(|_| wanted(&row)) {
-            let (rate, cpu) = tasks(&async_app(storage), count);
+            let (rate, cpu) = tasks(&async_client_app(storage, UNUSED_AUTH), count);
             println!("| {row} | {rate:.0} | {cpu:.0} |");
         }
     }

@@ -34,12 +34,32 @@ pub(crate) fn client_app(storage: impl TokenStorage + 'static, auth_base_url: &s
         .client_id(SIM_CLIENT_ID)
         .client_secret("bench-secret")
         .scope_requirements(TRANSFER, TRANSFER_ALL)
-        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url.to_owned()))
+        .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url))
         .read_environment_variables(false)
         .retry_policy(RetryPolicy::NEVER)
         .token_storage(storage)
         .build()
         .unwrap()
+}
+
+/// The async `ClientApp` of [`client_app`], its storage run on the
+/// `blocking` pool, built on this thread.
+pub(crate) fn async_client_app(
+    storage: impl TokenStorage + 'static,
+    auth_base_url: &str,
+) -> globus_app_async::ClientApp {
+    futures::executor::block_on(
+        globus_app_async::ClientApp::builder("Bench")
+            .client_id(SIM_CLIENT_ID)
+            .client_secret("bench-secret")
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(GlobusAppConfig::default().with_auth_base_url(auth_base_url))
+            .read_environment_variables(false)
+            .retry_policy(RetryPolicy::NEVER)
+            .token_storage(globus_app_async::storage::Unblocked::new(storage))
+            .build(),
+    )
+    .unwrap()
 }
 
 /// Benchmarks `name`: the whole blocking `get_authorizer` of `app`, whose
