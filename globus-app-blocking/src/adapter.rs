@@ -208,7 +208,10 @@ pub fn default_login_flow_manager(app: &GlobusApp) -> Result<Box<dyn LoginFlowMa
 /// [`WARM_LIFETIME`] before the core looks at the token again against the
 /// system clock (a step of the system clock is noticed within that time).
 /// A storage without a fresh snapshot (`None`) always goes the full way.
-/// Each thread keeps at most [`WARM_ENTRIES`] authorizations.
+/// Each thread keeps at most [`WARM_ENTRIES`] authorizations. Clones share
+/// the copies (a clone of an app is the same app). A copy stays in its
+/// thread's memory until that thread replaces it: after a logout, or once
+/// the app is dropped, it is never served again, but it is not wiped.
 #[derive(Debug, Clone)]
 pub struct WarmPath {
     app: u64,
