@@ -2,6 +2,9 @@
 //! `blocking` pool): four "machines" (apps with a pool each) and 50 tasks
 //! each, on tokio, send one client-credentials grant between them. Needs
 //! PostgreSQL on 127.0.0.1:5432 (`GLOBUS_APP_TEST_POSTGRES` overrides).
+//! Needs the `postgres` feature and the tests crate's: `cargo test
+//! --workspace --all-features`, or `cargo test -p globus-app-async
+//! --features postgres,globus-app-tests/postgres`.
 
 use globus_app_async::ClientApp;
 use globus_app_async::GlobusAppConfig;

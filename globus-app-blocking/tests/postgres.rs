@@ -3,7 +3,9 @@
 //! overrides the connection string). Each test works in a schema of its
 //! own, created and dropped by the test. Processes stand in for machines:
 //! each has its own app and connection pool. Needs the `postgres` feature
-//! (`.ci/run` tests with all features).
+//! and the tests crate's (its admin connection): `cargo test --workspace
+//! --all-features`, as `.ci/run` does, or `cargo test -p
+//! globus-app-blocking --features postgres,globus-app-tests/postgres`.
 
 mod common;
 

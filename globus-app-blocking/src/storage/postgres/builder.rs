@@ -142,7 +142,6 @@ impl PostgresTokenStorageBuilder {
                 table,
                 namespace: self.namespace,
                 keys: self.keys,
-                max_staleness: self.max_staleness,
                 lock_timeout: self.lock_timeout,
                 cache: RwLock::new(None),
                 freshness: {

@@ -1,10 +1,10 @@
 //! The level-1 cache: loads served from memory for `max_staleness`, and
-//! from the last rows read while PostgreSQL is unreachable. Its freshness
-//! and version are mirrored in atomics (`Inner::freshness`) for
-//! [`snapshot_version`](crate::storage::TokenStorage::snapshot_version).
+//! from the last rows read while PostgreSQL is unreachable. Its age and
+//! version are atomics (`Inner::freshness`), which
+//! [`snapshot_version`](crate::storage::TokenStorage::snapshot_version)
+//! reads without the cache's lock.
 
 use std::sync::PoisonError;
-use std::time::Instant;
 
 use globus_app_proto::app::TokenSet;
 use globus_app_proto::token::TokenData;
@@ -13,9 +13,8 @@ use super::{PostgresTokenStorage, StorageError};
 
 pub(super) struct Cached {
     tokens: TokenSet,
-    /// When the rows were last read, or a read last failed.
-    checked: Instant,
-    /// A renewal lock was taken since: read the rows again.
+    /// A renewal lock was taken since: read the rows again. (When the rows
+    /// were last read, or a read last failed, is `Inner::freshness`.)
     stale: bool,
 }
 
@@ -24,10 +23,14 @@ impl PostgresTokenStorage {
     /// and no renewal lock was taken since they were read.
     pub(super) fn fresh_cache(&self) -> Option<TokenSet> {
         let inner = &self.inner;
+        // A renewal lock expires the freshness too.
+        if !inner.freshness.is_fresh() {
+            return None;
+        }
         let cache = inner.cache.read().unwrap_or_else(PoisonError::into_inner);
         cache
             .as_ref()
-            .filter(|cached| !cached.stale && cached.checked.elapsed() < inner.max_staleness)
+            .filter(|cached| !cached.stale)
             .map(|cached| cached.tokens.clone())
     }
 
@@ -42,7 +45,6 @@ impl PostgresTokenStorage {
                 inner.freshness.replaced();
                 *cache = Some(Cached {
                     tokens: tokens.clone(),
-                    checked: Instant::now(),
                     stale: false,
                 });
                 inner.freshness.confirm();
@@ -53,7 +55,6 @@ impl PostgresTokenStorage {
             // (`stale`) the row must be read, so the error stands.
             Err(error @ StorageError::Unavailable { .. }) => match cache.as_mut() {
                 Some(cached) if !cached.stale => {
-                    cached.checked = Instant::now();
                     inner.freshness.confirm();
                     let tokens = cached.tokens.clone();
                     drop(cache);

@@ -79,7 +79,6 @@ struct Inner {
     table: QualifiedTable,
     namespace: String,
     keys: Option<SealingKeys>,
-    max_staleness: Duration,
     lock_timeout: Duration,
     cache: RwLock<Option<Cached>>,
     /// The cache's freshness and version, readable without its lock.
