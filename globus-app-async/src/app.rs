@@ -415,8 +415,15 @@ impl AppBuilder<ClientApp> {
 /// cancels its interactive part within 25 ms: the loopback listener stops
 /// and its port refuses connections, so a late redirect finds nothing; the
 /// terminal prompt stops waiting (a line typed after that is dropped, never
-/// taken as a later login's code). A token exchange already sent completes
-/// on its own, and its tokens are not stored.
+/// taken as a later login's code).
+///
+/// Not cancel-safe: a request to Globus Auth already sent completes on the
+/// thread pool, but its answer is dropped with the future. For a code
+/// exchange that means one more login. For a refresh with refresh-token
+/// rotation it means the stored refresh token is spent: the next call
+/// finds it rejected and asks for a login. So give a timeout around a
+/// call that may renew more time than the HTTP client's own (60 s by
+/// default), which ends a stuck request with an error instead.
 #[derive(Clone, Debug)]
 pub struct AppCommon {
     driver: Driver,

@@ -51,9 +51,10 @@
 //! `ureq`: no runtime, rustls 0.23); [`http::SurfClient`] (feature `surf`,
 //! for async-std users) and [`http::ReqwestClient`] (feature `reqwest`, for
 //! tokio users, with your own `reqwest::Client` if you like) are opt-in.
-//! The futures are `Send`. Dropping one at any await point is safe:
-//! storage writes are atomic, and renewal locks are released with the
-//! future.
+//! The futures are `Send`. Dropping one leaves the stored tokens whole
+//! (writes are atomic), releases its renewal locks and stops an
+//! interactive login; a request to Globus Auth already sent is lost with
+//! it, which can cost a login. See [`AppCommon`]'s cancellation notes.
 //!
 //! [`AppCommon::authorized`] gives an [`AuthorizedClient`] that sends
 //! requests to Globus services with the app's authorization, renewing a
