@@ -17,7 +17,10 @@ const PROMPT: &str = "Enter the resulting Authorization Code here: ";
 /// [`Cancellation`](crate::proto::app::Cancellation) in its
 /// `LoginOptions`, or a dropped async login): the line is read on a thread
 /// of the manager's own, and a line that arrives after the wait stopped is
-/// dropped, never taken as the next login's code.
+/// dropped, never taken as the next login's code. A read from a terminal
+/// cannot be stopped, though: after a cancelled prompt, the next line typed
+/// on standard input goes to that read (and is dropped), not to the rest of
+/// the program.
 ///
 /// ```
 /// use globus_app_blocking::login::CommandLineLoginFlowManager;
