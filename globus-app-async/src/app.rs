@@ -38,8 +38,8 @@ impl RenewalLocks {
 /// holds it — releases both.
 struct HeldRenewal {
     resource_server: String,
-    _storage: RenewalGuard,
-    _in_process: async_lock::MutexGuardArc<()>,
+    storage_lock: RenewalGuard,
+    in_process: async_lock::MutexGuardArc<()>,
 }
 
 #[derive(Clone)]
@@ -119,13 +119,24 @@ impl Driver {
                 outcomes.locked(result, &rs, started.elapsed(), |guard| {
                     held.push(HeldRenewal {
                         resource_server: rs.clone(),
-                        _storage: guard,
-                        _in_process: in_process,
+                        storage_lock: guard,
+                        in_process,
                     });
                 })
             }
             Action::Unlock(rs) => {
-                held.retain(|h| h.resource_server != rs);
+                if let Some(index) = held.iter().position(|h| h.resource_server == rs) {
+                    let HeldRenewal {
+                        storage_lock: guard,
+                        in_process,
+                        ..
+                    } = held.swap_remove(index);
+                    // Released on the blocking pool, before the call
+                    // returns (a lease other machines wait for); the
+                    // in-process lock after it.
+                    blocking::unblock(move || guard.release()).await;
+                    drop(in_process);
+                }
                 Input::Unlocked
             }
             Action::WaitForRenewal(rs) => {

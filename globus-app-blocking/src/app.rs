@@ -92,7 +92,11 @@ impl Driver {
                 })
             }
             Action::Unlock(rs) => {
-                guards.retain(|(held, _)| held != &rs);
+                // Released here, before the call returns: a lease other
+                // machines wait for is free even if the process exits next.
+                if let Some(index) = guards.iter().position(|(held, _)| held == &rs) {
+                    guards.swap_remove(index).1.release();
+                }
                 Input::Unlocked
             }
             Action::WaitForRenewal(rs) => {

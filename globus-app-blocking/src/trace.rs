@@ -8,6 +8,8 @@
 //! | a refresh, a client-credentials renewal, a code exchange | INFO | `grant` |
 //! | a retry | WARN | `attempt`, `cause`, `delay_ms` |
 //! | a renewal lock taken | DEBUG | `resource_server`, `waited_ms` |
+//! | PostgreSQL: a renewal lease taken, waited for, taken over after it expired, found expired at release; a compare-and-set lost | INFO (WARN: taken over, expired, lost, timed out) | `resource_server`, `waited_ms` |
+//! | PostgreSQL: the shared store unreachable (the cache serves), and reachable again | WARN, INFO | `table` |
 //! | a token storage read or write | DEBUG | `operation`, `location`, `records`, `elapsed_ms` |
 //! | the login listener: started, a request refused | DEBUG, WARN | `port`; `reason` |
 //! | an id_token that did not verify | WARN | `error` |
@@ -184,6 +186,40 @@ pub(crate) fn lock_taken(resource_server: &str, waited: Duration) {
     );
     #[cfg(not(feature = "tracing"))]
     let _ = (resource_server, waited);
+}
+
+/// A renewal lease of the PostgreSQL storage: `event` says what happened.
+pub(crate) fn lease(event: &'static str, resource_server: &str, waited: Duration) {
+    #[cfg(feature = "tracing")]
+    {
+        let unusual = matches!(
+            event,
+            "expired lease taken over"
+                | "own lease had expired"
+                | "compare-and-set lost: a newer row is kept"
+                | "lease wait timed out"
+        );
+        if unusual {
+            tracing::warn!(target: "globus_app", resource_server, waited_ms = millis(waited), "{event}");
+        } else {
+            tracing::info!(target: "globus_app", resource_server, waited_ms = millis(waited), "{event}");
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = (event, resource_server, waited);
+}
+
+/// The shared token store became unreachable (`reachable` false; loads are
+/// served from the cache) or reachable again.
+pub(crate) fn shared_store(table: &str, reachable: bool) {
+    #[cfg(feature = "tracing")]
+    if reachable {
+        tracing::info!(target: "globus_app", table, "the shared token store is reachable again");
+    } else {
+        tracing::warn!(target: "globus_app", table, "the shared token store is unreachable; serving cached tokens");
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = (table, reachable);
 }
 
 /// Token storage was read or written.

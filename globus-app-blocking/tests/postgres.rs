@@ -21,8 +21,10 @@ use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, now, token_printed_by}
 use globus_app_blocking::login::LocalServerLoginFlowManager;
 use globus_app_blocking::proto::app::TokenValidationErrorHandler;
 use globus_app_blocking::proto::storage::sealing::{SealingKey, SealingKeys};
+use globus_app_blocking::proto::token::TokenData;
 use globus_app_blocking::storage::{PostgresTokenStorage, StorageError, TokenStorage};
 use globus_app_blocking::{ClientApp, GlobusAppConfig, UserApp};
+use globus_app_tests::postgres_servers::PgBouncer;
 
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
@@ -113,7 +115,7 @@ fn keeps_the_storage_contract() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[test]
@@ -456,53 +458,100 @@ fn application_name(table: &str) -> String {
     format!("globus-app-{}", table.replace('.', "-"))
 }
 
+/// Where a test's machines keep their tokens: the table, the server
+/// (the machine's, or a pooler in front of it), the lease.
+#[derive(Clone)]
+struct Fleet {
+    table: String,
+    connection: String,
+    lease: Duration,
+}
+
+impl Fleet {
+    fn new(table: &str) -> Self {
+        Self {
+            table: table.to_owned(),
+            connection: globus_app_tests::postgres_connection_string(),
+            lease: Duration::from_secs(90),
+        }
+    }
+
+    fn storage(&self) -> PostgresTokenStorage {
+        PostgresTokenStorage::builder(format!(
+            "{} application_name={}",
+            self.connection,
+            application_name(&self.table)
+        ))
+        .table(&self.table)
+        .lease_duration(self.lease)
+        .build()
+        .unwrap()
+    }
+
+    /// Starts a child process (a "machine") that builds an app of `kind`
+    /// on the fleet's table and gets an authorizer.
+    fn start_machine(&self, server: &AuthServer, kind: &str) -> Child {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "machine_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("GLOBUS_APP_FLEET_BASE", &server.base_url)
+            .env("GLOBUS_APP_FLEET_TABLE", &self.table)
+            .env("GLOBUS_APP_FLEET_CONNECTION", &self.connection)
+            .env(
+                "GLOBUS_APP_FLEET_LEASE_MS",
+                self.lease.as_millis().to_string(),
+            )
+            .env("GLOBUS_APP_FLEET_KIND", kind)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn start_machines(&self, server: &AuthServer, kind: &str) -> Vec<Child> {
+        (0..MACHINES)
+            .map(|_| self.start_machine(server, kind))
+            .collect()
+    }
+}
+
 fn fleet_storage(table: &str) -> PostgresTokenStorage {
-    PostgresTokenStorage::builder(format!(
-        "{} application_name={}",
-        globus_app_tests::postgres_connection_string(),
-        application_name(table)
-    ))
-    .table(table)
-    .build()
-    .unwrap()
+    Fleet::new(table).storage()
 }
 
 /// Run as a child process (a "machine"): build an app on the shared table,
-/// get an authorizer, print its token.
+/// get an authorizer, print its token, or that a login is required.
 #[test]
 fn machine_entry() {
-    let (Ok(base_url), Ok(table), Ok(kind)) = (
+    let (Ok(base_url), Ok(table), Ok(kind), Ok(connection), Ok(lease)) = (
         std::env::var("GLOBUS_APP_FLEET_BASE"),
         std::env::var("GLOBUS_APP_FLEET_TABLE"),
         std::env::var("GLOBUS_APP_FLEET_KIND"),
+        std::env::var("GLOBUS_APP_FLEET_CONNECTION"),
+        std::env::var("GLOBUS_APP_FLEET_LEASE_MS"),
     ) else {
         return; // Not a child: nothing to do.
     };
-    let storage = fleet_storage(&table);
+    let fleet = Fleet {
+        table,
+        connection,
+        lease: Duration::from_millis(lease.parse().unwrap()),
+    };
+    let storage = fleet.storage();
     let authorization = if kind == "client" {
         client_app(&base_url, storage).get_authorizer(TRANSFER)
     } else {
         user_app(&base_url, storage).get_authorizer(TRANSFER)
+    };
+    match authorization {
+        Ok(authorization) => println!("TOKEN={}", authorization.access_token().secret()),
+        Err(error) if error.is_login_required() => println!("LOGIN_REQUIRED={error}"),
+        Err(error) => panic!("{error:?}"),
     }
-    .unwrap();
-    println!("TOKEN={}", authorization.access_token().secret());
-}
-
-fn start_machine(server: &AuthServer, table: &str, kind: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "machine_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("GLOBUS_APP_FLEET_BASE", &server.base_url)
-        .env("GLOBUS_APP_FLEET_TABLE", table)
-        .env("GLOBUS_APP_FLEET_KIND", kind)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 fn expire_all(storage: &PostgresTokenStorage) {
@@ -515,37 +564,32 @@ fn expire_all(storage: &PostgresTokenStorage) {
     drop(guard);
 }
 
-#[test]
-fn a_fleet_on_one_expired_token_sends_one_refresh_and_keeps_the_family() {
-    let server = AuthServer::start();
-    server.fake().rotate_refresh_tokens = true;
-    let schema = Schema::new("fleet_user");
-    let table = schema.table();
-    let first = user_app(&server.base_url, fleet_storage(&table));
-    first.login().unwrap();
-    let storage = fleet_storage(&table);
-    expire_all(&storage);
+/// The stored record of `resource_server`, read under the lease.
+fn stored_record(storage: &PostgresTokenStorage, resource_server: &str) -> TokenData {
+    let guard = storage.lock_renewal(resource_server).unwrap();
+    let tokens = storage.load().unwrap();
+    drop(guard);
+    tokens.get(resource_server).unwrap().clone()
+}
 
-    let machines: Vec<Child> = (0..MACHINES)
-        .map(|_| start_machine(&server, &table, "user"))
-        .collect();
-    let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
-
+/// After a fleet renewed one expired token: one refresh, every machine
+/// holds the stored token, and its rotated refresh token is live.
+fn assert_one_refresh_and_the_family_alive(
+    server: &AuthServer,
+    storage: &PostgresTokenStorage,
+    tokens: &[String],
+) {
     assert_eq!(
         server.grants("refresh_token"),
         1,
-        "one refresh across {MACHINES} machines"
+        "one refresh across {} machines",
+        tokens.len()
     );
     assert!(
         tokens.windows(2).all(|w| w[0] == w[1]),
         "every machine got the fresh token"
     );
-    let stored = storage.lock_renewal(TRANSFER).and_then(|guard| {
-        let tokens = storage.load();
-        drop(guard);
-        tokens
-    });
-    let transfer = stored.unwrap().get(TRANSFER).unwrap().clone();
+    let transfer = stored_record(storage, TRANSFER);
     assert_eq!(transfer.access_token.secret(), tokens[0]);
     assert!(
         server
@@ -553,6 +597,29 @@ fn a_fleet_on_one_expired_token_sends_one_refresh_and_keeps_the_family() {
             .is_live(transfer.refresh_token.as_ref().unwrap().secret(), now()),
         "the rotated refresh token family survived"
     );
+}
+
+/// A user's fleet on one expired token: logged in, then expired.
+fn expired_user_fleet(server: &AuthServer, fleet: &Fleet) -> PostgresTokenStorage {
+    server.fake().rotate_refresh_tokens = true;
+    user_app(&server.base_url, fleet.storage()).login().unwrap();
+    let storage = fleet.storage();
+    expire_all(&storage);
+    storage
+}
+
+#[test]
+fn a_fleet_on_one_expired_token_sends_one_refresh_and_keeps_the_family() {
+    let server = AuthServer::start();
+    let schema = Schema::new("fleet_user");
+    let fleet = Fleet::new(&schema.table());
+    let storage = expired_user_fleet(&server, &fleet);
+    let tokens: Vec<String> = fleet
+        .start_machines(&server, "user")
+        .into_iter()
+        .map(token_printed_by)
+        .collect();
+    assert_one_refresh_and_the_family_alive(&server, &storage, &tokens);
 }
 
 #[test]
@@ -566,10 +633,11 @@ fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
     expire_all(&fleet_storage(&table));
     let before = server.grants("client_credentials");
 
-    let machines: Vec<Child> = (0..MACHINES)
-        .map(|_| start_machine(&server, &table, "client"))
+    let tokens: Vec<String> = Fleet::new(&table)
+        .start_machines(&server, "client")
+        .into_iter()
+        .map(token_printed_by)
         .collect();
-    let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
 
     assert_eq!(
         server.grants("client_credentials") - before,
@@ -579,85 +647,189 @@ fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
     assert!(tokens.windows(2).all(|w| w[0] == w[1]));
 }
 
-/// The session of `table`'s machines that holds an advisory lock, if any.
-fn advisory_lock_holder(table: &str) -> Option<i32> {
+/// Whether a lease on the fleet's table is held.
+fn lease_held(table: &str) -> bool {
     globus_app_tests::postgres_admin()
-        .query_opt(
-            "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1 LIMIT 1",
+        .query_one(&format!("SELECT count(*) FROM {table}_leases"), &[])
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+}
+
+/// Ends every PostgreSQL session of the fleet's machines (as an
+/// administrator, a failover or a proxy reset would).
+fn terminate_sessions(table: &str) -> i64 {
+    globus_app_tests::postgres_admin()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
             &[&application_name(table)],
         )
         .unwrap()
-        .map(|row| row.get(0))
+        .get(0)
 }
 
-/// A machine dies mid-renewal (its refresh is in flight, the lock held);
-/// another machine renews within a bounded time and no row is torn.
-fn renewal_survives_a_dead_holder(kill: impl FnOnce(&mut Child, i32)) {
+/// The holder's refresh is held up at Globus Auth while its PostgreSQL
+/// connections are lost (`lose_connections`); it reconnects and writes,
+/// and the machines waiting on its lease take its token: one grant, the
+/// rotated family alive. (With a lock that lived on the connection, the
+/// lock went with it and a second machine refreshed the same token.)
+fn a_lost_connection_mid_renewal_keeps_the_family(
+    fleet: &Fleet,
+    server: &AuthServer,
+    lose_connections: impl FnOnce(),
+) {
+    let storage = expired_user_fleet(server, fleet);
+    server.delay_next(&[Duration::from_secs(3)]);
+    let machines = fleet.start_machines(server, "user");
+    assert!(
+        wait_for(Duration::from_secs(30), || server.pending_delays() == 0
+            && lease_held(&fleet.table)),
+        "no machine took the lease and sent its refresh"
+    );
+    lose_connections();
+    let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
+    assert_one_refresh_and_the_family_alive(server, &storage, &tokens);
+}
+
+#[test]
+fn a_terminated_connection_mid_renewal_keeps_the_family() {
     let server = AuthServer::start();
-    let schema = Schema::new("dead_holder");
-    let table = schema.table();
-    user_app(&server.base_url, fleet_storage(&table))
-        .login()
+    let schema = Schema::new("terminated_holder");
+    let fleet = Fleet::new(&schema.table());
+    a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
+        assert!(terminate_sessions(&fleet.table) >= 1);
+    });
+}
+
+#[test]
+fn an_idle_session_timeout_mid_renewal_keeps_the_family() {
+    let server = AuthServer::start();
+    let schema = Schema::new("idle_timeout");
+    // A role of the test's own, whose idle sessions end after 200 ms: the
+    // holder's connection dies while its refresh is held up (3 s).
+    let role = format!("{}_role", schema.name);
+    globus_app_tests::postgres_admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN SUPERUSER; ALTER ROLE {role} SET idle_session_timeout = '200ms'"
+        ))
         .unwrap();
-    let storage = fleet_storage(&table);
-    expire_all(&storage);
-    let expired_token = token_of(&storage, TRANSFER).unwrap();
+    let mut fleet = Fleet::new(&schema.table());
+    fleet.connection = format!("{} user={role}", fleet.connection);
+    a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    drop(schema);
+    let _ =
+        globus_app_tests::postgres_admin().batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
+}
 
-    // The dying machine's refresh is held up at the server.
-    server.delay_next(&[Duration::from_secs(8)]);
-    let mut dying = start_machine(&server, &table, "user");
-    let mut holder = None;
+/// A machine is killed holding the lease (its grant `held` at Globus Auth
+/// by `hold`); a fleet started after it waits for the lease to expire.
+fn kill_the_holder_then_start_a_fleet(
+    server: &AuthServer,
+    fleet: &Fleet,
+    hold: impl FnOnce(&AuthServer),
+) -> Vec<Child> {
+    hold(server);
+    let mut dying = fleet.start_machine(server, "user");
     assert!(
-        wait_for(Duration::from_secs(20), || {
-            holder = advisory_lock_holder(&table);
-            holder.is_some()
-        }),
-        "the machine never took the renewal lock"
+        wait_for(Duration::from_secs(30), || server.pending_delays() == 0
+            && lease_held(&fleet.table)),
+        "the machine never took the lease and sent its refresh"
     );
-    // Its refresh has reached the server (and taken the delay), so the
-    // survivor's own refresh below is not held up.
-    assert!(
-        wait_for(Duration::from_secs(20), || server.pending_delays() == 0),
-        "the machine never sent its refresh"
-    );
-    kill(&mut dying, holder.unwrap());
-
-    // A machine that comes up now (nothing cached) finds the expired token.
-    let survivor = user_app(&server.base_url, fleet_storage(&table));
-    let started = Instant::now();
-    let authorization = survivor.get_authorizer(TRANSFER).unwrap();
-    // Well before the dying machine's held-up refresh could have finished:
-    // the survivor did not wait for the dead holder.
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "renewal took {:?}",
-        started.elapsed()
-    );
-    assert!(authorization.expires_at() > now());
-    assert_ne!(authorization.access_token().secret(), expired_token);
-    let _ = dying.kill();
+    dying.kill().unwrap();
     let _ = dying.wait();
-    // Every row still decodes whole.
-    let guard = storage.lock_renewal(TRANSFER).unwrap();
-    let records = storage.load().unwrap();
-    drop(guard);
-    assert!(records.get(TRANSFER).is_some() && records.get("auth.globus.org").is_some());
+    fleet.start_machines(server, "user")
 }
 
 #[test]
 #[cfg(unix)]
-fn a_machine_killed_mid_renewal_frees_the_lock() {
-    renewal_survives_a_dead_holder(|child, _| child.kill().unwrap());
+fn a_holder_killed_before_its_grant_reached_globus_auth_is_replaced_after_its_lease() {
+    let server = AuthServer::start();
+    let schema = Schema::new("killed_before");
+    let mut fleet = Fleet::new(&schema.table());
+    fleet.lease = Duration::from_secs(2);
+    let storage = expired_user_fleet(&server, &fleet);
+    let started = Instant::now();
+    let machines = kill_the_holder_then_start_a_fleet(&server, &fleet, |server| {
+        // Its refresh never reaches the fake Globus Auth.
+        server.never_handle_next(&[Duration::from_secs(20)]);
+    });
+    let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the lease was honoured"
+    );
+    assert_one_refresh_and_the_family_alive(&server, &storage, &tokens);
+}
+
+/// The window no lease can close: the holder dies after Globus Auth
+/// rotated the refresh token and before the new one was written. The row
+/// holds a spent refresh token; the next machine's refresh is rejected
+/// (and, with rotation, revokes the family), it stores the record without
+/// the refresh token, and every machine reports a typed login-required
+/// error. No machine sends the spent token a second time.
+#[test]
+#[cfg(unix)]
+fn a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login() {
+    let server = AuthServer::start();
+    let schema = Schema::new("killed_after");
+    let mut fleet = Fleet::new(&schema.table());
+    fleet.lease = Duration::from_secs(2);
+    let storage = expired_user_fleet(&server, &fleet);
+    let machines = kill_the_holder_then_start_a_fleet(&server, &fleet, |server| {
+        // Its refresh is handled (the token rotated), the answer held up.
+        server.hold_next_answers(&[Duration::from_secs(20)]);
+    });
+    for machine in machines {
+        let output = machine.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("LOGIN_REQUIRED="),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        server.grants("refresh_token"),
+        2,
+        "the dead holder's refresh, and one rejected refresh"
+    );
+    assert!(stored_record(&storage, TRANSFER).refresh_token.is_none());
+}
+
+// ------------------------------------------------------------ poolers
+
+#[test]
+fn a_fleet_through_pgbouncer_in_transaction_mode_sends_one_refresh() {
+    let pooler = PgBouncer::start_in_transaction_mode(4);
+    let server = AuthServer::start();
+    let schema = Schema::new("pgbouncer_fleet");
+    let mut fleet = Fleet::new(&schema.table());
+    fleet.connection = pooler.connection_string();
+    let storage = expired_user_fleet(&server, &fleet);
+    let tokens: Vec<String> = fleet
+        .start_machines(&server, "user")
+        .into_iter()
+        .map(token_printed_by)
+        .collect();
+    assert_one_refresh_and_the_family_alive(&server, &storage, &tokens);
 }
 
 #[test]
-fn a_terminated_lock_connection_frees_the_lock() {
-    renewal_survives_a_dead_holder(|_, pid| {
-        let terminated: bool = globus_app_tests::postgres_admin()
-            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-            .unwrap()
-            .get(0);
-        assert!(terminated);
+fn a_lost_server_connection_through_pgbouncer_keeps_the_family() {
+    let pooler = PgBouncer::start_in_transaction_mode(4);
+    let server = AuthServer::start();
+    let schema = Schema::new("pgbouncer_lost");
+    let mut fleet = Fleet::new(&schema.table());
+    fleet.connection = pooler.connection_string();
+    // PgBouncer passes the machines' application name on to its server
+    // connections: end those (the machines' own connections, to
+    // PgBouncer, live on).
+    a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
+        assert!(
+            terminate_sessions(&fleet.table) >= 1,
+            "no PgBouncer session to end"
+        );
     });
 }

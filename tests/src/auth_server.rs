@@ -88,6 +88,10 @@ impl AuthServer {
                     Some(Delay::AfterHandling(delay)) => {
                         serve(stream, &fake, &service, Some(delay));
                     }
+                    Some(Delay::Unhandled(delay)) => {
+                        std::thread::sleep(delay);
+                        drop(stream);
+                    }
                     None => serve(stream, &fake, &service, None),
                 });
             }
@@ -127,6 +131,16 @@ impl AuthServer {
             .extend(delays.iter().copied().map(Delay::AfterHandling));
     }
 
+    /// Holds the next connections open for their delay, then closes them
+    /// without reading or handling their requests: a grant that never
+    /// reached Globus Auth (its sender died first).
+    pub fn never_handle_next(&self, delays: &[Duration]) {
+        self.delays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(delays.iter().copied().map(Delay::Unhandled));
+    }
+
     /// When the authorize page was last visited (the browser's request,
     /// answered at once with the redirect to the app).
     pub fn last_authorize_visit(&self) -> Option<Instant> {
@@ -138,8 +152,10 @@ impl AuthServer {
             .copied()
     }
 
-    /// How many of the delays given to [`delay_next`](Self::delay_next) no
-    /// connection has taken yet.
+    /// How many of the delays given to [`delay_next`](Self::delay_next),
+    /// [`hold_next_answers`](Self::hold_next_answers) and
+    /// [`never_handle_next`](Self::never_handle_next) no connection has
+    /// taken yet.
     pub fn pending_delays(&self) -> usize {
         self.delays
             .lock()
@@ -168,6 +184,7 @@ impl AuthServer {
 enum Delay {
     Before(Duration),
     AfterHandling(Duration),
+    Unhandled(Duration),
 }
 
 fn serve(

@@ -15,6 +15,8 @@
 
 mod auth_server;
 mod fake_service;
+#[cfg(feature = "postgres")]
+pub mod postgres_servers;
 mod terminal;
 
 /// The README's examples, compiled as doctests (here, in the crate that is

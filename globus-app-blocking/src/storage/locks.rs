@@ -204,31 +204,54 @@ impl Drop for FileLock {
 
 /// Held while a resource server's token is renewed; dropping it releases
 /// the lock (also when an operation is abandoned midway).
+/// [`release`](Self::release) releases it on the calling thread and
+/// returns when it is released.
 #[derive(Debug)]
 pub struct RenewalGuard {
     // Field order: the shared lock is released before the in-process one.
-    _shared: Option<Box<dyn std::fmt::Debug + Send>>,
+    shared: Option<Box<dyn SharedRenewalLock>>,
     _in_process: InProcessGuard,
+}
+
+/// A renewal lock shared with other processes or machines.
+pub(crate) trait SharedRenewalLock: std::fmt::Debug + Send + Sync {
+    /// Releases it on this thread, before returning. (Dropping it without
+    /// this may release it later, off the dropping thread.)
+    fn release(self: Box<Self>);
+}
+
+impl SharedRenewalLock for FileLock {
+    fn release(self: Box<Self>) {}
 }
 
 impl RenewalGuard {
     pub(crate) fn new(in_process: InProcessGuard, file: Option<FileLock>) -> Self {
         Self {
-            _shared: file.map(|file| Box::new(file) as Box<dyn std::fmt::Debug + Send>),
+            shared: file.map(|file| Box::new(file) as Box<dyn SharedRenewalLock>),
             _in_process: in_process,
         }
     }
 
     /// The in-process lock and a lock shared with other processes or
-    /// machines, released when `shared` drops.
+    /// machines.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn with_holder(
         in_process: InProcessGuard,
-        shared: Box<dyn std::fmt::Debug + Send>,
+        shared: Box<dyn SharedRenewalLock>,
     ) -> Self {
         Self {
-            _shared: Some(shared),
+            shared: Some(shared),
             _in_process: in_process,
+        }
+    }
+
+    /// Releases the lock now, on this thread: a lock another machine
+    /// waits for (PostgreSQL's lease) is free when this returns, even if
+    /// the process exits next. It may block for a round trip to the shared
+    /// store: async callers run it on a blocking pool.
+    pub fn release(mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.release();
         }
     }
 }

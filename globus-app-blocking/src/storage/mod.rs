@@ -216,9 +216,42 @@ pub enum StorageError {
         "invalid token table name {0:?} (expected `name` or `schema.name`: letters, digits, underscores)"
     )]
     InvalidTableName(String),
-    /// An empty namespace.
-    #[error("the token storage namespace cannot be empty")]
+    /// An empty namespace, or one PostgreSQL cannot store (a NUL).
+    #[error("the token storage namespace cannot be empty or contain NUL")]
     InvalidNamespace,
+    /// No connection to the shared token store (PostgreSQL) within the
+    /// connect timeout: all of the pool's were in use, or the server
+    /// refused new ones (`reason` is PostgreSQL's own: "sorry, too many
+    /// clients already"). Retryable.
+    #[error(
+        "no connection to the shared token store within {waited:?} (pool of {pool_size}): {reason}"
+    )]
+    PoolExhausted {
+        /// The pool's size.
+        pool_size: u32,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// Why: PostgreSQL's message, or that every connection was in use.
+        reason: String,
+    },
+    /// The shared token store's TLS certificate did not verify
+    /// (`sslmode=verify-ca` or `verify-full`, or a root certificate given):
+    /// not the server expected, or `sslrootcert` is not its CA.
+    #[error("the shared token store's TLS certificate did not verify")]
+    TlsVerification {
+        /// The TLS error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A renewal's result was not written: another machine wrote a newer
+    /// record for this resource server after this renewal read it (its
+    /// lease had expired). The newer record is kept; load it.
+    #[error(
+        "a newer record for {resource_server} was written while this renewal was in flight; it was kept"
+    )]
+    RenewalSuperseded {
+        /// The resource server.
+        resource_server: String,
+    },
     /// The table's schema version is not the one this library writes.
     #[error(
         "token table {table} has schema versions {versions:?}, which this library does not read"
@@ -276,7 +309,9 @@ impl StorageError {
                         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
                     )
                 }),
-            Self::Unavailable { .. } | Self::LockTimeout { .. } => true,
+            Self::Unavailable { .. } | Self::LockTimeout { .. } | Self::PoolExhausted { .. } => {
+                true
+            }
             _ => false,
         }
     }

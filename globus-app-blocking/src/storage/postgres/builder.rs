@@ -2,19 +2,22 @@
 //! `PG*` environment variables filling what the connection string leaves
 //! unset.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use globus_app_proto::storage::sealing::SealingKeys;
+use r2d2::ManageConnection as _;
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::connection::unavailable;
+use super::connection::{LastConnectError, RecordConnectErrors, connect_failed};
 use super::schema::QualifiedTable;
+use super::tls::{connector, take_tls_settings};
 use super::{Freshness, Inner, PostgresTokenStorage, RenewalLocks, StorageError, StoreFailureHook};
 
 impl PostgresTokenStorage {
     /// Starts building a storage on the database named by `connection`, a
-    /// libpq-style string (`host=... user=... dbname=...` or a
+    /// libpq-style string (`host=... user=... dbname=... sslmode=...` or a
     /// `postgresql://` URL; `""` uses the `PG*` environment variables
     /// alone).
     pub fn builder(connection: impl Into<String>) -> PostgresTokenStorageBuilder {
@@ -26,6 +29,7 @@ impl PostgresTokenStorage {
             pool_size: 8,
             connect_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(60),
+            lease_duration: Duration::from_secs(90),
             max_staleness: Duration::from_secs(5),
             on_failure: None,
         }
@@ -42,6 +46,7 @@ pub struct PostgresTokenStorageBuilder {
     pool_size: u32,
     connect_timeout: Duration,
     lock_timeout: Duration,
+    lease_duration: Duration,
     max_staleness: Duration,
     on_failure: Option<StoreFailureHook>,
 }
@@ -69,23 +74,38 @@ impl PostgresTokenStorageBuilder {
         self
     }
 
-    /// The most connections to keep (default 8, at least 2: a renewal holds
-    /// one for its lock and uses another).
+    /// The most connections this storage opens (default 8, at least 1).
+    /// Every call uses one at a time and none is held across a renewal, so
+    /// the pool bounds how many of this process's threads talk to
+    /// PostgreSQL at once; a fleet opens up to `machines × pool_size`
+    /// connections (one per machine stays open when idle).
     pub fn pool_size(mut self, size: u32) -> Self {
-        self.pool_size = size.max(2);
+        self.pool_size = size.max(1);
         self
     }
 
-    /// How long to wait for a connection (default 5 s).
+    /// How long to wait for a connection, to open one or to have one from
+    /// the pool (default 5 s); then [`StorageError::PoolExhausted`] or
+    /// [`StorageError::Unavailable`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long to wait for another machine's renewal lock before
+    /// How long to wait for another machine's renewal lease before
     /// [`StorageError::LockTimeout`] (default 60 s).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long a renewal lease lasts (default 90 s, at least 1 s): the
+    /// longest a dead holder keeps the fleet from renewing. It must exceed
+    /// the longest renewal (a Globus Auth request times out after 60 s): a
+    /// lease that expires while its grant is in flight lets a second
+    /// machine send one. See [`PostgresTokenStorage`] for the guarantee.
+    pub fn lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = duration.max(Duration::from_secs(1));
         self
     }
 
@@ -107,35 +127,54 @@ impl PostgresTokenStorageBuilder {
         self
     }
 
-    /// Connects, creates the table if needed (`CREATE TABLE IF NOT
-    /// EXISTS`, under an advisory lock so that many machines starting at
-    /// once do not race) and checks its schema version.
+    /// Checks the settings, connects, creates the tables if needed (`CREATE
+    /// TABLE IF NOT EXISTS`, under an advisory lock so that many machines
+    /// starting at once do not race) and checks their schema version.
+    ///
+    /// Errors: an empty namespace, or one with a NUL (PostgreSQL cannot
+    /// store it), is [`StorageError::InvalidNamespace`]; a bad connection
+    /// string or `sslmode` is [`StorageError::InvalidConnectionString`]; a
+    /// server that cannot be reached is [`StorageError::Unavailable`], one
+    /// whose certificate does not verify [`StorageError::TlsVerification`].
     pub fn build(self) -> Result<PostgresTokenStorage, StorageError> {
-        if self.namespace.is_empty() {
+        if self.namespace.is_empty() || self.namespace.contains('\0') {
             return Err(StorageError::InvalidNamespace);
         }
         let table = QualifiedTable::parse(&self.table)?;
+        let lookup = |name: &str| std::env::var(name).ok();
+        let (connection, tls) = take_tls_settings(&self.connection, lookup)?;
         let mut config: postgres::Config =
-            self.connection
+            connection
                 .parse()
                 .map_err(|e| StorageError::InvalidConnectionString {
                     source: Box::new(e),
                 })?;
-        apply_environment(&mut config, |name| std::env::var(name).ok());
+        apply_environment(&mut config, lookup);
         config.connect_timeout(self.connect_timeout);
+        config.ssl_mode(tls.mode.negotiation());
         if config.get_application_name().is_none() {
             config.application_name("globus-app");
         }
+        let manager = PostgresConnectionManager::new(config, connector(&tls)?);
+        // The first connection, opened here, gives a typed error (the
+        // pool keeps only a text).
+        let first = manager
+            .connect()
+            .map_err(|e| connect_failed(e, self.pool_size, self.connect_timeout))?;
+        let last_connect_error = Arc::new(LastConnectError::default());
         let pool = r2d2::Pool::builder()
             .max_size(self.pool_size)
             .min_idle(Some(1))
             .connection_timeout(self.connect_timeout)
             // No validity query before each use (it would double every round
-            // trip): a connection that died fails its statement with
-            // `Unavailable`, and the pool drops it when it comes back.
+            // trip): a statement whose connection died runs again on a fresh
+            // one, and the pool drops the dead one when it comes back.
             .test_on_check_out(false)
-            .build(PostgresConnectionManager::new(config, postgres::NoTls))
-            .map_err(unavailable)?;
+            .error_handler(Box::new(RecordConnectErrors(Arc::clone(
+                &last_connect_error,
+            ))))
+            .build_unchecked(manager);
+        drop(first);
         let storage = PostgresTokenStorage {
             inner: Arc::new(Inner {
                 pool: Some(pool),
@@ -143,6 +182,11 @@ impl PostgresTokenStorageBuilder {
                 namespace: self.namespace,
                 keys: self.keys,
                 lock_timeout: self.lock_timeout,
+                lease_duration: self.lease_duration,
+                connect_timeout: self.connect_timeout,
+                last_connect_error,
+                leases: Mutex::new(HashMap::new()),
+                unreachable: std::sync::atomic::AtomicBool::new(false),
                 cache: RwLock::new(None),
                 freshness: {
                     let freshness = Freshness::default();

@@ -5,6 +5,7 @@
 //! reads without the cache's lock.
 
 use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 
 use globus_app_proto::app::TokenSet;
 use globus_app_proto::token::TokenData;
@@ -42,6 +43,9 @@ impl PostgresTokenStorage {
         let mut cache = inner.cache.write().unwrap_or_else(PoisonError::into_inner);
         match result {
             Ok(tokens) => {
+                if inner.unreachable.swap(false, Ordering::Relaxed) {
+                    crate::trace::shared_store(&inner.table.display, true);
+                }
                 inner.freshness.replaced();
                 *cache = Some(Cached {
                     tokens: tokens.clone(),
@@ -53,16 +57,23 @@ impl PostgresTokenStorage {
             // Unreachable: keep serving what was read last, and try the
             // server again after another interval. Under a renewal lock
             // (`stale`) the row must be read, so the error stands.
-            Err(error @ StorageError::Unavailable { .. }) => match cache.as_mut() {
-                Some(cached) if !cached.stale => {
-                    inner.freshness.confirm();
-                    let tokens = cached.tokens.clone();
-                    drop(cache);
-                    self.failed(error);
-                    Ok(tokens)
+            Err(
+                error @ (StorageError::Unavailable { .. } | StorageError::PoolExhausted { .. }),
+            ) => {
+                if !inner.unreachable.swap(true, Ordering::Relaxed) {
+                    crate::trace::shared_store(&inner.table.display, false);
                 }
-                _ => Err(self.failed(error)),
-            },
+                match cache.as_mut() {
+                    Some(cached) if !cached.stale => {
+                        inner.freshness.confirm();
+                        let tokens = cached.tokens.clone();
+                        drop(cache);
+                        self.failed(error);
+                        Ok(tokens)
+                    }
+                    _ => Err(self.failed(error)),
+                }
+            }
             Err(error) => Err(error),
         }
     }

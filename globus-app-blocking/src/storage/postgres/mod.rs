@@ -3,9 +3,11 @@
 //!
 //! The storage's parts, one file each: `builder` (configuration and the
 //! `PG*` environment variables), `connection` (the pool and how its errors
-//! are classified), `schema` (the table and its version), `sealing` (rows
-//! to records and back, sealed or not), `cache` (the level-1 cache) and
-//! `renewal` (the cross-machine renewal lock).
+//! are classified, statements retried on a fresh connection), `tls`
+//! (`sslmode` and rustls), `schema` (the tables and their version),
+//! `sealing` (rows to records and back, sealed or not), `cache` (the
+//! level-1 cache) and `renewal` (the renewal lease and the compare-and-set
+//! of its result).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use globus_app_proto::token::TokenData;
 use postgres::types::Type;
 
 use super::freshness::Freshness;
-use super::locks::{RenewalGuard, RenewalLocks};
+use super::locks::{RenewalGuard, RenewalLocks, SharedRenewalLock};
 use super::memory::merge;
 use super::{StorageError, TokenStorage};
 
@@ -26,10 +28,12 @@ mod connection;
 mod renewal;
 mod schema;
 mod sealing;
+mod tls;
 
 pub use builder::PostgresTokenStorageBuilder;
 use cache::Cached;
-use connection::{Connection, Pool, classify, unavailable};
+use connection::{LastConnectError, Pool};
+use renewal::{Leases, SeenVersion};
 use schema::QualifiedTable;
 
 /// Called with each failure of the shared store that the storage absorbed
@@ -42,18 +46,62 @@ pub type StoreFailureHook = Arc<dyn Fn(&StorageError) + Send + Sync>;
 /// files (so records move between storages unchanged), optionally sealed
 /// with AES-256-GCM.
 ///
-/// - **One renewal per expiry across the fleet.** A resource server's
-///   renewal lock is a PostgreSQL advisory lock, held on one pooled
-///   connection for the renewal and released on unlock or when that
-///   connection dies (a killed holder frees it at once). The core re-reads
-///   the row under the lock, so machines that waited find the fresh token
-///   and send no grant.
+/// - **One renewal per expiry across the fleet: a lease.** Before a
+///   renewal's grant is sent, its holder takes a lease: a row in
+///   `<table>_leases` naming the holder and an expiry
+///   ([`lease_duration`](PostgresTokenStorageBuilder::lease_duration),
+///   default 90 s, on the server's clock), committed at once. Other
+///   machines wait while it is live (polling, at most every 250 ms, up to
+///   [`lock_timeout`](PostgresTokenStorageBuilder::lock_timeout)), then
+///   re-read the row and find the fresh token, sending no grant. The
+///   holder writes its result with a compare-and-set on the row's
+///   `version`, read under the lease, and deletes the lease.
+///   No statement relies on the connection or session that ran the one
+///   before: a statement whose connection turns out dead runs once more on
+///   a fresh one, and the design works through PgBouncer in transaction
+///   mode.
+/// - **What it guarantees.** Exactly one grant per expiry, and no refresh
+///   token sent twice, when:
+///   - the holder's connection drops at any point (terminated, an
+///     idle-session timeout, a failover, a proxy reset): the lease is a
+///     row, not a connection; the holder reconnects and writes;
+///   - PostgreSQL is unreachable while the grant is in flight, and back
+///     before the lease expires (the write is tried 3 times; after that
+///     the renewal is kept in memory and written by the next call);
+///   - the holder dies (killed, crashed) before its grant reached Globus
+///     Auth: the lease expires and one other machine renews.
+///
+///   A stale result is never written over a newer row (the
+///   compare-and-set fails with [`StorageError::RenewalSuperseded`]).
+///   What cannot be saved: the holder dies, or stays cut off from
+///   PostgreSQL until its lease expires, *after* Globus Auth rotated the
+///   refresh token and *before* the new one is written. The row then holds
+///   a spent refresh token: the next machine's refresh is rejected
+///   (`invalid_grant`), it stores the record without the refresh token,
+///   and every machine gets a typed login-required error
+///   (`Error::is_login_required`) instead of sending the same grant. A
+///   `ClientApp` is not affected: it renews with its credentials. Keep
+///   `lease_duration` above the longest renewal (a Globus Auth request
+///   times out after 60 s).
 /// - **Level-1 cache.** Loads are served from memory, without a query, for
 ///   [`max_staleness`](PostgresTokenStorageBuilder::max_staleness) (default
 ///   5 s) after the last query; under a renewal lock the row is always read
 ///   again. A row another machine writes, and a logout on another machine,
 ///   are seen within that time: well before a cached token is due for
 ///   renewal (a minute before it expires).
+/// - **Connections.** A pool of
+///   [`pool_size`](PostgresTokenStorageBuilder::pool_size) connections
+///   (default 8); every call uses one at a time, and none is held across a
+///   renewal. When none can be had within
+///   [`connect_timeout`](PostgresTokenStorageBuilder::connect_timeout),
+///   the error is [`StorageError::PoolExhausted`] (retryable), with
+///   PostgreSQL's reason (`too many clients already`) when it refused.
+/// - **TLS** with rustls: `sslmode` (`disable`, `prefer` (the default),
+///   `require`, `verify-ca`, `verify-full`) and `sslrootcert` from the
+///   connection string or `PGSSLMODE` and `PGSSLROOTCERT`, as in libpq;
+///   without `sslrootcert`, `verify-ca` and `verify-full` use the
+///   platform's roots. A certificate that does not verify is
+///   [`StorageError::TlsVerification`].
 /// - **When PostgreSQL is down.** Loads keep being served from the cache
 ///   (retrying the server at most once per `max_staleness`); renewals,
 ///   stores and removals fail with [`StorageError::Unavailable`], which is
@@ -80,6 +128,14 @@ struct Inner {
     namespace: String,
     keys: Option<SealingKeys>,
     lock_timeout: Duration,
+    lease_duration: Duration,
+    connect_timeout: Duration,
+    last_connect_error: Arc<LastConnectError>,
+    /// The leases this storage holds, and what each read.
+    leases: Leases,
+    /// The last load found PostgreSQL unreachable (for the tracing events
+    /// of an outage and its end).
+    unreachable: std::sync::atomic::AtomicBool,
     cache: RwLock<Option<Cached>>,
     /// The cache's freshness and version, readable without its lock.
     freshness: Freshness,
@@ -103,13 +159,6 @@ impl PostgresTokenStorage {
         &self.inner.namespace
     }
 
-    fn connection(&self) -> Result<Connection, StorageError> {
-        match &self.inner.pool {
-            Some(pool) => pool.get().map_err(unavailable),
-            None => unreachable!("the pool is taken only when the storage drops"),
-        }
-    }
-
     fn failed(&self, error: StorageError) -> StorageError {
         if let Some(hook) = &self.inner.on_failure {
             hook(&error);
@@ -117,27 +166,27 @@ impl PostgresTokenStorage {
         error
     }
 
-    /// Reads this namespace's rows.
+    /// Reads this namespace's rows (and notes the versions of leased ones).
     fn query(&self) -> Result<TokenSet, StorageError> {
         let inner = &self.inner;
         let started = Instant::now();
-        let mut connection = self.connection()?;
-        let rows = connection
-            .query_typed(
-                &format!(
-                    "SELECT resource_server, record, key_id FROM {} WHERE namespace = $1 ORDER BY resource_server",
-                    inner.table.quoted
-                ),
-                &[(&inner.namespace, Type::TEXT)],
-            )
-            .map_err(|e| classify(e, &inner.table.display))?;
+        let sql = format!(
+            "SELECT resource_server, record, key_id, version FROM {} WHERE namespace = $1 ORDER BY resource_server",
+            inner.table.quoted
+        );
+        let rows = self.run(&inner.table.display, |connection| {
+            connection.query_typed(&sql, &[(&inner.namespace, Type::TEXT)])
+        })?;
         let mut records = Vec::with_capacity(rows.len());
-        for row in rows {
-            let resource_server: String = row.get(0);
-            let stored: String = row.get(1);
-            let key_id: Option<String> = row.get(2);
-            records.push(self.decode(&resource_server, &stored, key_id.as_deref())?);
+        let mut versions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let resource_server: &str = row.get(0);
+            let stored: &str = row.get(1);
+            let key_id: Option<&str> = row.get(2);
+            versions.push((resource_server, row.get::<_, i64>(3)));
+            records.push(self.decode(resource_server, stored, key_id)?);
         }
+        self.note_versions_read(versions.into_iter());
         crate::trace::storage(
             "read",
             &inner.table.display,
@@ -147,21 +196,58 @@ impl PostgresTokenStorage {
         Ok(TokenSet::new(records))
     }
 
-    /// Runs one writing statement (one round trip, all or nothing); a
-    /// failure is reported to the hook.
+    /// Runs one writing statement (one round trip, all or nothing; run
+    /// again on a fresh connection if its connection was dead); a failure
+    /// is reported to the hook.
     fn write(
         &self,
         sql: &str,
         params: &[(&(dyn postgres::types::ToSql + Sync), Type)],
     ) -> Result<(), StorageError> {
-        self.connection()
-            .and_then(|mut connection| {
-                connection
-                    .query_typed(sql, params)
-                    .map_err(|e| classify(e, &self.inner.table.display))
-            })
-            .map(drop)
-            .map_err(|e| self.failed(e))
+        self.run(&self.inner.table.display, |connection| {
+            connection.query_typed(sql, params)
+        })
+        .map(drop)
+        .map_err(|e| self.failed(e))
+    }
+
+    /// Writes the record of a renewal under this storage's lease with a
+    /// compare-and-set: never over a row written since it was read.
+    fn store_renewal(
+        &self,
+        record: &TokenData,
+        seen: SeenVersion,
+        text: &str,
+        key_id: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let resource_server = record.resource_server.as_str();
+        let written = self
+            .compare_and_set(resource_server, seen, text, key_id)
+            .map_err(|e| self.failed(e))?;
+        if written {
+            // Written: the next statement under this lease compares with
+            // the row as it is now, which only a re-read knows.
+            if let Some(seen) = self
+                .inner
+                .leases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_mut(resource_server)
+            {
+                *seen = SeenVersion::NotRead;
+            }
+            Ok(())
+        } else {
+            crate::trace::lease(
+                "compare-and-set lost: a newer row is kept",
+                resource_server,
+                Duration::ZERO,
+            );
+            self.mark_cache_stale();
+            Err(self.failed(StorageError::RenewalSuperseded {
+                resource_server: resource_server.to_owned(),
+            }))
+        }
     }
 }
 
@@ -183,35 +269,47 @@ impl TokenStorage for PostgresTokenStorage {
         self.inner.freshness.fresh_version(now)
     }
 
+    /// Stores records. A record whose resource server is under this
+    /// storage's renewal lease is written with a compare-and-set against
+    /// the row read under the lease
+    /// ([`StorageError::RenewalSuperseded`] if a newer one was written
+    /// meanwhile); the others are upserted in one statement.
     fn store(&self, records: &[TokenData]) -> Result<(), StorageError> {
         let inner = &self.inner;
         let mut resource_servers = Vec::with_capacity(records.len());
         let mut texts = Vec::with_capacity(records.len());
         let mut key_ids = Vec::with_capacity(records.len());
+        let started = Instant::now();
         for record in records {
             let (text, key_id) = self.encode(record)?;
-            resource_servers.push(record.resource_server.as_str());
-            texts.push(text);
-            key_ids.push(key_id);
+            if let Some(seen) = self.seen_under_lease(&record.resource_server) {
+                self.store_renewal(record, seen, &text, key_id.as_deref())?;
+            } else {
+                resource_servers.push(record.resource_server.as_str());
+                texts.push(text);
+                key_ids.push(key_id);
+            }
         }
-        let started = Instant::now();
-        // One statement: one round trip, all rows or none.
-        let sql = format!(
-            "INSERT INTO {} (namespace, resource_server, record, key_id)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])
-             ON CONFLICT (namespace, resource_server) DO UPDATE
-             SET record = EXCLUDED.record, key_id = EXCLUDED.key_id, updated_at = now()",
-            inner.table.quoted
-        );
-        self.write(
-            &sql,
-            &[
-                (&inner.namespace, Type::TEXT),
-                (&resource_servers, Type::TEXT_ARRAY),
-                (&texts, Type::TEXT_ARRAY),
-                (&key_ids, Type::TEXT_ARRAY),
-            ],
-        )?;
+        if !resource_servers.is_empty() {
+            // One statement: one round trip, all rows or none.
+            let sql = format!(
+                "INSERT INTO {} AS t (namespace, resource_server, record, key_id)
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])
+                 ON CONFLICT (namespace, resource_server) DO UPDATE
+                 SET record = EXCLUDED.record, key_id = EXCLUDED.key_id,
+                     version = t.version + 1, updated_at = now()",
+                inner.table.quoted
+            );
+            self.write(
+                &sql,
+                &[
+                    (&inner.namespace, Type::TEXT),
+                    (&resource_servers, Type::TEXT_ARRAY),
+                    (&texts, Type::TEXT_ARRAY),
+                    (&key_ids, Type::TEXT_ARRAY),
+                ],
+            )?;
+        }
         crate::trace::storage(
             "write",
             &inner.table.display,

@@ -1,50 +1,328 @@
-//! The renewal lock across machines: a PostgreSQL advisory lock held on
-//! one pooled connection for the renewal, released on unlock or when the
-//! connection dies.
+//! The renewal lease across machines: a row in `<table>_leases` naming
+//! its holder and when it expires, taken and committed before the grant is
+//! sent; and the renewal's result written with a compare-and-set on the
+//! token row's version.
+//!
+//! Nothing here holds a connection or relies on session state between
+//! statements (every statement commits on its own), so a dropped
+//! connection does not end a lease, and the same design works through a
+//! pooler in transaction mode.
 
-use super::connection::{Connection, off_this_thread};
-use super::{PostgresTokenStorage, RenewalGuard, StorageError, classify};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use postgres::types::Type;
+
+use super::connection::off_this_thread;
+use super::{PostgresTokenStorage, RenewalGuard, SharedRenewalLock, StorageError};
+
+/// What the holder of a lease read of its row: the compare-and-set
+/// compares against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SeenVersion {
+    /// The row has not been read under the lease.
+    NotRead,
+    /// There was no row.
+    Absent,
+    /// The row's version.
+    Version(i64),
+}
+
+/// This storage's live leases: resource server to what was read under it.
+pub(super) type Leases = Mutex<HashMap<String, SeenVersion>>;
+
+/// The first and longest pause between two attempts to take a lease.
+const FIRST_POLL: Duration = Duration::from_millis(20);
+const LONGEST_POLL: Duration = Duration::from_millis(250);
 
 impl PostgresTokenStorage {
     /// Takes this process's renewal lock of `resource_server`, then the
-    /// advisory lock every machine on the table shares.
+    /// lease every machine on the table shares: waits while another
+    /// holder's lease is live, and takes over one that expired.
     pub(super) fn lock_renewal_across_machines(
         &self,
         resource_server: &str,
     ) -> Result<RenewalGuard, StorageError> {
         let inner = &self.inner;
         let in_process = inner.renewals.lock(resource_server)?;
-        let name = format!(
-            "{} advisory lock of {}/{}",
-            inner.table.display, inner.namespace, resource_server
-        );
-        let key = lock_key(&[&inner.table.display, &inner.namespace, resource_server]);
-        let mut connection = self.connection()?;
-        let timeout_ms = inner.lock_timeout.as_millis().max(1);
-        // One round trip; the session-level lock outlives the transaction,
-        // which only scopes the timeout. Only integers are spliced in.
-        let taken = connection.batch_execute(&format!(
-            "BEGIN; SET LOCAL lock_timeout = {timeout_ms}; SELECT pg_advisory_lock({key}); COMMIT;"
-        ));
-        if let Err(error) = taken {
-            // Leave no aborted transaction on a pooled connection.
-            let _ = connection.batch_execute("ROLLBACK");
-            return Err(classify(error, &name));
+        let holder = holder_id();
+        let started = Instant::now();
+        let mut pause = FIRST_POLL;
+        let mut attempts = 0u32;
+        let previous = loop {
+            attempts += 1;
+            if let Some(previous) = self.try_take_lease(resource_server, &holder)? {
+                break previous;
+            }
+            if started.elapsed() + pause > inner.lock_timeout {
+                crate::trace::lease("lease wait timed out", resource_server, started.elapsed());
+                return Err(StorageError::LockTimeout {
+                    lock: format!(
+                        "renewal lease of {}/{} in {}",
+                        inner.namespace, resource_server, inner.table.display
+                    ),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(LONGEST_POLL);
+        };
+        let waited = started.elapsed();
+        match previous {
+            Previous::None => crate::trace::lease("lease taken", resource_server, waited),
+            Previous::Expired => {
+                crate::trace::lease("expired lease taken over", resource_server, waited);
+            }
         }
+        if attempts > 1 {
+            crate::trace::lease("lease waited for", resource_server, waited);
+        }
+        inner
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(resource_server.to_owned(), SeenVersion::NotRead);
         // From here on the row must be read again, not served from cache.
         self.mark_cache_stale();
         Ok(RenewalGuard::with_holder(
             in_process,
-            Box::new(AdvisoryLock {
-                connection: Some(connection),
-                key,
+            Box::new(Lease {
+                storage: self.clone(),
+                resource_server: resource_server.to_owned(),
+                holder: Some(holder),
             }),
         ))
     }
+
+    /// One attempt: `Some` if the lease is now ours (free, expired, or
+    /// already ours: a retried statement), `None` while another holder's
+    /// is live. The expiry is the server's clock, so machines' clocks do
+    /// not matter.
+    fn try_take_lease(
+        &self,
+        resource_server: &str,
+        holder: &str,
+    ) -> Result<Option<Previous>, StorageError> {
+        let inner = &self.inner;
+        let sql = format!(
+            "WITH previous AS (
+                 SELECT holder FROM {leases} WHERE namespace = $1 AND resource_server = $2
+             )
+             INSERT INTO {leases} AS lease (namespace, resource_server, holder, expires_at)
+             VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4))
+             ON CONFLICT (namespace, resource_server) DO UPDATE
+             SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+             WHERE lease.expires_at <= clock_timestamp() OR lease.holder = EXCLUDED.holder
+             RETURNING (SELECT holder FROM previous)",
+            leases = inner.table.quoted_leases
+        );
+        let seconds = inner.lease_duration.as_secs_f64();
+        let rows = self.run(&inner.table.display, |connection| {
+            connection.query_typed(
+                &sql,
+                &[
+                    (&inner.namespace, Type::TEXT),
+                    (&resource_server, Type::TEXT),
+                    (&holder, Type::TEXT),
+                    (&seconds, Type::FLOAT8),
+                ],
+            )
+        })?;
+        Ok(rows.first().map(|row| {
+            let previous: Option<String> = row.get(0);
+            match previous {
+                Some(previous) if previous != holder => Previous::Expired,
+                _ => Previous::None,
+            }
+        }))
+    }
+
+    /// Records the versions of leased rows read by a query (`rows`: each
+    /// resource server read and its version).
+    pub(super) fn note_versions_read<'a>(&self, rows: impl Iterator<Item = (&'a str, i64)>) {
+        let mut leases = self
+            .inner
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if leases.is_empty() {
+            return;
+        }
+        for seen in leases.values_mut() {
+            *seen = SeenVersion::Absent;
+        }
+        for (resource_server, version) in rows {
+            if let Some(seen) = leases.get_mut(resource_server) {
+                *seen = SeenVersion::Version(version);
+            }
+        }
+    }
+
+    /// What the lease of `resource_server`, if this storage holds it, read.
+    pub(super) fn seen_under_lease(&self, resource_server: &str) -> Option<SeenVersion> {
+        self.inner
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(resource_server)
+            .copied()
+    }
+
+    /// Writes a renewal's record if the row is still the one read under
+    /// the lease (or already holds this very record: a retried
+    /// statement). `Ok(false)`: someone wrote a newer row; it is kept.
+    pub(super) fn compare_and_set(
+        &self,
+        resource_server: &str,
+        seen: SeenVersion,
+        text: &str,
+        key_id: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let inner = &self.inner;
+        let rows = match seen {
+            SeenVersion::Version(version) => {
+                let sql = format!(
+                    "UPDATE {} SET record = $3, key_id = $4, version = version + 1, updated_at = now()
+                     WHERE namespace = $1 AND resource_server = $2 AND (version = $5 OR record = $3)
+                     RETURNING 1",
+                    inner.table.quoted
+                );
+                self.run(&inner.table.display, |connection| {
+                    connection.query_typed(
+                        &sql,
+                        &[
+                            (&inner.namespace, Type::TEXT),
+                            (&resource_server, Type::TEXT),
+                            (&text, Type::TEXT),
+                            (&key_id, Type::TEXT),
+                            (&version, Type::INT8),
+                        ],
+                    )
+                })?
+            }
+            // No row was read: insert one, unless someone did meanwhile.
+            SeenVersion::Absent | SeenVersion::NotRead => {
+                let sql = format!(
+                    "INSERT INTO {} AS t (namespace, resource_server, record, key_id)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (namespace, resource_server) DO UPDATE SET updated_at = now()
+                     WHERE t.record = EXCLUDED.record
+                     RETURNING 1",
+                    inner.table.quoted
+                );
+                self.run(&inner.table.display, |connection| {
+                    connection.query_typed(
+                        &sql,
+                        &[
+                            (&inner.namespace, Type::TEXT),
+                            (&resource_server, Type::TEXT),
+                            (&text, Type::TEXT),
+                            (&key_id, Type::TEXT),
+                        ],
+                    )
+                })?
+            }
+        };
+        Ok(!rows.is_empty())
+    }
+
+    /// Ends a lease: forgets it here, then deletes its row if it is still
+    /// this holder's.
+    fn release_lease(&self, resource_server: &str, holder: &str) {
+        let inner = &self.inner;
+        inner
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(resource_server);
+        let sql = format!(
+            "DELETE FROM {} WHERE namespace = $1 AND resource_server = $2 AND holder = $3 RETURNING 1",
+            inner.table.quoted_leases
+        );
+        let deleted = self.run(&inner.table.display, |connection| {
+            connection.query_typed(
+                &sql,
+                &[
+                    (&inner.namespace, Type::TEXT),
+                    (&resource_server, Type::TEXT),
+                    (&holder, Type::TEXT),
+                ],
+            )
+        });
+        match deleted {
+            Ok(rows) if rows.is_empty() => {
+                crate::trace::lease("own lease had expired", resource_server, Duration::ZERO);
+            }
+            Ok(_) => {}
+            // It expires on its own.
+            Err(error) => drop(self.failed(error)),
+        }
+    }
 }
 
-/// FNV-1a, 64 bits: a stable advisory-lock key for a renewal, the same on
-/// every machine and platform.
+/// Whose lease a taken lease replaced.
+enum Previous {
+    /// No one's (or this holder's own).
+    None,
+    /// Another holder's, expired: it died, or lost its way.
+    Expired,
+}
+
+/// A lease holder's id: unique per lease taken, on any machine.
+fn holder_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{}/{}/{nanos}/{}",
+        gethostname::gethostname().to_string_lossy(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A held lease. [`release`](SharedRenewalLock::release) ends it on the
+/// calling thread; dropping it unreleased ends it off the dropping thread
+/// (the postgres client must not block an executor's thread), which may
+/// not finish if the process exits first (the lease then expires).
+struct Lease {
+    storage: PostgresTokenStorage,
+    resource_server: String,
+    holder: Option<String>,
+}
+
+impl SharedRenewalLock for Lease {
+    fn release(mut self: Box<Self>) {
+        if let Some(holder) = self.holder.take() {
+            self.storage.release_lease(&self.resource_server, &holder);
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(holder) = self.holder.take() else {
+            return;
+        };
+        let storage = self.storage.clone();
+        let resource_server = std::mem::take(&mut self.resource_server);
+        off_this_thread(move || storage.release_lease(&resource_server, &holder));
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("resource_server", &self.resource_server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// FNV-1a, 64 bits: a stable advisory-lock key (the schema's creation
+/// takes one), the same on every machine and platform.
 pub(super) fn lock_key(parts: &[&str]) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
@@ -54,37 +332,6 @@ pub(super) fn lock_key(parts: &[&str]) -> i64 {
         }
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
-}
-
-/// A held advisory lock and the connection that holds it; dropping it
-/// unlocks, off the dropping thread (a connection that died took the lock
-/// with it).
-struct AdvisoryLock {
-    connection: Option<Connection>,
-    key: i64,
-}
-
-impl Drop for AdvisoryLock {
-    fn drop(&mut self) {
-        let (Some(mut connection), key) = (self.connection.take(), self.key) else {
-            return;
-        };
-        off_this_thread(move || {
-            let unlocked = connection.batch_execute(&format!("SELECT pg_advisory_unlock({key})"));
-            if unlocked.is_err() {
-                // Never return a connection to the pool still holding a lock.
-                let _ = connection.batch_execute("SELECT pg_advisory_unlock_all()");
-            }
-        });
-    }
-}
-
-impl std::fmt::Debug for AdvisoryLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdvisoryLock")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
 }
 
 #[cfg(test)]
@@ -100,5 +347,10 @@ mod tests {
             -2_756_847_563_967_208_400
         );
         assert_ne!(lock_key(&["t", "ab", "c"]), lock_key(&["t", "a", "bc"]));
+    }
+
+    #[test]
+    fn holder_ids_are_unique() {
+        assert_ne!(holder_id(), holder_id());
     }
 }

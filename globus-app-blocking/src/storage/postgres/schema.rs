@@ -1,11 +1,18 @@
-//! The table (`CREATE TABLE IF NOT EXISTS`, under an advisory lock) and
-//! its schema version, and table names checked and quoted.
+//! The tables (`CREATE TABLE IF NOT EXISTS`, under an advisory lock), the
+//! schema version and its upgrade, and table names checked and quoted.
+//!
+//! Schema 2 (this release) adds the token rows' `version`, which renewals
+//! compare and set, and the `<table>_leases` table of renewal leases.
+//! Schema 1 tables are upgraded in place, once, by the first machine that
+//! builds a storage on them; machines still running a release that writes
+//! schema 1 then refuse the table (`UnsupportedTableSchema`) when they next
+//! build one, instead of renewing under a lock the others no longer take.
 
 use super::renewal::lock_key;
-use super::{PostgresTokenStorage, StorageError, classify};
+use super::{PostgresTokenStorage, StorageError};
 
 /// The schema version this library writes and reads.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// A table name, checked and quoted: `name` or `schema.name`.
 #[derive(Debug, Clone)]
@@ -16,6 +23,8 @@ pub(super) struct QualifiedTable {
     pub(super) quoted: String,
     /// The schema-version table beside it, quoted.
     pub(super) quoted_schema_table: String,
+    /// The renewal-lease table beside it, quoted.
+    pub(super) quoted_leases: String,
 }
 
 impl QualifiedTable {
@@ -39,14 +48,18 @@ impl QualifiedTable {
                 .collect::<Vec<_>>()
                 .join(".")
         };
-        let mut schema_table = parts.clone();
-        let last = format!("{}_schema", parts[parts.len() - 1]);
-        let len = schema_table.len();
-        schema_table[len - 1] = &last;
+        let beside = |suffix: &str| {
+            let mut parts = parts.clone();
+            let last = format!("{}_{suffix}", parts[parts.len() - 1]);
+            let len = parts.len();
+            parts[len - 1] = &last;
+            quote(&parts)
+        };
         Ok(Self {
             display: name.to_owned(),
             quoted: quote(&parts),
-            quoted_schema_table: quote(&schema_table),
+            quoted_schema_table: beside("schema"),
+            quoted_leases: beside("leases"),
         })
     }
 }
@@ -55,41 +68,56 @@ impl PostgresTokenStorage {
     pub(super) fn ensure_schema(&self) -> Result<(), StorageError> {
         let table = &self.inner.table;
         let lock = lock_key(&["globus-app schema", &table.display]);
-        let mut connection = self.connection()?;
-        let mut transaction = connection
-            .transaction()
-            .map_err(|e| classify(e, &table.display))?;
+        // One transaction of simple statements (no prepared statement
+        // outlives it: safe through a pooler in transaction mode), under a
+        // transaction-scoped advisory lock so that many machines starting
+        // at once do not race.
         let sql = format!(
-            "SELECT pg_advisory_xact_lock({lock});
+            "BEGIN;
+             SELECT pg_advisory_xact_lock({lock});
              CREATE TABLE IF NOT EXISTS {table} (
                  namespace text NOT NULL,
                  resource_server text NOT NULL,
                  record text NOT NULL,
                  key_id text,
                  updated_at timestamptz NOT NULL DEFAULT now(),
+                 version bigint NOT NULL DEFAULT 1,
                  PRIMARY KEY (namespace, resource_server)
              );
              CREATE TABLE IF NOT EXISTS {schema} (version integer NOT NULL);
              INSERT INTO {schema} (version)
-                 SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM {schema});",
+                 SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM {schema});
+             ALTER TABLE {table} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 1;
+             CREATE TABLE IF NOT EXISTS {leases} (
+                 namespace text NOT NULL,
+                 resource_server text NOT NULL,
+                 holder text NOT NULL,
+                 expires_at timestamptz NOT NULL,
+                 PRIMARY KEY (namespace, resource_server)
+             );
+             UPDATE {schema} SET version = {SCHEMA_VERSION} WHERE version = 1;
+             SELECT version FROM {schema};
+             COMMIT;",
             table = table.quoted,
             schema = table.quoted_schema_table,
+            leases = table.quoted_leases,
         );
-        transaction
-            .batch_execute(&sql)
-            .map_err(|e| classify(e, &table.display))?;
-        let versions: Vec<i32> = transaction
-            .query(
-                &format!("SELECT version FROM {}", table.quoted_schema_table),
-                &[],
-            )
-            .map_err(|e| classify(e, &table.display))?
+        let messages = self.run(&table.display, |connection| {
+            let result = connection.simple_query(&sql);
+            if result.is_err() {
+                // Leave no aborted transaction on a pooled connection.
+                let _ = connection.batch_execute("ROLLBACK");
+            }
+            result
+        })?;
+        let versions: Vec<i32> = messages
             .iter()
-            .map(|row| row.get(0))
+            .filter_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => row.try_get("version").ok().flatten(),
+                _ => None,
+            })
+            .filter_map(|version| version.parse().ok())
             .collect();
-        transaction
-            .commit()
-            .map_err(|e| classify(e, &table.display))?;
         if versions != [SCHEMA_VERSION] {
             return Err(StorageError::UnsupportedTableSchema {
                 table: table.display.clone(),
@@ -112,6 +140,7 @@ mod tests {
         let qualified = QualifiedTable::parse("run_1.tokens").unwrap();
         assert_eq!(qualified.quoted, "\"run_1\".\"tokens\"");
         assert_eq!(qualified.quoted_schema_table, "\"run_1\".\"tokens_schema\"");
+        assert_eq!(qualified.quoted_leases, "\"run_1\".\"tokens_leases\"");
         for bad in [
             "",
             "a.b.c",
