@@ -24,7 +24,9 @@ use globus_app_blocking::proto::storage::sealing::{SealingKey, SealingKeys};
 use globus_app_blocking::proto::token::TokenData;
 use globus_app_blocking::storage::{PostgresTokenStorage, StorageError, TokenStorage};
 use globus_app_blocking::{ClientApp, GlobusAppConfig, UserApp};
-use globus_app_tests::postgres_servers::PgBouncer;
+use globus_app_tests::postgres_servers::{
+    PgBouncer, TlsPostgres, fleet_application_name, lease_held, terminate_fleet_sessions,
+};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
@@ -452,12 +454,6 @@ fn client_app(base_url: &str, storage: PostgresTokenStorage) -> ClientApp {
         .unwrap()
 }
 
-/// The application name of the storages of one test's machines, so that
-/// the test finds their sessions among those of tests running beside it.
-fn application_name(table: &str) -> String {
-    format!("globus-app-{}", table.replace('.', "-"))
-}
-
 /// Where a test's machines keep their tokens: the table, the server
 /// (the machine's, or a pooler in front of it), the lease.
 #[derive(Clone)]
@@ -480,7 +476,7 @@ impl Fleet {
         PostgresTokenStorage::builder(format!(
             "{} application_name={}",
             self.connection,
-            application_name(&self.table)
+            fleet_application_name(&self.table)
         ))
         .table(&self.table)
         .lease_duration(self.lease)
@@ -647,27 +643,6 @@ fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
     assert!(tokens.windows(2).all(|w| w[0] == w[1]));
 }
 
-/// Whether a lease on the fleet's table is held.
-fn lease_held(table: &str) -> bool {
-    globus_app_tests::postgres_admin()
-        .query_one(&format!("SELECT count(*) FROM {table}_leases"), &[])
-        .unwrap()
-        .get::<_, i64>(0)
-        > 0
-}
-
-/// Ends every PostgreSQL session of the fleet's machines (as an
-/// administrator, a failover or a proxy reset would).
-fn terminate_sessions(table: &str) -> i64 {
-    globus_app_tests::postgres_admin()
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-            &[&application_name(table)],
-        )
-        .unwrap()
-        .get(0)
-}
-
 /// The holder's refresh is held up at Globus Auth while its PostgreSQL
 /// connections are lost (`lose_connections`); it reconnects and writes,
 /// and the machines waiting on its lease take its token: one grant, the
@@ -697,7 +672,7 @@ fn a_terminated_connection_mid_renewal_keeps_the_family() {
     let schema = Schema::new("terminated_holder");
     let fleet = Fleet::new(&schema.table());
     a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
-        assert!(terminate_sessions(&fleet.table) >= 1);
+        assert!(terminate_fleet_sessions(&fleet.table) >= 1);
     });
 }
 
@@ -828,8 +803,146 @@ fn a_lost_server_connection_through_pgbouncer_keeps_the_family() {
     // PgBouncer, live on).
     a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
         assert!(
-            terminate_sessions(&fleet.table) >= 1,
+            terminate_fleet_sessions(&fleet.table) >= 1,
             "no PgBouncer session to end"
         );
     });
+}
+
+// ------------------------------------------------------------ TLS, pool
+
+/// Whether the session named `application` on `server` uses TLS.
+fn uses_tls(server: &TlsPostgres, application: &str) -> bool {
+    server
+        .admin()
+        .query_one(
+            "SELECT bool_or(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = $1",
+            &[&application],
+        )
+        .unwrap()
+        .get::<_, Option<bool>>(0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn tls_follows_sslmode_and_sslrootcert_and_a_bad_certificate_is_a_typed_error() {
+    let server = TlsPostgres::start(20);
+    let build = |host: &str, tls: &str, application: &str| {
+        PostgresTokenStorage::builder(format!(
+            "{} {tls} application_name={application}",
+            server.connection_string(host)
+        ))
+        .table("tls.tokens")
+        .build()
+    };
+    server.admin().batch_execute("CREATE SCHEMA tls").unwrap();
+    let ca = server.ca_file.display().to_string();
+    let other_ca = server.other_ca_file.display().to_string();
+
+    // verify-full: the chain and the name (the certificate is for localhost).
+    let storage = build(
+        "localhost",
+        &format!("sslmode=verify-full sslrootcert='{ca}'"),
+        "full",
+    )
+    .unwrap();
+    storage.store(&[record("rs", "A")]).unwrap();
+    assert_eq!(token_of(&storage, "rs").as_deref(), Some("A"));
+    assert!(uses_tls(&server, "full"));
+    // verify-ca: the chain only.
+    let _chain_only = build(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca sslrootcert='{ca}'"),
+        "ca",
+    )
+    .unwrap();
+    assert!(uses_tls(&server, "ca"));
+    // require: encrypted, the server not authenticated (as libpq).
+    let _required = build("127.0.0.1", "sslmode=require", "required").unwrap();
+    assert!(uses_tls(&server, "required"));
+    let _plain = build("127.0.0.1", "sslmode=disable", "plain").unwrap();
+    assert!(!uses_tls(&server, "plain"));
+
+    // The wrong name, the wrong CA, no trusted root: typed, not retryable.
+    for (host, tls) in [
+        (
+            "127.0.0.1",
+            format!("sslmode=verify-full sslrootcert='{ca}'"),
+        ),
+        (
+            "localhost",
+            format!("sslmode=verify-ca sslrootcert='{other_ca}'"),
+        ),
+        (
+            "localhost",
+            format!("sslmode=require sslrootcert='{other_ca}'"),
+        ),
+        ("localhost", "sslmode=verify-full".to_owned()),
+    ] {
+        let error = build(host, &tls, "refused").unwrap_err();
+        assert!(
+            matches!(error, StorageError::TlsVerification { .. })
+                || (tls == "sslmode=verify-full"
+                    && matches!(error, StorageError::InvalidConnectionString { .. })),
+            "{host} {tls}: {error:?}"
+        );
+        assert!(!error.is_retryable());
+    }
+}
+
+#[test]
+fn a_server_out_of_connections_gives_a_retryable_error_with_its_reason() {
+    let server = TlsPostgres::start(4);
+    server.admin().batch_execute("CREATE SCHEMA pool").unwrap();
+    let connection = format!("{} sslmode=disable", server.connection_string("127.0.0.1"));
+    let storage = PostgresTokenStorage::builder(&connection)
+        .table("pool.tokens")
+        .pool_size(1)
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    storage.store(&[record("rs", "A")]).unwrap();
+    // Every other connection is taken.
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        match postgres::Client::connect(&connection, postgres::NoTls) {
+            Ok(client) => held.push(client),
+            Err(_) => break,
+        }
+    }
+    assert!(!held.is_empty() && held.len() < 10);
+
+    // A whole renewal needs one connection at a time: the one it has.
+    let guard = storage.lock_renewal("rs").unwrap();
+    assert_eq!(token_of(&storage, "rs").as_deref(), Some("A"));
+    storage.store(&[record("rs", "B")]).unwrap();
+    guard.release();
+    assert_eq!(token_of(&storage, "rs").as_deref(), Some("B"));
+
+    // A new storage cannot connect: retryable, with PostgreSQL's reason.
+    let error = PostgresTokenStorage::builder(&connection)
+        .table("pool.tokens")
+        .build()
+        .unwrap_err();
+    match &error {
+        StorageError::PoolExhausted { reason, .. } => {
+            assert!(reason.contains("too many clients"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.is_retryable());
+    assert!(error.to_string().contains("too many clients"), "{error}");
+    drop(held);
+}
+
+#[test]
+fn a_namespace_postgresql_cannot_store_is_refused_at_build() {
+    for namespace in ["", "a\0b"] {
+        let error = PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .namespace(namespace)
+            .build()
+            .unwrap_err();
+        assert!(matches!(error, StorageError::InvalidNamespace), "{error:?}");
+    }
 }

@@ -288,3 +288,36 @@ fn certificate_authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::K
     let key = rcgen::KeyPair::generate().expect("a CA key");
     rcgen::CertifiedIssuer::self_signed(params, key).expect("a CA certificate")
 }
+
+/// The application name the fleet tests give the storages of one table's
+/// machines, so that a test finds their sessions among those of tests
+/// running beside it.
+pub fn fleet_application_name(table: &str) -> String {
+    format!("globus-app-{}", table.replace('.', "-"))
+}
+
+/// Whether a renewal lease on `table` (`schema.table`) is held.
+///
+/// # Panics
+/// If the machine's PostgreSQL cannot be queried.
+pub fn lease_held(table: &str) -> bool {
+    crate::postgres_admin()
+        .query_one(&format!("SELECT count(*) FROM {table}_leases"), &[])
+        .ok()
+        .is_some_and(|row| row.get::<_, i64>(0) > 0)
+}
+
+/// Ends every session of `table`'s machines on the machine's PostgreSQL
+/// (as an administrator, a failover or a proxy reset would); how many.
+///
+/// # Panics
+/// If the machine's PostgreSQL cannot be queried.
+pub fn terminate_fleet_sessions(table: &str) -> i64 {
+    crate::postgres_admin()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&fleet_application_name(table)],
+        )
+        .expect("pg_terminate_backend")
+        .get(0)
+}

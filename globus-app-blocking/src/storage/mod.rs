@@ -170,7 +170,7 @@ pub enum StorageError {
     /// A renewal lock was not free within the configured time.
     #[error("timed out waiting for the {lock}")]
     LockTimeout {
-        /// The lock: a lock file's path, or the advisory lock's table,
+        /// The lock: a lock file's path, or the renewal lease's table,
         /// namespace and resource server.
         lock: String,
     },
