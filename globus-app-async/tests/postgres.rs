@@ -1,28 +1,28 @@
 //! The async apps on the shared PostgreSQL storage (its queries on the
-//! `blocking` pool): four "machines" (apps with a pool each) and 50 tasks
-//! each, on tokio, send one client-credentials grant between them. Needs
-//! PostgreSQL on 127.0.0.1:5432 (`GLOBUS_APP_TEST_POSTGRES` overrides).
+//! `blocking` pool): four apps with 50 tasks each send one grant between
+//! them; and the fleet scenarios the blocking storage passes
+//! (`globus_app_tests::fleet`: lost connections, killed holders, PgBouncer),
+//! with machines on tokio and async-std. Needs PostgreSQL on 127.0.0.1:5432
+//! (`GLOBUS_APP_TEST_POSTGRES` overrides).
 //! Needs the `postgres` feature and the tests crate's: `cargo test
 //! --workspace --all-features`, or `cargo test -p globus-app-async
 //! --features postgres,globus-app-tests/postgres`.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use globus_app_async::login::{BrowserOpener, LocalServerLoginFlowManager, UnblockedLogin};
 use globus_app_async::proto::app::TokenValidationErrorHandler;
 use globus_app_async::proto::testing::SIM_CLIENT_ID;
-use globus_app_async::proto::token::TokenData;
 use globus_app_async::storage::{AsyncPostgresTokenStorage, PostgresTokenStorage};
 use globus_app_async::{ClientApp, GlobusAppConfig, UserApp};
 use globus_app_blocking::storage::TokenStorage as _;
 use globus_app_tests::AuthServer;
-use globus_app_tests::postgres_servers::{
-    fleet_application_name, lease_held, terminate_fleet_sessions,
-};
+use globus_app_tests::fleet::{self, FleetUnderTest, MachineSettings, TRANSFER, print_outcome};
 
-const TRANSFER: &str = "transfer.api.globus.org";
+const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
 
 fn admin(sql: &str) {
     globus_app_tests::postgres_admin()
@@ -95,22 +95,12 @@ fn async_machines_on_one_table_send_one_grant() {
 
 // ------------------------------------------------ the fleet, as processes
 
-const MACHINES: usize = 8;
-
-fn fleet_connection(table: &str) -> String {
-    format!(
-        "{} application_name={}",
-        globus_app_tests::postgres_connection_string(),
-        fleet_application_name(table)
-    )
-}
-
-async fn fleet_storage(table: &str, lease: Duration) -> AsyncPostgresTokenStorage {
-    let (connection, table) = (fleet_connection(table), table.to_owned());
+async fn storage_on(settings: &MachineSettings) -> AsyncPostgresTokenStorage {
+    let settings = settings.clone();
     let storage = blocking::unblock(move || {
-        PostgresTokenStorage::builder(connection)
-            .table(table)
-            .lease_duration(lease)
+        PostgresTokenStorage::builder(&settings.connection)
+            .table(&settings.table)
+            .lease_duration(settings.lease)
             .build()
     })
     .await
@@ -130,10 +120,7 @@ impl BrowserOpener for FollowingBrowser {
 async fn user_app(base_url: &str, storage: AsyncPostgresTokenStorage) -> UserApp {
     UserApp::builder("Async Fleet")
         .client_id(SIM_CLIENT_ID)
-        .scope_requirements(
-            TRANSFER,
-            "urn:globus:auth:scope:transfer.api.globus.org:all",
-        )
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
         .config(
             GlobusAppConfig::default()
                 .with_auth_base_url(base_url.to_owned())
@@ -152,196 +139,172 @@ async fn user_app(base_url: &str, storage: AsyncPostgresTokenStorage) -> UserApp
         .unwrap()
 }
 
-async fn machine(base_url: String, table: String, lease: Duration) {
-    let app = user_app(&base_url, fleet_storage(&table, lease).await).await;
-    match app.get_authorizer(TRANSFER).await {
-        Ok(authorization) => println!("TOKEN={}", authorization.access_token().secret()),
-        Err(error) if error.is_login_required() => println!("LOGIN_REQUIRED={error}"),
-        Err(error) => panic!("{error:?}"),
+async fn client_app(base_url: &str, storage: AsyncPostgresTokenStorage) -> ClientApp {
+    ClientApp::builder("Async Fleet")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("fleet-secret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(base_url.to_owned()))
+        .token_storage(storage)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Expires every stored record, under the renewal lock.
+async fn expire_all(storage: &AsyncPostgresTokenStorage) {
+    let storage = Arc::clone(&storage.0);
+    blocking::unblock(move || {
+        let guard = storage.lock_renewal(TRANSFER).unwrap();
+        let mut records = storage.load().unwrap().records().to_vec();
+        for record in &mut records {
+            record.expires_at = globus_app_tests::now().saturating_sub_secs(5);
+        }
+        storage.store(&records).unwrap();
+        guard.release();
+    })
+    .await;
+}
+
+/// Async apps on `AsyncPostgresTokenStorage`, as the fleet scenarios of
+/// `globus_app_tests::fleet` drive them; the machines alternate between
+/// tokio and async-std.
+#[derive(Default)]
+struct AsyncFleet {
+    started: AtomicUsize,
+}
+
+impl FleetUnderTest for AsyncFleet {
+    fn log_in_and_expire(&self, settings: &MachineSettings) {
+        async_std::task::block_on(async {
+            let storage = storage_on(settings).await;
+            let app = user_app(&settings.base_url, storage.clone()).await;
+            app.login().await.unwrap();
+            expire_all(&storage).await;
+        });
     }
+
+    fn get_client_token_and_expire(&self, settings: &MachineSettings) {
+        async_std::task::block_on(async {
+            let storage = storage_on(settings).await;
+            let app = client_app(&settings.base_url, storage.clone()).await;
+            app.get_authorizer(TRANSFER).await.unwrap();
+            expire_all(&storage).await;
+        });
+    }
+
+    fn stored_transfer(&self, settings: &MachineSettings) -> (String, Option<String>) {
+        async_std::task::block_on(async {
+            let storage = Arc::clone(&storage_on(settings).await.0);
+            blocking::unblock(move || {
+                let guard = storage.lock_renewal(TRANSFER).unwrap();
+                let tokens = storage.load().unwrap();
+                guard.release();
+                let record = tokens.get(TRANSFER).unwrap();
+                (
+                    record.access_token.secret().to_owned(),
+                    record.refresh_token.as_ref().map(|t| t.secret().to_owned()),
+                )
+            })
+            .await
+        })
+    }
+
+    fn start_machine(&self, settings: &MachineSettings) -> Child {
+        let executor = if self
+            .started
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(2)
+        {
+            "tokio"
+        } else {
+            "async-std"
+        };
+        settings.start(
+            "async_machine_entry",
+            &[("GLOBUS_APP_FLEET_EXECUTOR", executor)],
+        )
+    }
+}
+
+async fn machine(settings: MachineSettings) {
+    let storage = storage_on(&settings).await;
+    let authorization = if settings.kind == "client" {
+        client_app(&settings.base_url, storage)
+            .await
+            .get_authorizer(TRANSFER)
+            .await
+    } else {
+        user_app(&settings.base_url, storage)
+            .await
+            .get_authorizer(TRANSFER)
+            .await
+    };
+    print_outcome(match authorization {
+        Ok(authorization) => Ok(authorization.access_token().secret().to_owned()),
+        Err(error) if error.is_login_required() => Err(error.to_string()),
+        Err(error) => panic!("{error:?}"),
+    });
 }
 
 /// Run as a child process (a "machine"): an async app on the shared
 /// table, on tokio or async-std (`GLOBUS_APP_FLEET_EXECUTOR`).
 #[test]
 fn async_machine_entry() {
-    let (Ok(base_url), Ok(table), Ok(lease), Ok(executor)) = (
-        std::env::var("GLOBUS_APP_FLEET_BASE"),
-        std::env::var("GLOBUS_APP_FLEET_TABLE"),
-        std::env::var("GLOBUS_APP_FLEET_LEASE_MS"),
-        std::env::var("GLOBUS_APP_FLEET_EXECUTOR"),
-    ) else {
+    let Some(settings) = MachineSettings::from_env() else {
         return; // Not a child: nothing to do.
     };
-    let lease = Duration::from_millis(lease.parse().unwrap());
-    if executor == "tokio" {
+    if std::env::var("GLOBUS_APP_FLEET_EXECUTOR").as_deref() == Ok("tokio") {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(machine(base_url, table, lease));
+            .block_on(machine(settings));
     } else {
-        async_std::task::block_on(machine(base_url, table, lease));
+        async_std::task::block_on(machine(settings));
     }
 }
 
-/// `count` machines, half on tokio and half on async-std.
-fn start_machines(server: &AuthServer, table: &str, lease: Duration, count: usize) -> Vec<Child> {
-    (0..count)
-        .map(|i| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "async_machine_entry", "--nocapture"])
-                .env("GLOBUS_APP_FLEET_BASE", &server.base_url)
-                .env("GLOBUS_APP_FLEET_TABLE", table)
-                .env("GLOBUS_APP_FLEET_LEASE_MS", lease.as_millis().to_string())
-                .env(
-                    "GLOBUS_APP_FLEET_EXECUTOR",
-                    if i % 2 == 0 { "tokio" } else { "async-std" },
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect()
-}
-
-fn printed(child: Child, prefix: &str) -> String {
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .lines()
-        .find_map(|line| line.split_once(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} in {stdout}"))
-        .1
-        .trim()
-        .to_owned()
-}
-
-fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    condition()
-}
-
-/// A user's fleet on one expired token, rotation on: logged in, expired.
-fn expired_user_fleet(server: &AuthServer, table: &str) -> AsyncPostgresTokenStorage {
-    server.fake().rotate_refresh_tokens = true;
-    async_std::task::block_on(async {
-        let storage = fleet_storage(table, Duration::from_secs(90)).await;
-        user_app(&server.base_url, storage.clone())
-            .await
-            .login()
-            .await
-            .unwrap();
-        let inner = Arc::clone(&storage.0);
-        blocking::unblock(move || {
-            let guard = inner.lock_renewal(TRANSFER).unwrap();
-            let mut records = inner.load().unwrap().records().to_vec();
-            for record in &mut records {
-                record.expires_at = globus_app_tests::now().saturating_sub_secs(5);
-            }
-            inner.store(&records).unwrap();
-            guard.release();
-        })
-        .await;
-        storage
-    })
-}
-
-fn stored_transfer(storage: &AsyncPostgresTokenStorage) -> TokenData {
-    let inner = &storage.0;
-    let guard = inner.lock_renewal(TRANSFER).unwrap();
-    let record = inner.load().unwrap().get(TRANSFER).unwrap().clone();
-    guard.release();
-    record
-}
-
-struct Schema(String);
-
-impl Schema {
-    fn new(test: &str) -> Self {
-        let name = format!("globus_app_async_{test}_{}", std::process::id());
-        admin(&format!("CREATE SCHEMA {name}"));
-        Self(name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = globus_app_tests::postgres_admin()
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
-    }
-}
-
-/// Async machines on tokio and async-std; the holder's PostgreSQL
-/// connections are terminated while its refresh is held up: one grant,
-/// the rotated family alive, every machine on the fresh token.
 #[test]
-fn async_machines_keep_the_family_when_the_holders_connection_is_terminated() {
-    let server = AuthServer::start();
-    let schema = Schema::new("terminated");
-    let table = format!("{}.tokens", schema.0);
-    let storage = expired_user_fleet(&server, &table);
-    server.delay_next(&[Duration::from_secs(3)]);
-    let machines = start_machines(&server, &table, Duration::from_secs(90), MACHINES);
-    assert!(
-        wait_for(Duration::from_secs(30), || server.pending_delays() == 0
-            && lease_held(&table)),
-        "no machine took the lease and sent its refresh"
-    );
-    assert!(terminate_fleet_sessions(&table) >= 1);
-    let tokens: Vec<String> = machines.into_iter().map(|m| printed(m, "TOKEN=")).collect();
-    assert_eq!(server.grants("refresh_token"), 1);
-    assert!(tokens.windows(2).all(|w| w[0] == w[1]));
-    let transfer = stored_transfer(&storage);
-    assert_eq!(transfer.access_token.secret(), tokens[0]);
-    assert!(
-        server.fake().is_live(
-            transfer.refresh_token.as_ref().unwrap().secret(),
-            globus_app_tests::now()
-        ),
-        "the rotated refresh token family survived"
-    );
+fn async_fleet_on_one_expired_token_sends_one_refresh_and_keeps_the_family() {
+    fleet::one_refresh_for_the_fleet(&AsyncFleet::default());
 }
 
-/// An async holder killed after Globus Auth rotated its refresh token and
-/// before it wrote the new one: every async machine reports a typed
-/// login-required error, and only one more (rejected) refresh is sent.
+#[test]
+fn async_fleet_of_client_apps_sends_one_client_credentials_grant() {
+    fleet::one_client_credentials_grant_for_the_fleet(&AsyncFleet::default());
+}
+
+#[test]
+fn async_terminated_connection_mid_renewal_keeps_the_family() {
+    fleet::terminated_connections_keep_the_family(&AsyncFleet::default());
+}
+
+#[test]
+fn async_idle_session_timeout_mid_renewal_keeps_the_family() {
+    fleet::an_idle_session_timeout_keeps_the_family(&AsyncFleet::default());
+}
+
 #[test]
 #[cfg(unix)]
-fn async_machines_need_a_login_after_a_holder_killed_after_its_grant() {
-    let server = AuthServer::start();
-    let schema = Schema::new("killed_after");
-    let table = format!("{}.tokens", schema.0);
-    let storage = expired_user_fleet(&server, &table);
-    let lease = Duration::from_secs(2);
-    server.hold_next_answers(&[Duration::from_secs(20)]);
-    let mut holder = start_machines(&server, &table, lease, 1).remove(0);
-    assert!(
-        wait_for(Duration::from_secs(30), || server.pending_delays() == 0
-            && lease_held(&table)),
-        "the machine never took the lease and sent its refresh"
+fn async_holder_killed_before_its_grant_is_replaced_after_its_lease() {
+    fleet::a_holder_killed_before_its_grant_is_replaced(&AsyncFleet::default());
+}
+
+#[test]
+#[cfg(unix)]
+fn async_holder_killed_after_its_grant_leaves_every_machine_needing_a_login() {
+    fleet::a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login(
+        &AsyncFleet::default(),
     );
-    holder.kill().unwrap();
-    let _ = holder.wait();
-    for machine in start_machines(&server, &table, lease, MACHINES) {
-        printed(machine, "LOGIN_REQUIRED=");
-    }
-    assert_eq!(
-        server.grants("refresh_token"),
-        2,
-        "the dead holder's refresh, and one rejected refresh"
-    );
-    assert!(stored_transfer(&storage).refresh_token.is_none());
+}
+
+#[test]
+fn async_fleet_through_pgbouncer_in_transaction_mode_sends_one_refresh() {
+    fleet::one_refresh_through_pgbouncer(&AsyncFleet::default());
+}
+
+#[test]
+fn async_lost_server_connection_through_pgbouncer_keeps_the_family() {
+    fleet::a_lost_server_connection_through_pgbouncer_keeps_the_family(&AsyncFleet::default());
 }

@@ -11,86 +11,45 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::contract::{self, record, token_of};
-use common::{AuthServer, FollowingBrowser, SIM_CLIENT_ID, now, token_printed_by};
+use common::{FollowingBrowser, SIM_CLIENT_ID, now};
 use globus_app_blocking::login::LocalServerLoginFlowManager;
 use globus_app_blocking::proto::app::TokenValidationErrorHandler;
 use globus_app_blocking::proto::storage::sealing::{SealingKey, SealingKeys};
-use globus_app_blocking::proto::token::TokenData;
 use globus_app_blocking::storage::{PostgresTokenStorage, StorageError, TokenStorage};
 use globus_app_blocking::{ClientApp, GlobusAppConfig, UserApp};
-use globus_app_tests::postgres_servers::{
-    PgBouncer, TlsPostgres, fleet_application_name, lease_held, terminate_fleet_sessions,
+use globus_app_tests::fleet::{
+    self, FleetUnderTest, MachineSettings, Schema, TRANSFER, print_outcome, wait_for,
 };
+use globus_app_tests::postgres_servers::TlsPostgres;
 
-const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
-const MACHINES: usize = 8;
 
-/// A schema for one test, dropped with everything in it at the end.
-struct Schema {
-    name: String,
-}
-
-impl Schema {
-    fn new(test: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "globus_app_{test}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        globus_app_tests::postgres_admin()
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .unwrap();
-        Self { name }
-    }
-
-    fn table(&self) -> String {
-        format!("{}.tokens", self.name)
-    }
-
-    fn storage(&self, namespace: &str) -> PostgresTokenStorage {
-        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
-            .table(self.table())
-            .namespace(namespace)
-            .build()
-            .unwrap()
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = globus_app_tests::postgres_admin()
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-    }
-}
-
-/// Polls `condition` every 20 ms for at most `limit`.
-fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    condition()
+/// A storage on `schema`'s table, in `namespace`.
+fn storage_in(schema: &Schema, namespace: &str) -> PostgresTokenStorage {
+    PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+        .table(schema.table())
+        .namespace(namespace)
+        .build()
+        .unwrap()
 }
 
 #[test]
 fn keeps_the_storage_contract() {
     let schema = Schema::new("contract");
-    contract::round_trip(&schema.storage("DEFAULT"));
-    contract::namespaces_are_isolated(&schema.storage("one"), &schema.storage("two"));
-    contract::sees_the_other_writer_under_the_lock(&schema.storage("w"), &schema.storage("w"));
+    contract::round_trip(&storage_in(&schema, "DEFAULT"));
+    contract::namespaces_are_isolated(&storage_in(&schema, "one"), &storage_in(&schema, "two"));
+    contract::sees_the_other_writer_under_the_lock(
+        &storage_in(&schema, "w"),
+        &storage_in(&schema, "w"),
+    );
     // Two storages are two pools: the lock is PostgreSQL's, not this process's.
-    contract::renewal_lock_is_exclusive(&schema.storage("l"), &schema.storage("l"));
+    contract::renewal_lock_is_exclusive(&storage_in(&schema, "l"), &storage_in(&schema, "l"));
 
     // The rows hold the token files' record JSON, and a schema version row.
     let mut admin = globus_app_tests::postgres_admin();
@@ -112,7 +71,7 @@ fn keeps_the_storage_contract() {
     assert_eq!(key_id, None);
     let version: i32 = admin
         .query_one(
-            &format!("SELECT version FROM {}.tokens_schema", schema.name),
+            &format!("SELECT version FROM {}.tokens_schema", schema.0),
             &[],
         )
         .unwrap()
@@ -189,7 +148,7 @@ fn sealed_rows_are_unreadable_without_the_key_and_bound_to_their_slot() {
     );
 
     // Without keys, with the wrong key under the same id: typed errors.
-    let unsealed = schema.storage("DEFAULT");
+    let unsealed = storage_in(&schema, "DEFAULT");
     assert!(matches!(
         unsealed.load().unwrap_err(),
         StorageError::CorruptRow { .. }
@@ -454,100 +413,12 @@ fn client_app(base_url: &str, storage: PostgresTokenStorage) -> ClientApp {
         .unwrap()
 }
 
-/// Where a test's machines keep their tokens: the table, the server
-/// (the machine's, or a pooler in front of it), the lease.
-#[derive(Clone)]
-struct Fleet {
-    table: String,
-    connection: String,
-    lease: Duration,
-}
-
-impl Fleet {
-    fn new(table: &str) -> Self {
-        Self {
-            table: table.to_owned(),
-            connection: globus_app_tests::postgres_connection_string(),
-            lease: Duration::from_secs(90),
-        }
-    }
-
-    fn storage(&self) -> PostgresTokenStorage {
-        PostgresTokenStorage::builder(format!(
-            "{} application_name={}",
-            self.connection,
-            fleet_application_name(&self.table)
-        ))
-        .table(&self.table)
-        .lease_duration(self.lease)
+fn storage_on(settings: &MachineSettings) -> PostgresTokenStorage {
+    PostgresTokenStorage::builder(&settings.connection)
+        .table(&settings.table)
+        .lease_duration(settings.lease)
         .build()
         .unwrap()
-    }
-
-    /// Starts a child process (a "machine") that builds an app of `kind`
-    /// on the fleet's table and gets an authorizer.
-    fn start_machine(&self, server: &AuthServer, kind: &str) -> Child {
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "machine_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("GLOBUS_APP_FLEET_BASE", &server.base_url)
-            .env("GLOBUS_APP_FLEET_TABLE", &self.table)
-            .env("GLOBUS_APP_FLEET_CONNECTION", &self.connection)
-            .env(
-                "GLOBUS_APP_FLEET_LEASE_MS",
-                self.lease.as_millis().to_string(),
-            )
-            .env("GLOBUS_APP_FLEET_KIND", kind)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn start_machines(&self, server: &AuthServer, kind: &str) -> Vec<Child> {
-        (0..MACHINES)
-            .map(|_| self.start_machine(server, kind))
-            .collect()
-    }
-}
-
-fn fleet_storage(table: &str) -> PostgresTokenStorage {
-    Fleet::new(table).storage()
-}
-
-/// Run as a child process (a "machine"): build an app on the shared table,
-/// get an authorizer, print its token, or that a login is required.
-#[test]
-fn machine_entry() {
-    let (Ok(base_url), Ok(table), Ok(kind), Ok(connection), Ok(lease)) = (
-        std::env::var("GLOBUS_APP_FLEET_BASE"),
-        std::env::var("GLOBUS_APP_FLEET_TABLE"),
-        std::env::var("GLOBUS_APP_FLEET_KIND"),
-        std::env::var("GLOBUS_APP_FLEET_CONNECTION"),
-        std::env::var("GLOBUS_APP_FLEET_LEASE_MS"),
-    ) else {
-        return; // Not a child: nothing to do.
-    };
-    let fleet = Fleet {
-        table,
-        connection,
-        lease: Duration::from_millis(lease.parse().unwrap()),
-    };
-    let storage = fleet.storage();
-    let authorization = if kind == "client" {
-        client_app(&base_url, storage).get_authorizer(TRANSFER)
-    } else {
-        user_app(&base_url, storage).get_authorizer(TRANSFER)
-    };
-    match authorization {
-        Ok(authorization) => println!("TOKEN={}", authorization.access_token().secret()),
-        Err(error) if error.is_login_required() => println!("LOGIN_REQUIRED={error}"),
-        Err(error) => panic!("{error:?}"),
-    }
 }
 
 fn expire_all(storage: &PostgresTokenStorage) {
@@ -557,256 +428,106 @@ fn expire_all(storage: &PostgresTokenStorage) {
         record.expires_at = now().saturating_sub_secs(5);
     }
     storage.store(&records).unwrap();
-    drop(guard);
+    guard.release();
 }
 
-/// The stored record of `resource_server`, read under the lease.
-fn stored_record(storage: &PostgresTokenStorage, resource_server: &str) -> TokenData {
-    let guard = storage.lock_renewal(resource_server).unwrap();
-    let tokens = storage.load().unwrap();
-    drop(guard);
-    tokens.get(resource_server).unwrap().clone()
+/// Blocking apps on `PostgresTokenStorage`, as the fleet scenarios of
+/// `globus_app_tests::fleet` drive them.
+struct BlockingFleet;
+
+impl FleetUnderTest for BlockingFleet {
+    fn log_in_and_expire(&self, settings: &MachineSettings) {
+        user_app(&settings.base_url, storage_on(settings))
+            .login()
+            .unwrap();
+        expire_all(&storage_on(settings));
+    }
+
+    fn get_client_token_and_expire(&self, settings: &MachineSettings) {
+        client_app(&settings.base_url, storage_on(settings))
+            .get_authorizer(TRANSFER)
+            .unwrap();
+        expire_all(&storage_on(settings));
+    }
+
+    fn stored_transfer(&self, settings: &MachineSettings) -> (String, Option<String>) {
+        let storage = storage_on(settings);
+        let guard = storage.lock_renewal(TRANSFER).unwrap();
+        let tokens = storage.load().unwrap();
+        guard.release();
+        let record = tokens.get(TRANSFER).unwrap();
+        (
+            record.access_token.secret().to_owned(),
+            record.refresh_token.as_ref().map(|t| t.secret().to_owned()),
+        )
+    }
+
+    fn start_machine(&self, settings: &MachineSettings) -> Child {
+        settings.start("machine_entry", &[])
+    }
 }
 
-/// After a fleet renewed one expired token: one refresh, every machine
-/// holds the stored token, and its rotated refresh token is live.
-fn assert_one_refresh_and_the_family_alive(
-    server: &AuthServer,
-    storage: &PostgresTokenStorage,
-    tokens: &[String],
-) {
-    assert_eq!(
-        server.grants("refresh_token"),
-        1,
-        "one refresh across {} machines",
-        tokens.len()
-    );
-    assert!(
-        tokens.windows(2).all(|w| w[0] == w[1]),
-        "every machine got the fresh token"
-    );
-    let transfer = stored_record(storage, TRANSFER);
-    assert_eq!(transfer.access_token.secret(), tokens[0]);
-    assert!(
-        server
-            .fake()
-            .is_live(transfer.refresh_token.as_ref().unwrap().secret(), now()),
-        "the rotated refresh token family survived"
-    );
-}
-
-/// A user's fleet on one expired token: logged in, then expired.
-fn expired_user_fleet(server: &AuthServer, fleet: &Fleet) -> PostgresTokenStorage {
-    server.fake().rotate_refresh_tokens = true;
-    user_app(&server.base_url, fleet.storage()).login().unwrap();
-    let storage = fleet.storage();
-    expire_all(&storage);
-    storage
+/// Run as a child process (a "machine"): a blocking app on the shared
+/// table gets an authorizer and prints its token, or that a login is
+/// required.
+#[test]
+fn machine_entry() {
+    let Some(settings) = MachineSettings::from_env() else {
+        return; // Not a child: nothing to do.
+    };
+    let storage = storage_on(&settings);
+    let authorization = if settings.kind == "client" {
+        client_app(&settings.base_url, storage).get_authorizer(TRANSFER)
+    } else {
+        user_app(&settings.base_url, storage).get_authorizer(TRANSFER)
+    };
+    print_outcome(match authorization {
+        Ok(authorization) => Ok(authorization.access_token().secret().to_owned()),
+        Err(error) if error.is_login_required() => Err(error.to_string()),
+        Err(error) => panic!("{error:?}"),
+    });
 }
 
 #[test]
 fn a_fleet_on_one_expired_token_sends_one_refresh_and_keeps_the_family() {
-    let server = AuthServer::start();
-    let schema = Schema::new("fleet_user");
-    let fleet = Fleet::new(&schema.table());
-    let storage = expired_user_fleet(&server, &fleet);
-    let tokens: Vec<String> = fleet
-        .start_machines(&server, "user")
-        .into_iter()
-        .map(token_printed_by)
-        .collect();
-    assert_one_refresh_and_the_family_alive(&server, &storage, &tokens);
+    fleet::one_refresh_for_the_fleet(&BlockingFleet);
 }
 
 #[test]
 fn a_fleet_of_client_apps_sends_one_client_credentials_grant() {
-    let server = AuthServer::start();
-    server.fake().client_secret = Some("fleet-secret".into());
-    let schema = Schema::new("fleet_client");
-    let table = schema.table();
-    let first = client_app(&server.base_url, fleet_storage(&table));
-    first.get_authorizer(TRANSFER).unwrap();
-    expire_all(&fleet_storage(&table));
-    let before = server.grants("client_credentials");
-
-    let tokens: Vec<String> = Fleet::new(&table)
-        .start_machines(&server, "client")
-        .into_iter()
-        .map(token_printed_by)
-        .collect();
-
-    assert_eq!(
-        server.grants("client_credentials") - before,
-        1,
-        "one grant for the fleet"
-    );
-    assert!(tokens.windows(2).all(|w| w[0] == w[1]));
-}
-
-/// The holder's refresh is held up at Globus Auth while its PostgreSQL
-/// connections are lost (`lose_connections`); it reconnects and writes,
-/// and the machines waiting on its lease take its token: one grant, the
-/// rotated family alive. (With a lock that lived on the connection, the
-/// lock went with it and a second machine refreshed the same token.)
-fn a_lost_connection_mid_renewal_keeps_the_family(
-    fleet: &Fleet,
-    server: &AuthServer,
-    lose_connections: impl FnOnce(),
-) {
-    let storage = expired_user_fleet(server, fleet);
-    server.delay_next(&[Duration::from_secs(3)]);
-    let machines = fleet.start_machines(server, "user");
-    assert!(
-        wait_for(Duration::from_secs(30), || server.pending_delays() == 0
-            && lease_held(&fleet.table)),
-        "no machine took the lease and sent its refresh"
-    );
-    lose_connections();
-    let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
-    assert_one_refresh_and_the_family_alive(server, &storage, &tokens);
+    fleet::one_client_credentials_grant_for_the_fleet(&BlockingFleet);
 }
 
 #[test]
 fn a_terminated_connection_mid_renewal_keeps_the_family() {
-    let server = AuthServer::start();
-    let schema = Schema::new("terminated_holder");
-    let fleet = Fleet::new(&schema.table());
-    a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
-        assert!(terminate_fleet_sessions(&fleet.table) >= 1);
-    });
+    fleet::terminated_connections_keep_the_family(&BlockingFleet);
 }
 
 #[test]
 fn an_idle_session_timeout_mid_renewal_keeps_the_family() {
-    let server = AuthServer::start();
-    let schema = Schema::new("idle_timeout");
-    // A role of the test's own, whose idle sessions end after 200 ms: the
-    // holder's connection dies while its refresh is held up (3 s).
-    let role = format!("{}_role", schema.name);
-    globus_app_tests::postgres_admin()
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN SUPERUSER; ALTER ROLE {role} SET idle_session_timeout = '200ms'"
-        ))
-        .unwrap();
-    let mut fleet = Fleet::new(&schema.table());
-    fleet.connection = format!("{} user={role}", fleet.connection);
-    a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
-        std::thread::sleep(Duration::from_millis(500));
-    });
-    drop(schema);
-    let _ =
-        globus_app_tests::postgres_admin().batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
-}
-
-/// A machine is killed holding the lease (its grant `held` at Globus Auth
-/// by `hold`); a fleet started after it waits for the lease to expire.
-fn kill_the_holder_then_start_a_fleet(
-    server: &AuthServer,
-    fleet: &Fleet,
-    hold: impl FnOnce(&AuthServer),
-) -> Vec<Child> {
-    hold(server);
-    let mut dying = fleet.start_machine(server, "user");
-    assert!(
-        wait_for(Duration::from_secs(30), || server.pending_delays() == 0
-            && lease_held(&fleet.table)),
-        "the machine never took the lease and sent its refresh"
-    );
-    dying.kill().unwrap();
-    let _ = dying.wait();
-    fleet.start_machines(server, "user")
+    fleet::an_idle_session_timeout_keeps_the_family(&BlockingFleet);
 }
 
 #[test]
 #[cfg(unix)]
 fn a_holder_killed_before_its_grant_reached_globus_auth_is_replaced_after_its_lease() {
-    let server = AuthServer::start();
-    let schema = Schema::new("killed_before");
-    let mut fleet = Fleet::new(&schema.table());
-    fleet.lease = Duration::from_secs(2);
-    let storage = expired_user_fleet(&server, &fleet);
-    let started = Instant::now();
-    let machines = kill_the_holder_then_start_a_fleet(&server, &fleet, |server| {
-        // Its refresh never reaches the fake Globus Auth.
-        server.never_handle_next(&[Duration::from_secs(20)]);
-    });
-    let tokens: Vec<String> = machines.into_iter().map(token_printed_by).collect();
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "the lease was honoured"
-    );
-    assert_one_refresh_and_the_family_alive(&server, &storage, &tokens);
+    fleet::a_holder_killed_before_its_grant_is_replaced(&BlockingFleet);
 }
 
-/// The window no lease can close: the holder dies after Globus Auth
-/// rotated the refresh token and before the new one was written. The row
-/// holds a spent refresh token; the next machine's refresh is rejected
-/// (and, with rotation, revokes the family), it stores the record without
-/// the refresh token, and every machine reports a typed login-required
-/// error. No machine sends the spent token a second time.
 #[test]
 #[cfg(unix)]
 fn a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login() {
-    let server = AuthServer::start();
-    let schema = Schema::new("killed_after");
-    let mut fleet = Fleet::new(&schema.table());
-    fleet.lease = Duration::from_secs(2);
-    let storage = expired_user_fleet(&server, &fleet);
-    let machines = kill_the_holder_then_start_a_fleet(&server, &fleet, |server| {
-        // Its refresh is handled (the token rotated), the answer held up.
-        server.hold_next_answers(&[Duration::from_secs(20)]);
-    });
-    for machine in machines {
-        let output = machine.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && stdout.contains("LOGIN_REQUIRED="),
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    assert_eq!(
-        server.grants("refresh_token"),
-        2,
-        "the dead holder's refresh, and one rejected refresh"
-    );
-    assert!(stored_record(&storage, TRANSFER).refresh_token.is_none());
+    fleet::a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login(&BlockingFleet);
 }
-
-// ------------------------------------------------------------ poolers
 
 #[test]
 fn a_fleet_through_pgbouncer_in_transaction_mode_sends_one_refresh() {
-    let pooler = PgBouncer::start_in_transaction_mode(4);
-    let server = AuthServer::start();
-    let schema = Schema::new("pgbouncer_fleet");
-    let mut fleet = Fleet::new(&schema.table());
-    fleet.connection = pooler.connection_string();
-    let storage = expired_user_fleet(&server, &fleet);
-    let tokens: Vec<String> = fleet
-        .start_machines(&server, "user")
-        .into_iter()
-        .map(token_printed_by)
-        .collect();
-    assert_one_refresh_and_the_family_alive(&server, &storage, &tokens);
+    fleet::one_refresh_through_pgbouncer(&BlockingFleet);
 }
 
 #[test]
 fn a_lost_server_connection_through_pgbouncer_keeps_the_family() {
-    let pooler = PgBouncer::start_in_transaction_mode(4);
-    let server = AuthServer::start();
-    let schema = Schema::new("pgbouncer_lost");
-    let mut fleet = Fleet::new(&schema.table());
-    fleet.connection = pooler.connection_string();
-    // PgBouncer passes the machines' application name on to its server
-    // connections: end those (the machines' own connections, to
-    // PgBouncer, live on).
-    a_lost_connection_mid_renewal_keeps_the_family(&fleet, &server, || {
-        assert!(
-            terminate_fleet_sessions(&fleet.table) >= 1,
-            "no PgBouncer session to end"
-        );
-    });
+    fleet::a_lost_server_connection_through_pgbouncer_keeps_the_family(&BlockingFleet);
 }
 
 // ------------------------------------------------------------ TLS, pool
@@ -945,4 +666,87 @@ fn a_namespace_postgresql_cannot_store_is_refused_at_build() {
             .unwrap_err();
         assert!(matches!(error, StorageError::InvalidNamespace), "{error:?}");
     }
+}
+
+// ------------------------------------------------------------ leases
+
+/// What `f` logged through `tracing` on this thread, as text.
+fn logged(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+/// Two machines on one row: the second waits out the first's lease, takes
+/// it over when it expires and writes; the first's late result then loses
+/// its compare-and-set (the newer row is kept, a typed error), and its
+/// release finds its lease gone. Each step is a tracing event without a
+/// token.
+#[test]
+fn an_expired_lease_is_taken_over_and_the_late_holder_loses_its_compare_and_set() {
+    let schema = Schema::new("lease_takeover");
+    let build = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .lease_duration(Duration::from_secs(1))
+            .lock_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap()
+    };
+    let (first, second) = (build(), build());
+    first.store(&[record("rs", "OLD-TOKEN")]).unwrap();
+
+    let log = logged(|| {
+        let late = first.lock_renewal("rs").unwrap();
+        assert_eq!(token_of(&first, "rs").as_deref(), Some("OLD-TOKEN"));
+        // Live: the second machine waits, then gives up, typed.
+        let error = second.lock_renewal("rs").unwrap_err();
+        assert!(
+            matches!(error, StorageError::LockTimeout { .. }),
+            "{error:?}"
+        );
+        // Expired: taken over; the second machine writes.
+        std::thread::sleep(Duration::from_millis(1100));
+        let current = second.lock_renewal("rs").unwrap();
+        assert_eq!(token_of(&second, "rs").as_deref(), Some("OLD-TOKEN"));
+        second.store(&[record("rs", "NEWER-TOKEN")]).unwrap();
+        current.release();
+        // The first machine's late result is not written over it.
+        let error = first.store(&[record("rs", "LATE-TOKEN")]).unwrap_err();
+        assert!(
+            matches!(&error, StorageError::RenewalSuperseded { resource_server } if resource_server == "rs"),
+            "{error:?}"
+        );
+        late.release();
+    });
+    let guard = second.lock_renewal("rs").unwrap();
+    assert_eq!(token_of(&second, "rs").as_deref(), Some("NEWER-TOKEN"));
+    guard.release();
+    for event in [
+        "lease taken",
+        "lease wait timed out",
+        "expired lease taken over",
+        "compare-and-set lost",
+        "own lease had expired",
+    ] {
+        assert!(log.contains(event), "no {event:?} in:\n{log}");
+    }
+    assert!(!log.contains("-TOKEN"), "a token in the log:\n{log}");
 }

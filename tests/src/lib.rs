@@ -16,6 +16,8 @@
 mod auth_server;
 mod fake_service;
 #[cfg(feature = "postgres")]
+pub mod fleet;
+#[cfg(feature = "postgres")]
 pub mod postgres_servers;
 mod terminal;
 
