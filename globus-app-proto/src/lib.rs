@@ -168,6 +168,7 @@ pub mod request;
 pub mod response;
 pub mod scope;
 pub mod secret;
+pub mod service;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

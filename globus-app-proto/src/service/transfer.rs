@@ -1,0 +1,512 @@
+//! Globus Transfer's requests, with the paths, query parameters and JSON
+//! bodies of the Python SDK's `TransferClient`; and the task documents
+//! ([`TransferData`], [`DeleteData`]).
+
+use serde_json::{Map, Value, json};
+
+use super::ServiceRequest;
+use super::paging::PagingStyle;
+
+/// `endpoint_search`'s paging: has-next-page and offset, 100 a page, at
+/// most 1000 results (the service's limit).
+pub const ENDPOINT_SEARCH_PAGING: PagingStyle = PagingStyle::HasNextPage {
+    page_size: 100,
+    max_total: 1000,
+};
+
+/// `task_list`'s paging: limit, offset and total, 1000 a page, at most
+/// 1000 results.
+pub const TASK_LIST_PAGING: PagingStyle = PagingStyle::LimitOffsetTotal {
+    page_size: 1000,
+    max_total: 1000,
+};
+
+/// The field of Transfer's pages that holds the items.
+pub const ITEMS_KEY: &str = "DATA";
+
+/// The filters of an endpoint search (`filter_*` query parameters); unset
+/// ones are not sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointSearch {
+    /// `filter_fulltext`: the text to search for.
+    pub fulltext: Option<String>,
+    /// `filter_scope`: `my-endpoints`, `recently-used`, `shared-with-me`...
+    pub scope: Option<String>,
+    /// `filter_owner_id`.
+    pub owner_id: Option<String>,
+    /// `filter_host_endpoint`.
+    pub host_endpoint: Option<String>,
+    /// `filter_non_functional`.
+    pub non_functional: Option<bool>,
+    /// `filter_entity_type`: `GCP_mapped_collection`, `GCSv5_endpoint`...
+    pub entity_type: Option<String>,
+    /// `limit` (the pager sets it when paging).
+    pub limit: Option<u64>,
+    /// `offset`.
+    pub offset: Option<u64>,
+}
+
+impl EndpointSearch {
+    /// A full-text search for `text`.
+    pub fn fulltext(text: impl Into<String>) -> Self {
+        Self {
+            fulltext: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// With `filter_scope`.
+    #[must_use]
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// With `filter_entity_type`.
+    #[must_use]
+    pub fn entity_type(mut self, entity_type: impl Into<String>) -> Self {
+        self.entity_type = Some(entity_type.into());
+        self
+    }
+
+    /// With `filter_owner_id`.
+    #[must_use]
+    pub fn owner_id(mut self, owner_id: impl Into<String>) -> Self {
+        self.owner_id = Some(owner_id.into());
+        self
+    }
+}
+
+/// `GET /v0.10/endpoint_search`.
+pub fn endpoint_search(search: &EndpointSearch) -> ServiceRequest {
+    ServiceRequest::get("/v0.10/endpoint_search")
+        .query_opt("filter_fulltext", search.fulltext.as_deref())
+        .query_opt("filter_scope", search.scope.as_deref())
+        .query_opt("filter_owner_id", search.owner_id.as_deref())
+        .query_opt("filter_host_endpoint", search.host_endpoint.as_deref())
+        .query_opt(
+            "filter_non_functional",
+            search
+                .non_functional
+                .map(|b| if b { "true" } else { "false" }),
+        )
+        .query_opt("filter_entity_type", search.entity_type.as_deref())
+        .query_opt("limit", search.limit)
+        .query_opt("offset", search.offset)
+}
+
+/// `GET /v0.10/endpoint/{id}`.
+pub fn get_endpoint(endpoint_id: &str) -> ServiceRequest {
+    ServiceRequest::get(format!("/v0.10/endpoint/{}", path_segment(endpoint_id)))
+}
+
+/// The options of a directory listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// `path` (default: the collection's default directory).
+    pub path: Option<String>,
+    /// `show_hidden`.
+    pub show_hidden: Option<bool>,
+    /// `orderby`, e.g. `["name ASC"]` (comma-joined).
+    pub orderby: Vec<String>,
+    /// `filter`, e.g. `["name:~*.txt", "type:file"]` (joined with `/`).
+    pub filter: Vec<String>,
+    /// `limit`.
+    pub limit: Option<u64>,
+    /// `offset`.
+    pub offset: Option<u64>,
+    /// `local_user` (GCS v5 mapped collections).
+    pub local_user: Option<String>,
+}
+
+impl Listing {
+    /// A listing of `path`.
+    pub fn path(path: impl Into<String>) -> Self {
+        Self {
+            path: Some(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// With a filter (`name:~*.txt`, `type:dir`...); several are ANDed.
+    #[must_use]
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.filter.push(filter.into());
+        self
+    }
+
+    /// With `show_hidden`.
+    #[must_use]
+    pub fn show_hidden(mut self, show: bool) -> Self {
+        self.show_hidden = Some(show);
+        self
+    }
+}
+
+/// `GET /v0.10/operation/endpoint/{id}/ls`.
+pub fn operation_ls(endpoint_id: &str, listing: &Listing) -> ServiceRequest {
+    ServiceRequest::get(format!(
+        "/v0.10/operation/endpoint/{}/ls",
+        path_segment(endpoint_id)
+    ))
+    .query_opt("path", listing.path.as_deref())
+    .query_opt(
+        "show_hidden",
+        listing.show_hidden.map(|b| if b { "1" } else { "0" }),
+    )
+    .query_opt("limit", listing.limit)
+    .query_opt("offset", listing.offset)
+    .query_opt(
+        "orderby",
+        (!listing.orderby.is_empty()).then(|| listing.orderby.join(",")),
+    )
+    .query_opt(
+        "filter",
+        (!listing.filter.is_empty()).then(|| listing.filter.join("/")),
+    )
+    .query_opt("local_user", listing.local_user.as_deref())
+}
+
+/// `POST /v0.10/operation/endpoint/{id}/mkdir`.
+pub fn operation_mkdir(endpoint_id: &str, path: &str) -> ServiceRequest {
+    ServiceRequest::post(
+        format!(
+            "/v0.10/operation/endpoint/{}/mkdir",
+            path_segment(endpoint_id)
+        ),
+        json!({"DATA_TYPE": "mkdir", "path": path}),
+    )
+}
+
+/// `POST /v0.10/operation/endpoint/{id}/rename`.
+pub fn operation_rename(endpoint_id: &str, old_path: &str, new_path: &str) -> ServiceRequest {
+    ServiceRequest::post(
+        format!(
+            "/v0.10/operation/endpoint/{}/rename",
+            path_segment(endpoint_id)
+        ),
+        json!({"DATA_TYPE": "rename", "old_path": old_path, "new_path": new_path}),
+    )
+}
+
+/// `GET /v0.10/operation/endpoint/{id}/stat`.
+pub fn operation_stat(endpoint_id: &str, path: &str) -> ServiceRequest {
+    ServiceRequest::get(format!(
+        "/v0.10/operation/endpoint/{}/stat",
+        path_segment(endpoint_id)
+    ))
+    .query("path", path)
+}
+
+/// `GET /v0.10/submission_id`.
+pub fn get_submission_id() -> ServiceRequest {
+    ServiceRequest::get("/v0.10/submission_id")
+}
+
+/// `POST /v0.10/transfer`: idempotent, because it carries its
+/// `submission_id` (Transfer runs a submission id at most once).
+pub fn submit_transfer(data: &TransferData) -> ServiceRequest {
+    let idempotent = data.submission_id().is_some();
+    ServiceRequest::post("/v0.10/transfer", data.to_json()).with_idempotent(idempotent)
+}
+
+/// `POST /v0.10/delete`: idempotent with its `submission_id`.
+pub fn submit_delete(data: &DeleteData) -> ServiceRequest {
+    let idempotent = data.submission_id().is_some();
+    ServiceRequest::post("/v0.10/delete", data.to_json()).with_idempotent(idempotent)
+}
+
+/// `GET /v0.10/task/{id}`.
+pub fn get_task(task_id: &str) -> ServiceRequest {
+    ServiceRequest::get(format!("/v0.10/task/{}", path_segment(task_id)))
+}
+
+/// The options of a task list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskList {
+    /// `filter`, e.g. `["status:ACTIVE,INACTIVE"]` (joined with `/`).
+    pub filter: Vec<String>,
+    /// `orderby` (comma-joined).
+    pub orderby: Vec<String>,
+    /// `limit` (the pager sets it when paging).
+    pub limit: Option<u64>,
+    /// `offset`.
+    pub offset: Option<u64>,
+}
+
+/// `GET /v0.10/task_list`.
+pub fn task_list(options: &TaskList) -> ServiceRequest {
+    ServiceRequest::get("/v0.10/task_list")
+        .query_opt("limit", options.limit)
+        .query_opt("offset", options.offset)
+        .query_opt(
+            "orderby",
+            (!options.orderby.is_empty()).then(|| options.orderby.join(",")),
+        )
+        .query_opt(
+            "filter",
+            (!options.filter.is_empty()).then(|| options.filter.join("/")),
+        )
+}
+
+/// `POST /v0.10/task/{id}/cancel` (no body).
+pub fn cancel_task(task_id: &str) -> ServiceRequest {
+    let mut request = ServiceRequest::new(
+        http::Method::POST,
+        format!("/v0.10/task/{}/cancel", path_segment(task_id)),
+    );
+    // Cancelling twice is harmless.
+    request.idempotent = true;
+    request
+}
+
+/// The `data_access` scope of a GCS collection, optional (`*`), as a
+/// dependency of Transfer's scope: what `add_app_data_access_scope` adds.
+pub fn data_access_scope(collection_id: &str) -> String {
+    format!("*https://auth.globus.org/scopes/{collection_id}/data_access")
+}
+
+/// A Transfer scope string requiring the `data_access` scopes of
+/// `collection_ids` as optional dependencies.
+pub fn transfer_scope_with_data_access<'a>(
+    collection_ids: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let dependencies: Vec<String> = collection_ids.into_iter().map(data_access_scope).collect();
+    format!(
+        "{}[{}]",
+        crate::scope::well_known::transfer::ALL,
+        dependencies.join(" ")
+    )
+}
+
+/// Whether `id` looks like a UUID (a collection id), as the Python SDK
+/// checks before adding a scope for it.
+pub fn is_uuid(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// How a sync transfer compares files: `exists` (0), `size` (1), `mtime`
+/// (2), `checksum` (3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncLevel {
+    /// Copy files that do not exist at the destination.
+    Exists,
+    /// ... or differ in size.
+    Size,
+    /// ... or are newer at the source.
+    Mtime,
+    /// ... or differ in checksum.
+    Checksum,
+}
+
+impl SyncLevel {
+    fn number(self) -> u8 {
+        match self {
+            Self::Exists => 0,
+            Self::Size => 1,
+            Self::Mtime => 2,
+            Self::Checksum => 3,
+        }
+    }
+}
+
+/// A transfer task document (`DATA_TYPE: transfer`): the collections,
+/// options and items. Unset options are not sent, as in the Python SDK.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferData {
+    fields: Map<String, Value>,
+    items: Vec<Value>,
+}
+
+impl TransferData {
+    /// A transfer from `source` to `destination` (collection ids).
+    pub fn new(source: &str, destination: &str) -> Self {
+        let mut fields = Map::new();
+        fields.insert("source_endpoint".into(), source.into());
+        fields.insert("destination_endpoint".into(), destination.into());
+        Self {
+            fields,
+            items: Vec::new(),
+        }
+    }
+
+    fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.fields.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// `label`.
+    #[must_use]
+    pub fn label(self, label: &str) -> Self {
+        self.set("label", label)
+    }
+
+    /// `submission_id` (fetched by the client if unset).
+    pub fn submission_id(&self) -> Option<&str> {
+        self.fields.get("submission_id").and_then(Value::as_str)
+    }
+
+    /// With `submission_id`.
+    #[must_use]
+    pub fn with_submission_id(self, id: &str) -> Self {
+        self.set("submission_id", id)
+    }
+
+    /// `sync_level`.
+    #[must_use]
+    pub fn sync_level(self, level: SyncLevel) -> Self {
+        self.set("sync_level", level.number())
+    }
+
+    /// `verify_checksum`.
+    #[must_use]
+    pub fn verify_checksum(self, verify: bool) -> Self {
+        self.set("verify_checksum", verify)
+    }
+
+    /// `preserve_timestamp`.
+    #[must_use]
+    pub fn preserve_timestamp(self, preserve: bool) -> Self {
+        self.set("preserve_timestamp", preserve)
+    }
+
+    /// `encrypt_data`.
+    #[must_use]
+    pub fn encrypt_data(self, encrypt: bool) -> Self {
+        self.set("encrypt_data", encrypt)
+    }
+
+    /// `deadline` (ISO 8601).
+    #[must_use]
+    pub fn deadline(self, deadline: &str) -> Self {
+        self.set("deadline", deadline)
+    }
+
+    /// Any other field of the document.
+    #[must_use]
+    pub fn field(self, key: &str, value: Value) -> Self {
+        self.set(key, value)
+    }
+
+    /// Adds an item: a file, or with `recursive` a directory.
+    #[must_use]
+    pub fn item(mut self, source_path: &str, destination_path: &str, recursive: bool) -> Self {
+        let mut item = json!({
+            "DATA_TYPE": "transfer_item",
+            "source_path": source_path,
+            "destination_path": destination_path,
+        });
+        if recursive {
+            item["recursive"] = Value::Bool(true);
+        }
+        self.items.push(item);
+        self
+    }
+
+    /// The items.
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// The document.
+    pub fn to_json(&self) -> Value {
+        let mut document = Map::new();
+        document.insert("DATA_TYPE".into(), "transfer".into());
+        document.insert("DATA".into(), Value::Array(self.items.clone()));
+        document.extend(self.fields.clone());
+        Value::Object(document)
+    }
+}
+
+/// A delete task document (`DATA_TYPE: delete`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteData {
+    fields: Map<String, Value>,
+    items: Vec<Value>,
+}
+
+impl DeleteData {
+    /// A delete on `endpoint` (a collection id).
+    pub fn new(endpoint: &str) -> Self {
+        let mut fields = Map::new();
+        fields.insert("endpoint".into(), endpoint.into());
+        Self {
+            fields,
+            items: Vec::new(),
+        }
+    }
+
+    fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.fields.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// `label`.
+    #[must_use]
+    pub fn label(self, label: &str) -> Self {
+        self.set("label", label)
+    }
+
+    /// `recursive`: delete directories and their contents.
+    #[must_use]
+    pub fn recursive(self, recursive: bool) -> Self {
+        self.set("recursive", recursive)
+    }
+
+    /// `submission_id` (fetched by the client if unset).
+    pub fn submission_id(&self) -> Option<&str> {
+        self.fields.get("submission_id").and_then(Value::as_str)
+    }
+
+    /// With `submission_id`.
+    #[must_use]
+    pub fn with_submission_id(self, id: &str) -> Self {
+        self.set("submission_id", id)
+    }
+
+    /// Adds a path to delete.
+    #[must_use]
+    pub fn item(mut self, path: &str) -> Self {
+        self.items
+            .push(json!({"DATA_TYPE": "delete_item", "path": path}));
+        self
+    }
+
+    /// The document.
+    pub fn to_json(&self) -> Value {
+        let mut document = Map::new();
+        document.insert("DATA_TYPE".into(), "delete".into());
+        document.insert("DATA".into(), Value::Array(self.items.clone()));
+        document.extend(self.fields.clone());
+        Value::Object(document)
+    }
+}
+
+/// A path segment (an id) with `/`, `?`, `#` and `%` escaped, so that an id
+/// cannot change the route.
+pub(crate) fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for c in id.chars() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            '%' => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether a task document is done waiting for: its status is not
+/// `ACTIVE` (as the Python SDK's `task_wait`); `None` without a status.
+pub fn task_is_done(task: &Value) -> Option<bool> {
+    task.get("status")
+        .and_then(Value::as_str)
+        .map(|status| status != "ACTIVE")
+}
