@@ -10,6 +10,8 @@ use globus_app_proto::app::{
     LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
 
+use globus_app_proto::service::AuthorizationRetries;
+
 use crate::Error;
 use crate::adapter::{
     AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
@@ -134,6 +136,31 @@ impl Driver {
         Ok(authorization)
     }
 
+    /// The authorization to send a refused request with once more, after
+    /// a verdict: a replacement of `refused` after a 401, a login with a
+    /// GARE's parameters, or `None` for a final answer.
+    fn authorization_after(
+        &self,
+        verdict: ServiceVerdict,
+        resource_server: &str,
+        refused: &Authorization,
+    ) -> Result<Option<Authorization>, Error> {
+        match verdict {
+            ServiceVerdict::RenewAndRetry => self
+                .drive(
+                    self.app
+                        .get_authorizer_replacing(resource_server, refused.access_token()),
+                )
+                .map(Some),
+            ServiceVerdict::LoginAndRetry(params) => {
+                let options = LoginOptions::new().authorization_parameters(*params);
+                self.drive(self.app.login_with(options))?;
+                self.get_authorizer(resource_server).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
         match self.app.gare_redrive_parameters(response) {
             Some(params) => {
@@ -155,9 +182,10 @@ impl Driver {
 /// `Authorization` header, and handles Globus Auth's answers once: a 401
 /// gets the token renewed (concurrent callers renew once) and the request
 /// sent again; a 403 carrying a GARE, with `auto_redrive_gares` on, gets a
-/// login with its requirements and the request sent again. A request is
-/// sent at most twice; the second answer is returned as it is. Cheap to
-/// clone.
+/// login with its requirements and the request sent again. Each happens at
+/// most once per request, in either order ("401, then a GARE" is renewed,
+/// logged in and answered in three requests); then the answer is returned
+/// as it is. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthorizedClient {
     driver: Driver,
@@ -192,23 +220,19 @@ impl AuthorizedClient {
         let app = &self.driver.app;
         let resource_server = self.hosts.resolve(app, request.uri())?;
         let mut authorization = self.driver.get_authorizer(&resource_server)?;
-        let mut is_retry = false;
+        let mut retries = AuthorizationRetries::default();
         loop {
             let response = self
                 .http
                 .send(authorized_request(request, &authorization)?)?;
-            authorization = match app.judge_service_response(&response, is_retry) {
-                ServiceVerdict::RenewAndRetry => self.driver.drive(
-                    app.get_authorizer_replacing(&resource_server, authorization.access_token()),
-                )?,
-                ServiceVerdict::LoginAndRetry(params) => {
-                    let options = LoginOptions::new().authorization_parameters(*params);
-                    self.driver.drive(app.login_with(options))?;
-                    self.driver.get_authorizer(&resource_server)?
-                }
-                _ => return Ok(response),
-            };
-            is_retry = true;
+            let verdict = retries.judge(app, &response);
+            match self
+                .driver
+                .authorization_after(verdict, &resource_server, &authorization)?
+            {
+                Some(next) => authorization = next,
+                None => return Ok(response),
+            }
         }
     }
 }
@@ -432,6 +456,19 @@ impl AppCommon {
     /// request once more.
     pub fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
         self.driver.redrive_gare(response)
+    }
+
+    /// The authorization to send a refused request with once more (see
+    /// [`AuthorizationRetries`]), or `None` for a final answer. Shared by
+    /// the authorized client and the service clients.
+    pub(crate) fn authorization_after(
+        &self,
+        verdict: ServiceVerdict,
+        resource_server: &str,
+        refused: &Authorization,
+    ) -> Result<Option<Authorization>, Error> {
+        self.driver
+            .authorization_after(verdict, resource_server, refused)
     }
 }
 

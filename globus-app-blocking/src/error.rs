@@ -5,6 +5,7 @@ use globus_app_proto::app::{AppError, ConfigError, InvalidAccessToken, TokenVali
 use globus_app_proto::auth_error::AuthApiError;
 use globus_app_proto::response::ResponseError;
 use globus_app_proto::scope::ScopeParseError;
+use globus_app_proto::service::{ServiceError, ServiceRequestError};
 
 use crate::http::TransportError;
 use crate::login::LoginFlowError;
@@ -88,6 +89,23 @@ pub enum Error {
         /// The host (and port) of the request.
         host: String,
     },
+    /// A Globus service answered with an error (or an answer that is not
+    /// what its API promises: [`ServiceError::is_malformed`]).
+    #[error(transparent)]
+    Service(Box<ServiceError>),
+    /// A service request was not sent: its URL is outside the client's
+    /// base URL (another scheme, host or port), a production URL is plain
+    /// http, or the request is invalid. No token left the process.
+    #[error(transparent)]
+    ServiceRequest(Box<ServiceRequestError>),
+    /// A service client was bound to an app of another environment.
+    #[error("a {client} client cannot use an app of environment {app}")]
+    EnvironmentMismatch {
+        /// The client's environment.
+        client: String,
+        /// The app's environment.
+        app: String,
+    },
     /// The configuration names a custom part (token storage, login flow
     /// manager) or a part whose feature is off (HTTP client), and none was
     /// given to the builder.
@@ -115,6 +133,8 @@ from_boxed!(
     Login(LoginFlowError),
     Config(ConfigError),
     Scope(ScopeParseError),
+    Service(ServiceError),
+    ServiceRequest(ServiceRequestError),
 );
 
 impl Error {
@@ -152,13 +172,15 @@ impl Error {
             Self::App(error) => error.is_retryable(),
             Self::Transport(error) => error.is_retryable(),
             Self::Storage(error) => error.is_retryable(),
+            Self::Service(error) => matches!(error.status.as_u16(), 429 | 500 | 502 | 503 | 504),
             _ => false,
         }
     }
 
-    /// The HTTP status of an error response from Globus Auth.
+    /// The HTTP status of an error response from Globus Auth or a service.
     pub fn http_status(&self) -> Option<http::StatusCode> {
         let status = match self {
+            Self::Service(error) => return Some(error.status),
             Self::App(error) => match &**error {
                 AppError::Response(ResponseError::NotJson { status, .. }) => *status,
                 _ => self.auth_api_error()?.status,

@@ -213,7 +213,7 @@ impl UreqClient {
 
 /// The TLS stack and roots the features choose.
 #[cfg(feature = "ureq")]
-fn tls_config() -> ureq::tls::TlsConfig {
+pub(crate) fn tls_config() -> ureq::tls::TlsConfig {
     use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
     let builder = TlsConfig::builder();
     #[cfg(feature = "tls-native")]
@@ -228,7 +228,7 @@ fn tls_config() -> ureq::tls::TlsConfig {
 }
 
 #[cfg(feature = "ureq")]
-fn ureq_kind(error: &ureq::Error) -> TransportErrorKind {
+pub(crate) fn ureq_kind(error: &ureq::Error) -> TransportErrorKind {
     match error {
         ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
         ureq::Error::HostNotFound => TransportErrorKind::Dns,
@@ -335,7 +335,7 @@ fn transient(status: http::StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
-fn retry_after(response: &http::Response<Vec<u8>>) -> Option<Duration> {
+fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
     let value = response
         .headers()
         .get(http::header::RETRY_AFTER)?
@@ -379,9 +379,15 @@ impl Retries {
     /// Decisions for a request (see [`AuthRequest::is_retryable`]).
     pub fn new(request: &AuthRequest, policy: RetryPolicy) -> Self {
         crate::trace::sending(request);
+        Self::for_request(request.is_retryable(), policy)
+    }
+
+    /// Decisions for a request that may be sent again only if `retryable`
+    /// (a service request: idempotent).
+    pub fn for_request(retryable: bool, policy: RetryPolicy) -> Self {
         let now = Instant::now();
         Self {
-            retryable: request.is_retryable(),
+            retryable,
             policy,
             started: now,
             attempt_started: now,
@@ -392,9 +398,9 @@ impl Retries {
     /// The wait before another attempt after `result`, or `None` to return
     /// it: retried are 429, 500, 502, 503, 504 and transport errors, within
     /// the attempt and time limits, honouring `Retry-After`.
-    pub fn next_delay(
+    pub fn next_delay<B>(
         &mut self,
-        result: &Result<http::Response<Vec<u8>>, TransportError>,
+        result: &Result<http::Response<B>, TransportError>,
     ) -> Option<Duration> {
         crate::trace::answered(result, self.attempt_started.elapsed());
         let transient_result = match result {

@@ -130,6 +130,8 @@ mod app;
 mod error;
 pub mod http;
 pub mod login;
+#[cfg(feature = "ureq")]
+pub mod service;
 pub mod storage;
 mod trace;
 

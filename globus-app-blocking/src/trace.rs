@@ -139,9 +139,9 @@ pub(crate) fn sending(request: &globus_app_proto::request::AuthRequest) {
     let _ = request;
 }
 
-/// A Globus Auth request got a response, or none (generic over the
+/// A request got a response, or none (generic over the body and the
 /// transport's error, so that this module stands below `http`).
-pub(crate) fn answered<E: Display>(result: &Result<http::Response<Vec<u8>>, E>, elapsed: Duration) {
+pub(crate) fn answered<B, E: Display>(result: &Result<http::Response<B>, E>, elapsed: Duration) {
     #[cfg(feature = "tracing")]
     match result {
         Ok(response) => tracing::debug!(
@@ -169,7 +169,7 @@ pub(crate) fn retrying(attempt: u32, cause: &dyn Display, delay: Duration) {
         attempt,
         cause = %cause,
         delay_ms = millis(delay),
-        "retrying a Globus Auth request"
+        "retrying a request"
     );
     #[cfg(not(feature = "tracing"))]
     let _ = (attempt, cause, delay);
@@ -189,6 +189,7 @@ pub(crate) fn lock_taken(resource_server: &str, waited: Duration) {
 }
 
 /// A renewal lease of the PostgreSQL storage: `event` says what happened.
+#[cfg(feature = "postgres")]
 pub(crate) fn lease(event: &'static str, resource_server: &str, waited: Duration) {
     #[cfg(feature = "tracing")]
     {
@@ -211,6 +212,7 @@ pub(crate) fn lease(event: &'static str, resource_server: &str, waited: Duration
 
 /// The shared token store became unreachable (`reachable` false; loads are
 /// served from the cache) or reachable again.
+#[cfg(feature = "postgres")]
 pub(crate) fn shared_store(table: &str, reachable: bool) {
     #[cfg(feature = "tracing")]
     if reachable {

@@ -40,13 +40,15 @@ pub struct AuthServer {
 /// (`GET /service/resource`) wants, a dependent scope that some login must
 /// have asked for; and when browsers visited the authorize page.
 #[derive(Debug, Default)]
-struct ServerState {
+pub(crate) struct ServerState {
     /// The scope string a GARE asks for, e.g. `transfer:all[*data_access]`.
     required: Option<String>,
     /// Whether an authorize request has asked for it since.
     granted: bool,
     /// When each authorize request came, in order.
     authorize_visits: Vec<Instant>,
+    /// The scope string of each authorize request, in order.
+    pub(crate) authorized_scopes: Vec<String>,
 }
 
 impl AuthServer {
@@ -173,6 +175,12 @@ impl AuthServer {
             .count()
     }
 
+    /// The fake and the server's state, for the resource servers that
+    /// accept its tokens.
+    pub(crate) fn shared_state(&self) -> (Arc<Mutex<FakeGlobusAuth>>, Arc<Mutex<ServerState>>) {
+        (Arc::clone(&self.fake), Arc::clone(&self.service))
+    }
+
     /// The fake, to configure faults or inspect requests.
     pub fn fake(&self) -> MutexGuard<'_, FakeGlobusAuth> {
         self.fake.lock().unwrap_or_else(PoisonError::into_inner)
@@ -229,7 +237,8 @@ fn serve(
         "/v2/oauth2/authorize" => authorize(&target, fake, service),
         "/service/resource" => resource(&request, fake, service),
         "/v2/web/auth-code" => auth_code_page(&request),
-        _ => fake.lock().unwrap().handle(&request, now()),
+        _ => crate::services::auth_api(&request, fake)
+            .unwrap_or_else(|| fake.lock().unwrap().handle(&request, now())),
     };
     if let Some(hold) = hold_answer {
         std::thread::sleep(hold);
@@ -320,6 +329,7 @@ fn authorize(
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     let mut service = service.lock().unwrap_or_else(PoisonError::into_inner);
+    service.authorized_scopes.push(scope.clone());
     if service
         .required
         .as_deref()

@@ -19,6 +19,7 @@ mod fake_service;
 pub mod fleet;
 #[cfg(feature = "postgres")]
 pub mod postgres_servers;
+pub mod services;
 mod terminal;
 
 /// The README's examples, compiled as doctests (here, in the crate that is

@@ -1,0 +1,356 @@
+//! Service clients bound to an app (feature `ureq`): the Rust form of the
+//! Python SDK's `TransferClient(app=app)`.
+//!
+//! ```no_run
+//! use globus_app_blocking::UserApp;
+//! use globus_app_blocking::service::TransferClient;
+//!
+//! let app = UserApp::builder("My Tool").client_id("your-native-app-client-id").build()?;
+//! let transfer = TransferClient::new(&app)?;
+//! for endpoint in transfer.endpoint_search("Tutorial Collection").items() {
+//!     println!("{}", endpoint?["display_name"]);
+//! }
+//! # Ok::<(), globus_app_blocking::Error>(())
+//! ```
+//!
+//! - [`ServiceClient`] is the base every typed client is built on (and a
+//!   client for another service takes a page: see its docs). Binding it to
+//!   an app adds the service's scopes to the app's requirements; several
+//!   clients share one app, and one [`ServiceTransport`].
+//! - Requests are built by the core (`globus_app_proto::service`): paths,
+//!   query parameters and JSON bodies as the Python SDK sends them. A token
+//!   is never sent outside the client's base URL, nor through a redirect.
+//! - A 401 gets one renewal and a GARE one login, then the request is sent
+//!   again; 429 and 5xx answers are retried with backoff and `Retry-After`
+//!   (idempotent requests only, by default; see [`ServiceClientBuilder`]).
+//! - Answers are read whole ([`ServiceResponse`], no size cap) or streamed
+//!   ([`ServiceClient::request_reader`]); pages are iterators
+//!   ([`Pages`]).
+
+mod clients;
+mod pages;
+mod transfer;
+mod transport;
+
+use std::io::Read;
+use std::time::Duration;
+
+use globus_app_proto::app::Authorization;
+use globus_app_proto::environment::Environment;
+use globus_app_proto::service::AuthorizationRetries;
+pub use globus_app_proto::service::auth::IdentityLookup;
+pub use globus_app_proto::service::paging::PagingStyle;
+pub use globus_app_proto::service::transfer::{
+    DeleteData, EndpointSearch, Listing, SyncLevel, TaskList, TransferData,
+};
+pub use globus_app_proto::service::{
+    AUTH, GROUPS, SEARCH, ServiceError, ServiceRequest, ServiceRequestError, ServiceResponse,
+    ServiceSpec, TRANSFER,
+};
+use url::Url;
+
+pub use clients::{AuthClient, GroupsClient, SearchClient};
+pub use pages::Pages;
+pub use transfer::TransferClient;
+pub use transport::ServiceTransport;
+
+use crate::http::{Retries, RetryPolicy};
+use crate::{AppCommon, Error};
+
+/// The largest error body read (errors are small JSON documents; a larger
+/// one is cut, and its JSON then does not parse).
+const MAX_ERROR_BODY: u64 = 1 << 20;
+
+/// A client of one Globus service, bound to an app: the base of the typed
+/// clients, and a client of any other service in a page of code.
+///
+/// ```no_run
+/// use globus_app_blocking::service::{ServiceClient, ServiceRequest, ServiceSpec};
+/// use globus_app_blocking::{ClientApp, Error};
+///
+/// /// Globus Timers, on the base client.
+/// struct TimersClient(ServiceClient);
+///
+/// const TIMERS: ServiceSpec = ServiceSpec {
+///     name: "timer",
+///     resource_server: "524230d7-ea86-4a52-8312-86065a9e0417",
+///     default_scopes: &["https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer"],
+/// };
+///
+/// impl TimersClient {
+///     fn new(app: &ClientApp) -> Result<Self, Error> {
+///         ServiceClient::new(app, TIMERS).map(Self)
+///     }
+///
+///     fn list_jobs(&self) -> Result<serde_json::Value, Error> {
+///         Ok(self.0.request(&ServiceRequest::get("/v2/timers"))?.data)
+///     }
+/// }
+/// # fn main() -> Result<(), Error> {
+/// # let app = ClientApp::builder("x").client_id("c").client_secret("s").build()?;
+/// let timers = TimersClient::new(&app)?;
+/// println!("{}", timers.list_jobs()?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceClient {
+    app: AppCommon,
+    spec: ServiceSpec,
+    base_url: Url,
+    transport: ServiceTransport,
+    retry: RetryPolicy,
+    retry_non_idempotent: bool,
+}
+
+/// Builds a [`ServiceClient`]: see [`ServiceClient::builder`].
+#[must_use]
+#[derive(Debug)]
+pub struct ServiceClientBuilder {
+    app: AppCommon,
+    spec: ServiceSpec,
+    scopes: Option<Vec<String>>,
+    base_url: Option<String>,
+    environment: Option<Environment>,
+    transport: Option<ServiceTransport>,
+    retry: RetryPolicy,
+    retry_non_idempotent: bool,
+}
+
+impl ServiceClientBuilder {
+    /// Require these scopes of the app instead of the service's default
+    /// ones (the Python SDK's `app_scopes`); empty: add none.
+    pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
+        self.scopes = Some(scopes.iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// The service's URL, instead of the environment's (or
+    /// `GLOBUS_SDK_SERVICE_URL_<NAME>`'s).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The environment the client is for: it must be the app's
+    /// ([`Error::EnvironmentMismatch`] otherwise).
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = Some(environment);
+        self
+    }
+
+    /// Share this transport (its pooled connections) with other clients.
+    pub fn transport(mut self, transport: ServiceTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// How 429 and 5xx answers and lost connections are retried (default:
+    /// [`RetryPolicy::default`], 5 retries; [`RetryPolicy::NEVER`] for
+    /// none).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Retry non-idempotent requests too (a POST that is not a transfer
+    /// or delete submission), as the Python SDK does. Off by default: a
+    /// request the server may have carried out is not sent twice.
+    pub fn retry_non_idempotent(mut self, retry: bool) -> Self {
+        self.retry_non_idempotent = retry;
+        self
+    }
+
+    /// Binds the client: checks the environment, resolves the base URL,
+    /// and adds the scopes to the app's requirements.
+    pub fn build(self) -> Result<ServiceClient, Error> {
+        let core = self.app.core();
+        let app_environment = core.config().resolved_environment();
+        if let Some(environment) = self.environment
+            && environment != app_environment
+        {
+            return Err(Error::EnvironmentMismatch {
+                client: environment.name().to_owned(),
+                app: app_environment.name().to_owned(),
+            });
+        }
+        let base_url = match (&self.base_url, self.spec.name) {
+            (Some(url), _) => self.spec.base_url(app_environment, Some(url))?,
+            // The app's own Globus Auth (its configuration and
+            // GLOBUS_SDK_SERVICE_URL_AUTH already chose it).
+            (None, "auth") => core.login_client().auth_base().clone(),
+            (None, _) => {
+                let variable = std::env::var(self.spec.url_variable()).ok();
+                self.spec.base_url(app_environment, variable.as_deref())?
+            }
+        };
+        let scopes: Vec<String> = match self.scopes {
+            Some(scopes) => scopes,
+            None => self
+                .spec
+                .default_scopes
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        };
+        if !scopes.is_empty() {
+            core.add_scope_requirements_str(self.spec.resource_server, &scopes.join(" "))?;
+        }
+        Ok(ServiceClient {
+            app: self.app,
+            spec: self.spec,
+            base_url,
+            transport: self.transport.unwrap_or_default(),
+            retry: self.retry,
+            retry_non_idempotent: self.retry_non_idempotent,
+        })
+    }
+}
+
+impl ServiceClient {
+    /// A client of `spec`'s service bound to `app` (a `UserApp` or a
+    /// `ClientApp`), which is asked for the service's default scopes.
+    pub fn new(app: &AppCommon, spec: ServiceSpec) -> Result<Self, Error> {
+        Self::builder(app, spec).build()
+    }
+
+    /// A client with options: other scopes, URL, transport, retries.
+    pub fn builder(app: &AppCommon, spec: ServiceSpec) -> ServiceClientBuilder {
+        ServiceClientBuilder {
+            app: app.clone(),
+            spec,
+            scopes: None,
+            base_url: None,
+            environment: None,
+            transport: None,
+            retry: RetryPolicy::default(),
+            retry_non_idempotent: false,
+        }
+    }
+
+    /// The app the client is bound to.
+    pub fn app(&self) -> &AppCommon {
+        &self.app
+    }
+
+    /// The service.
+    pub fn spec(&self) -> ServiceSpec {
+        self.spec
+    }
+
+    /// The base URL every request is under.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The transport (clone it to share its connections).
+    pub fn transport(&self) -> &ServiceTransport {
+        &self.transport
+    }
+
+    /// Requires more scopes of the app for this service (they join the
+    /// next login's request).
+    pub fn add_scopes(&self, scopes: &str) -> Result<(), Error> {
+        self.app
+            .core()
+            .add_scope_requirements_str(self.spec.resource_server, scopes)?;
+        Ok(())
+    }
+
+    /// Sends `request` and reads its JSON answer whole (no size cap: use
+    /// [`request_reader`](Self::request_reader) for large answers).
+    pub fn request(&self, request: &ServiceRequest) -> Result<ServiceResponse, Error> {
+        let response = self.send(request)?;
+        let (parts, body) = response.into_parts();
+        let mut bytes = Vec::new();
+        body.into_reader()
+            .read_to_end(&mut bytes)
+            .map_err(|e| body_error(&self.base_url, e))?;
+        Ok(ServiceResponse::from_http(&http::Response::from_parts(
+            parts, bytes,
+        ))?)
+    }
+
+    /// Sends `request` and returns its answer's body as a reader, for
+    /// answers too large to hold (a file, a long listing). Errors are read
+    /// and returned as [`ServiceError`]s before any body is.
+    pub fn request_reader(
+        &self,
+        request: &ServiceRequest,
+    ) -> Result<impl Read + Send + 'static, Error> {
+        Ok(self.send(request)?.into_body().into_reader())
+    }
+
+    /// The pages of `request`, paged in `style` with items in `items_key`.
+    pub fn paginate(
+        &self,
+        request: ServiceRequest,
+        style: PagingStyle,
+        items_key: &'static str,
+    ) -> Pages<'_> {
+        Pages::new(self, request, style, items_key)
+    }
+
+    /// Sends with authorization, retries and the renewal or login a
+    /// refusal calls for; a 2xx answer's body is left unread.
+    fn send(&self, request: &ServiceRequest) -> Result<http::Response<ureq::Body>, Error> {
+        let http_request = request.to_http(&self.base_url)?;
+        let resource_server = self.spec.resource_server;
+        let mut authorization = self.app.get_authorizer(resource_server)?;
+        let mut refusals = AuthorizationRetries::default();
+        let retryable = request.idempotent || self.retry_non_idempotent;
+        loop {
+            let response = self.send_with_retries(&http_request, &authorization, retryable)?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let response = read_error_body(response, &self.base_url)?;
+            let verdict = refusals.judge(self.app.core(), &response);
+            match self
+                .app
+                .authorization_after(verdict, resource_server, &authorization)?
+            {
+                Some(next) => authorization = next,
+                None => return Err(ServiceError::from_http(&response).into()),
+            }
+        }
+    }
+
+    fn send_with_retries(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        authorization: &Authorization,
+        retryable: bool,
+    ) -> Result<http::Response<ureq::Body>, Error> {
+        let mut retries = Retries::for_request(retryable, self.retry);
+        loop {
+            let authorized = crate::adapter::authorized_request(request, authorization)?;
+            let result = self.transport.open(authorized);
+            match retries.next_delay(&result) {
+                Some(delay) => std::thread::sleep(delay.min(Duration::from_secs(60))),
+                None => return Ok(result?),
+            }
+        }
+    }
+}
+
+/// An error answer with its body read (at most [`MAX_ERROR_BODY`]).
+fn read_error_body(
+    response: http::Response<ureq::Body>,
+    base: &Url,
+) -> Result<http::Response<Vec<u8>>, Error> {
+    let (parts, body) = response.into_parts();
+    let mut bytes = Vec::new();
+    body.into_reader()
+        .take(MAX_ERROR_BODY)
+        .read_to_end(&mut bytes)
+        .map_err(|e| body_error(base, e))?;
+    Ok(http::Response::from_parts(parts, bytes))
+}
+
+/// A body that could not be read whole (the connection dropped, a body
+/// shorter than its `Content-Length`).
+fn body_error(base: &Url, error: std::io::Error) -> Error {
+    let uri: http::Uri = base.as_str().parse().unwrap_or_default();
+    crate::http::TransportError::new(crate::http::TransportErrorKind::of_io(&error), &uri, error)
+        .into()
+}
