@@ -16,6 +16,7 @@ use globus_app_proto::app::{
     Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, Input, LoginOptions,
     LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
+use globus_app_proto::service::AuthorizationRetries;
 
 use crate::http::{AsyncHttpClient, Sleeper, ThreadPoolSleeper, send_with_retries};
 use crate::login::{AsyncLoginFlowManager, UnblockedLogin};
@@ -181,6 +182,32 @@ impl Driver {
         Ok(authorization)
     }
 
+    /// The authorization to send a refused request with once more, after
+    /// a verdict (see `AuthorizationRetries`), or `None` for a final
+    /// answer.
+    async fn authorization_after(
+        &self,
+        verdict: ServiceVerdict,
+        resource_server: &str,
+        refused: &Authorization,
+    ) -> Result<Option<Authorization>, Error> {
+        match verdict {
+            ServiceVerdict::RenewAndRetry => self
+                .drive(
+                    self.app
+                        .get_authorizer_replacing(resource_server, refused.access_token()),
+                )
+                .await
+                .map(Some),
+            ServiceVerdict::LoginAndRetry(params) => {
+                let options = LoginOptions::new().authorization_parameters(*params);
+                self.drive(self.app.login_with(options)).await?;
+                self.get_authorizer(resource_server).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn redrive_gare(&self, response: &http::Response<Vec<u8>>) -> Result<bool, Error> {
         match self.app.gare_redrive_parameters(response) {
             Some(params) => {
@@ -197,8 +224,8 @@ impl Driver {
 /// [`ClientApp`]).
 /// The same behaviour as `globus_app_blocking::AuthorizedClient`: the
 /// request's host gives the resource server, a 401 gets the token renewed
-/// and a GARE (with `auto_redrive_gares`) a login, and the request is sent
-/// at most twice. Cheap to clone.
+/// and a GARE (with `auto_redrive_gares`) a login, each at most once per
+/// request. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthorizedClient {
     driver: Driver,
@@ -235,29 +262,21 @@ impl AuthorizedClient {
         let app = &self.driver.app;
         let resource_server = self.hosts.resolve(app, request.uri())?;
         let mut authorization = self.driver.get_authorizer(&resource_server).await?;
-        let mut is_retry = false;
+        let mut refusals = AuthorizationRetries::default();
         loop {
             let response = self
                 .http
                 .send(authorized_request(request, &authorization)?)
                 .await?;
-            authorization = match app.judge_service_response(&response, is_retry) {
-                ServiceVerdict::RenewAndRetry => {
-                    self.driver
-                        .drive(app.get_authorizer_replacing(
-                            &resource_server,
-                            authorization.access_token(),
-                        ))
-                        .await?
-                }
-                ServiceVerdict::LoginAndRetry(params) => {
-                    let options = LoginOptions::new().authorization_parameters(*params);
-                    self.driver.drive(app.login_with(options)).await?;
-                    self.driver.get_authorizer(&resource_server).await?
-                }
-                _ => return Ok(response),
-            };
-            is_retry = true;
+            let verdict = refusals.judge(app, &response);
+            match self
+                .driver
+                .authorization_after(verdict, &resource_server, &authorization)
+                .await?
+            {
+                Some(next) => authorization = next,
+                None => return Ok(response),
+            }
         }
     }
 }
@@ -449,6 +468,29 @@ impl AppCommon {
             http: Arc::new(client),
             hosts: ServiceHosts::default(),
         }
+    }
+
+    /// The authorization to send a refused request with once more, or
+    /// `None` for a final answer (the service clients' step).
+    pub(crate) async fn authorization_after(
+        &self,
+        verdict: ServiceVerdict,
+        resource_server: &str,
+        refused: &Authorization,
+    ) -> Result<Option<Authorization>, Error> {
+        self.driver
+            .authorization_after(verdict, resource_server, refused)
+            .await
+    }
+
+    /// How the app waits (retries, polls) without blocking an executor.
+    pub(crate) fn sleeper(&self) -> &dyn Sleeper {
+        self.driver.sleeper.as_ref()
+    }
+
+    /// The retry policy of the app's requests.
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.driver.retry
     }
 
     /// The app core: configuration, client, identity.

@@ -94,6 +94,8 @@
 mod app;
 pub mod http;
 pub mod login;
+#[cfg(feature = "ureq")]
+pub mod service;
 pub mod storage;
 
 pub use app::{

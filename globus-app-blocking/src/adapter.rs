@@ -566,3 +566,56 @@ mod tests {
         assert!(now > UnixTime::from_secs(1_700_000_000));
     }
 }
+
+/// How a service client is bound to its app: scopes instead of the
+/// service's defaults, a base URL instead of the environment's, the
+/// environment it expects. Shared by both adapters' service clients.
+#[cfg(feature = "ureq")]
+#[derive(Debug, Clone, Default)]
+pub struct ServiceBinding {
+    /// Scopes to require instead of the service's defaults (empty: none).
+    pub scopes: Option<Vec<String>>,
+    /// The service's URL instead of the environment's.
+    pub base_url: Option<String>,
+    /// The environment the client expects (the app's, or an error).
+    pub environment: Option<globus_app_proto::environment::Environment>,
+}
+
+/// Binds a client of `spec` to `app`: checks the environment, resolves the
+/// base URL (the binding's, `GLOBUS_SDK_SERVICE_URL_<NAME>`, the
+/// environment's; for Auth, the app's own Globus Auth), and adds the
+/// scopes to the app's requirements. Returns the base URL.
+#[cfg(feature = "ureq")]
+pub fn bind_service(
+    app: &GlobusApp,
+    spec: globus_app_proto::service::ServiceSpec,
+    binding: &ServiceBinding,
+) -> Result<url::Url, Error> {
+    let app_environment = app.config().resolved_environment();
+    if let Some(environment) = binding.environment
+        && environment != app_environment
+    {
+        return Err(Error::EnvironmentMismatch {
+            client: environment.name().to_owned(),
+            app: app_environment.name().to_owned(),
+        });
+    }
+    let base_url = match (&binding.base_url, spec.name) {
+        (Some(url), _) => spec.base_url(app_environment, Some(url))?,
+        // The app's own Globus Auth (its configuration and
+        // GLOBUS_SDK_SERVICE_URL_AUTH already chose it).
+        (None, "auth") => app.login_client().auth_base().clone(),
+        (None, _) => {
+            let variable = std::env::var(spec.url_variable()).ok();
+            spec.base_url(app_environment, variable.as_deref())?
+        }
+    };
+    let scopes: Vec<&str> = match &binding.scopes {
+        Some(scopes) => scopes.iter().map(String::as_str).collect(),
+        None => spec.default_scopes.to_vec(),
+    };
+    if !scopes.is_empty() {
+        app.add_scope_requirements_str(spec.resource_server, &scopes.join(" "))?;
+    }
+    Ok(base_url)
+}

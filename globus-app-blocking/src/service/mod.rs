@@ -51,7 +51,7 @@ use url::Url;
 
 pub use clients::{AuthClient, GroupsClient, SearchClient};
 pub use pages::Pages;
-pub use transfer::TransferClient;
+pub use transfer::{TransferClient, task_wait_bounds};
 pub use transport::ServiceTransport;
 
 use crate::http::{Retries, RetryPolicy};
@@ -163,38 +163,15 @@ impl ServiceClientBuilder {
     /// Binds the client: checks the environment, resolves the base URL,
     /// and adds the scopes to the app's requirements.
     pub fn build(self) -> Result<ServiceClient, Error> {
-        let core = self.app.core();
-        let app_environment = core.config().resolved_environment();
-        if let Some(environment) = self.environment
-            && environment != app_environment
-        {
-            return Err(Error::EnvironmentMismatch {
-                client: environment.name().to_owned(),
-                app: app_environment.name().to_owned(),
-            });
-        }
-        let base_url = match (&self.base_url, self.spec.name) {
-            (Some(url), _) => self.spec.base_url(app_environment, Some(url))?,
-            // The app's own Globus Auth (its configuration and
-            // GLOBUS_SDK_SERVICE_URL_AUTH already chose it).
-            (None, "auth") => core.login_client().auth_base().clone(),
-            (None, _) => {
-                let variable = std::env::var(self.spec.url_variable()).ok();
-                self.spec.base_url(app_environment, variable.as_deref())?
-            }
-        };
-        let scopes: Vec<String> = match self.scopes {
-            Some(scopes) => scopes,
-            None => self
-                .spec
-                .default_scopes
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        };
-        if !scopes.is_empty() {
-            core.add_scope_requirements_str(self.spec.resource_server, &scopes.join(" "))?;
-        }
+        let base_url = crate::adapter::bind_service(
+            self.app.core(),
+            self.spec,
+            &crate::adapter::ServiceBinding {
+                scopes: self.scopes,
+                base_url: self.base_url,
+                environment: self.environment,
+            },
+        )?;
         Ok(ServiceClient {
             app: self.app,
             spec: self.spec,
@@ -276,7 +253,7 @@ impl ServiceClient {
     pub fn request_reader(
         &self,
         request: &ServiceRequest,
-    ) -> Result<impl Read + Send + 'static, Error> {
+    ) -> Result<impl Read + Send + use<>, Error> {
         Ok(self.send(request)?.into_body().into_reader())
     }
 

@@ -183,7 +183,7 @@ impl TransferClient {
         timeout: Duration,
         poll_interval: Duration,
     ) -> Result<bool, Error> {
-        let (timeout, poll_interval) = wait_bounds(timeout, poll_interval)?;
+        let (timeout, poll_interval) = task_wait_bounds(timeout, poll_interval)?;
         let mut waited = Duration::ZERO;
         loop {
             let task = self.get_task(task_id)?;
@@ -202,8 +202,10 @@ impl TransferClient {
 }
 
 /// `task_wait`'s timeout and interval, checked as the Python SDK does
-/// (each at least 1 s; the interval at most the timeout).
-pub(crate) fn wait_bounds(
+/// (each at least 1 s; the interval at most the timeout). Shared with the
+/// async crate's `task_wait`.
+#[doc(hidden)]
+pub fn task_wait_bounds(
     timeout: Duration,
     poll_interval: Duration,
 ) -> Result<(Duration, Duration), Error> {

@@ -50,6 +50,16 @@ impl ServiceTransport {
         Self { agent }
     }
 
+    /// Sends `request`; the answer's body is a reader (the async crate
+    /// reads it on its thread pool).
+    pub fn open_reader(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<impl std::io::Read + Send + use<>>, TransportError> {
+        let (parts, body) = self.open(request)?.into_parts();
+        Ok(http::Response::from_parts(parts, body.into_reader()))
+    }
+
     /// Sends `request`; the answer's body is left to read.
     pub(crate) fn open(
         &self,

@@ -326,7 +326,6 @@ impl JsonTokenStorage {
     /// directory synced. The temp file is never followed through a link,
     /// and is private (0600) whatever it was.
     fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-        let dir = directory_of(path);
         let temp = self.temp_path(path);
         let mut options = File::options();
         options.write(true).create(true).truncate(true);
@@ -355,9 +354,12 @@ impl JsonTokenStorage {
         }
         written?;
         #[cfg(unix)]
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StorageError::io("sync the directory", dir, e))?;
+        {
+            let dir = directory_of(path);
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StorageError::io("sync the directory", dir, e))?;
+        }
         Ok(())
     }
 

@@ -155,8 +155,9 @@ fn open_no_follow(path: &Path) -> Result<File, StorageError> {
 }
 
 /// Whether the last component of a path may be a symbolic link to follow
-/// (`O_NOFOLLOW` on Unix when true).
+/// (`O_NOFOLLOW` on Unix when true; elsewhere there is no such flag).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) struct NoFollow(pub(crate) bool);
 
 /// Opens `path` as `options` say without waiting on what is not a regular

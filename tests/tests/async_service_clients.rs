@@ -1,0 +1,206 @@
+//! The async service clients against the local Globus Auth and its
+//! resource servers, under every executor the async crate supports (no
+//! runtime, async-std, tokio): the typed calls and a task waited for,
+//! paging as a stream, "401 then GARE", retries, connection reuse, a large
+//! answer read as an `AsyncRead`, and token safety.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::io::AsyncReadExt as _;
+use futures::stream::{StreamExt as _, TryStreamExt as _};
+use globus_app_async::login::{BrowserOpener, LocalServerLoginFlowManager, UnblockedLogin};
+use globus_app_async::proto::testing::SIM_CLIENT_ID;
+use globus_app_async::service::{
+    EndpointSearch, GROUPS, GroupsClient, Listing, SEARCH, SearchClient, ServiceClient,
+    ServiceRequest, TRANSFER, TransferClient, TransferData,
+};
+use globus_app_blocking::storage::MemoryTokenStorage;
+use globus_app_async::{Error, GlobusAppConfig, UserApp};
+use globus_app_tests::services::{
+    MAPPED_COLLECTION, SEARCH_INDEX, ServicesServer, TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2,
+};
+use globus_app_tests::{AuthServer, FakeService, follow_authorize_url};
+use serde_json::json;
+
+struct Browser;
+
+impl BrowserOpener for Browser {
+    fn open(&self, url: &str) -> Result<(), globus_app_async::login::BrowserError> {
+        follow_authorize_url(url);
+        Ok(())
+    }
+}
+
+/// Runs `test` with no runtime, under async-std and under tokio.
+fn on_every_executor<F: Future<Output = ()>>(test: impl Fn() -> F) {
+    futures::executor::block_on(test());
+    async_std::task::block_on(test());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test());
+}
+
+async fn setup() -> (AuthServer, ServicesServer, UserApp) {
+    let server = AuthServer::start();
+    let services = server.start_services();
+    let app = UserApp::builder("Async Service Clients")
+        .client_id(SIM_CLIENT_ID)
+        .config(
+            GlobusAppConfig::default()
+                .with_auth_base_url(server.base_url.clone())
+                .with_request_refresh_tokens(true)
+                .with_auto_redrive_gares(true),
+        )
+        .token_storage(MemoryTokenStorage::new())
+        .login_flow_manager(UnblockedLogin::new(
+            LocalServerLoginFlowManager::new()
+                .with_browser(Browser)
+                .with_timeout(Duration::from_secs(10))
+                .allow_remote_session(true),
+        ))
+        .build()
+        .await
+        .unwrap();
+    (server, services, app)
+}
+
+fn at(
+    app: &UserApp,
+    services: &ServicesServer,
+    spec: globus_app_async::service::ServiceSpec,
+) -> ServiceClient {
+    ServiceClient::builder(app, spec)
+        .base_url(&services.base_url)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn typed_calls_paging_and_a_finished_task_under_every_executor() {
+    on_every_executor(|| async {
+        let (server, services, app) = setup().await;
+        let transfer = TransferClient::from_service(at(&app, &services, TRANSFER));
+        let groups = GroupsClient::from_service(at(&app, &services, GROUPS));
+        let search = SearchClient::from_service(at(&app, &services, SEARCH));
+        let found = transfer
+            .endpoint_search("Tutorial Collection")
+            .await
+            .unwrap();
+        assert_eq!(found.data["DATA"].as_array().unwrap().len(), 2);
+        let pages: Vec<_> = transfer
+            .endpoint_search_pages(&EndpointSearch::fulltext("Paging Collection"), None)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(
+            pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        transfer
+            .operation_ls(TUTORIAL_COLLECTION, &Listing::path("/~/"))
+            .await
+            .unwrap();
+        transfer
+            .operation_mkdir(TUTORIAL_COLLECTION, "/~/made")
+            .await
+            .unwrap();
+        let task = transfer
+            .submit_transfer(
+                TransferData::new(TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2)
+                    .item("/~/file1.txt", "/~/file1.txt", false)
+                    .item("/~/file2.txt", "/~/file2.txt", false),
+            )
+            .await
+            .unwrap();
+        let task_id = task.str_field("task_id").unwrap();
+        assert!(
+            transfer
+                .task_wait(task_id, Duration::from_secs(10), Duration::from_secs(1))
+                .await
+                .unwrap()
+        );
+        assert_eq!(groups.get_my_groups(&[]).await.unwrap().len(), 2);
+        let results: Vec<_> = search
+            .post_search_items(SEARCH_INDEX, json!({"q": "*"}))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 230);
+        assert_eq!(server.grants("authorization_code"), 1);
+    });
+}
+
+#[test]
+fn refusals_retries_reuse_and_token_safety_under_every_executor() {
+    on_every_executor(|| async {
+        let (server, services, app) = setup().await;
+        let transfer = TransferClient::from_service(at(&app, &services, TRANSFER));
+        transfer.get_endpoint(TUTORIAL_COLLECTION).await.unwrap();
+        // 401, then the mapped collection's GARE: renewed, logged in.
+        let before = services.requests().len();
+        services.inject(401, None, 1);
+        transfer
+            .operation_ls(MAPPED_COLLECTION, &Listing::path("/~/"))
+            .await
+            .unwrap();
+        assert_eq!(services.requests().len() - before, 3);
+        assert_eq!(server.grants("refresh_token"), 1);
+        assert_eq!(server.grants("authorization_code"), 2);
+        // 503 with Retry-After: retried (a GET).
+        services.inject(503, Some(0), 1);
+        transfer.get_endpoint(TUTORIAL_COLLECTION).await.unwrap();
+        // 200 requests, at most 2 connections.
+        let opened = services.connections();
+        for _ in 0..200 {
+            transfer.get_endpoint(TUTORIAL_COLLECTION).await.unwrap();
+        }
+        assert!(services.connections() - opened <= 2);
+        // No token outside the base URL, nor through a redirect.
+        let client = transfer.service();
+        let error = client
+            .request(&ServiceRequest::get("https://evil.example.org/x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::ServiceRequest(_)), "{error:?}");
+        let elsewhere = FakeService::start();
+        let error = client
+            .request(&ServiceRequest::get("/v0.10/redirect").query("to", &elsewhere.base_url))
+            .await
+            .unwrap_err();
+        assert_eq!(error.http_status(), Some(http::StatusCode::FOUND));
+        assert!(elsewhere.requests().is_empty());
+    });
+}
+
+#[test]
+fn a_large_answer_is_read_as_an_async_reader_under_every_executor() {
+    on_every_executor(|| async {
+        let (_server, services, app) = setup().await;
+        let transfer = TransferClient::from_service(at(&app, &services, TRANSFER));
+        let request = globus_app_async::proto::service::transfer::operation_ls(
+            TUTORIAL_COLLECTION,
+            &Listing::path("/huge/8"),
+        );
+        let mut body = transfer.service().request_reader(&request).await.unwrap();
+        let mut buffer = vec![0u8; 64 << 10];
+        let mut total = 0usize;
+        loop {
+            let n = body.read(&mut buffer).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        assert!(total > (8 << 20) - 1024, "{total}");
+        // A stream of items stops at its limit.
+        let first: Vec<_> = transfer
+            .endpoint_search_pages(&EndpointSearch::fulltext("Paging"), Some(30))
+            .map(|page| page.unwrap().items.len())
+            .collect()
+            .await;
+        assert_eq!(first, [30]);
+    });
+}
