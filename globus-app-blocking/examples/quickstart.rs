@@ -1,14 +1,15 @@
 //! A complete Globus session, step by step: log in through the browser flow,
-//! write the token file, make an authorized call, force an expiry and
-//! refresh, and log out with revocation.
+//! write the token file, call Transfer through a `TransferClient` bound to
+//! the app, force an expiry and refresh, and log out with revocation.
 //!
 //! ```text
 //! cargo run -p globus-app-blocking --example quickstart -- --dev-server
 //! GLOBUS_CLIENT_ID=<native app client id> cargo run -p globus-app-blocking --example quickstart
 //! ```
 //!
-//! With `--dev-server` it starts a local Globus-Auth-compatible server on
-//! 127.0.0.1 and a stand-in browser that approves the login, so it needs no
+//! With `--dev-server` it starts a local Globus-Auth-compatible server and a
+//! Transfer-shaped service on 127.0.0.1, and a stand-in browser that
+//! approves the login, so it needs no
 //! account and no network; the app, HTTP, login listener and token file are
 //! the real ones. The token file stays after the run (in the system's temp
 //! directory; its path is printed) for you to look at. Without
@@ -19,26 +20,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod support;
+
 use anyhow::Context;
 use globus_app_blocking::adapter::now;
-use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager, SystemBrowser};
+use globus_app_blocking::login::{LocalServerLoginFlowManager, SystemBrowser};
 use globus_app_blocking::proto::storage::TokenFileFormat;
+use globus_app_blocking::service::{Listing, TransferClient};
 use globus_app_blocking::storage::{JsonTokenStorage, default_token_file};
 use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, LoginOutcome, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
-
-/// The stand-in browser of the dev server: shows the URL, then follows it.
-struct ApprovingBrowser;
-
-impl BrowserOpener for ApprovingBrowser {
-    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        println!("   browser opens: {}...", &url[..url.len().min(90)]);
-        println!("   (the dev server's user approves)");
-        globus_app_tests::follow_authorize_url(url);
-        Ok(())
-    }
-}
 
 fn step(title: &str) {
     println!("\n== {title}");
@@ -47,21 +39,18 @@ fn step(title: &str) {
 /// The app: against the dev server (a token file of its own, approving
 /// browser) or Globus Auth (the default token file, system browser).
 fn build_app(
-    server: Option<&globus_app_tests::AuthServer>,
+    server: Option<&support::DevServers>,
     dev_token_file: &Path,
 ) -> anyhow::Result<(UserApp, PathBuf)> {
     let listener = LocalServerLoginFlowManager::new().with_timeout(Duration::from_secs(300));
     let (client_id, config, flow) = match server {
-        Some(server) => {
-            println!("dev server: Globus Auth at {}", server.base_url);
-            (
-                globus_app_proto::testing::SIM_CLIENT_ID.to_owned(),
-                GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()),
-                listener
-                    .with_browser(ApprovingBrowser)
-                    .allow_remote_session(true),
-            )
-        }
+        Some(servers) => (
+            globus_app_proto::testing::SIM_CLIENT_ID.to_owned(),
+            servers.config(),
+            listener
+                .with_browser(support::ApprovingBrowser)
+                .allow_remote_session(true),
+        ),
         None => (
             std::env::var("GLOBUS_CLIENT_ID").context(
                 "GLOBUS_CLIENT_ID is not set: register a native app at \
@@ -77,10 +66,6 @@ fn build_app(
         .with_login_flow(LoginFlowKind::LocalServer);
     let mut builder = UserApp::builder("Quickstart")
         .client_id(client_id)
-        .scope_requirements(
-            TRANSFER,
-            "urn:globus:auth:scope:transfer.api.globus.org:all",
-        )
         .config(config)
         .login_flow_manager(flow);
     if server.is_some() {
@@ -97,7 +82,7 @@ fn build_app(
 
 fn main() -> anyhow::Result<()> {
     let dev = std::env::args().any(|a| a == "--dev-server");
-    let server = dev.then(globus_app_tests::AuthServer::start);
+    let server = dev.then(support::DevServers::start);
     let dev_token_file = std::env::temp_dir()
         .join("globus-app-quickstart")
         .join("tokens.json");
@@ -106,6 +91,8 @@ fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&dev_token_file);
     }
     let (app, token_file) = build_app(server.as_ref(), &dev_token_file)?;
+    // Binding the client adds Transfer's scope to the app's requirements.
+    let transfer = TransferClient::new(&app)?;
 
     step("1. Is a login required?");
     println!("   {}", app.login_required()?);
@@ -124,20 +111,25 @@ fn main() -> anyhow::Result<()> {
         std::fs::metadata(&token_file)?.len()
     );
 
-    step("3. An authorized call: list this identity's consents at Globus Auth");
-    let auth = app.get_authorizer("auth.globus.org")?;
-    let url = format!(
-        "{}v2/api/identities/{identity}/consents",
-        app.core().login_client().auth_base()
-    );
-    let mut response = ureq::get(&url)
-        .header("Authorization", auth.header_value()?.to_str()?)
-        .call()?;
-    let body: serde_json::Value = serde_json::from_str(&response.body_mut().read_to_string()?)?;
-    println!(
-        "   GET .../consents -> {} consents",
-        body["consents"].as_array().map_or(0, Vec::len)
-    );
+    step("3. Transfer, through the TransferClient bound to the app");
+    let found = transfer.endpoint_search("Tutorial Collection")?;
+    let collections = found.field("DATA")?.as_array().cloned().unwrap_or_default();
+    for collection in &collections {
+        println!(
+            "   found {} ({})",
+            collection["display_name"], collection["id"]
+        );
+    }
+    if let Some(id) = collections.first().and_then(|c| c["id"].as_str()) {
+        let listing = transfer.operation_ls(id, &Listing::path("/~/"))?;
+        let names: Vec<&str> = listing.data["DATA"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["name"].as_str())
+            .collect();
+        println!("   ls /~/ -> {}", names.join(", "));
+    }
 
     step("4. Force the Transfer token to expire: it is refreshed on next use");
     let before = app.get_authorizer(TRANSFER)?;
@@ -166,8 +158,11 @@ fn main() -> anyhow::Result<()> {
         report.revoked,
         report.failed.len()
     );
-    if let Some(server) = &server {
-        let live = server.fake().is_live(after.access_token().secret(), now());
+    if let Some(servers) = &server {
+        let live = servers
+            .auth
+            .fake()
+            .is_live(after.access_token().secret(), now());
         println!("   the server says the last access token is live: {live}");
         assert!(!live);
     }

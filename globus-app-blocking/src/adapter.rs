@@ -582,8 +582,9 @@ pub struct ServiceBinding {
 }
 
 /// Binds a client of `spec` to `app`: checks the environment, resolves the
-/// base URL (the binding's, `GLOBUS_SDK_SERVICE_URL_<NAME>`, the
-/// environment's; for Auth, the app's own Globus Auth), and adds the
+/// base URL (the binding's, the app configuration's `service_urls`,
+/// `GLOBUS_SDK_SERVICE_URL_<NAME>`, the environment's; for Auth, the app's
+/// own Globus Auth), and adds the
 /// scopes to the app's requirements. Returns the base URL.
 #[cfg(feature = "ureq")]
 pub fn bind_service(
@@ -600,7 +601,11 @@ pub fn bind_service(
             app: app_environment.name().to_owned(),
         });
     }
-    let base_url = match (&binding.base_url, spec.name) {
+    let configured = binding
+        .base_url
+        .as_ref()
+        .or_else(|| app.config().service_urls.get(spec.name));
+    let base_url = match (configured, spec.name) {
         (Some(url), _) => spec.base_url(app_environment, Some(url))?,
         // The app's own Globus Auth (its configuration and
         // GLOBUS_SDK_SERVICE_URL_AUTH already chose it).

@@ -15,8 +15,8 @@ use globus_app_async::service::{
     EndpointSearch, GROUPS, GroupsClient, Listing, SEARCH, SearchClient, ServiceClient,
     ServiceRequest, TRANSFER, TransferClient, TransferData,
 };
-use globus_app_blocking::storage::MemoryTokenStorage;
 use globus_app_async::{Error, GlobusAppConfig, UserApp};
+use globus_app_blocking::storage::MemoryTokenStorage;
 use globus_app_tests::services::{
     MAPPED_COLLECTION, SEARCH_INDEX, ServicesServer, TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2,
 };

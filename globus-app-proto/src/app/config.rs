@@ -115,6 +115,11 @@ pub struct GlobusAppConfig {
     /// `GLOBUS_SDK_SERVICE_URL_AUTH` when the adapter reads the environment
     /// variables, else the environment's Auth URL.
     pub auth_base_url: Option<String>,
+    /// Base URLs of other services (`transfer`, `groups`...) for the
+    /// service clients bound to the app, before
+    /// `GLOBUS_SDK_SERVICE_URL_<NAME>` and the environment's URLs (empty
+    /// by default). A local stand-in service, a test server.
+    pub service_urls: std::collections::BTreeMap<String, String>,
 }
 
 /// The Python SDK's environment variables that configure an app.
@@ -122,6 +127,15 @@ pub const ENVIRONMENT_VARIABLES: [&str; 2] =
     ["GLOBUS_SDK_ENVIRONMENT", "GLOBUS_SDK_SERVICE_URL_AUTH"];
 
 impl GlobusAppConfig {
+    /// Sets the base URL of `service` (`transfer`, `groups`, `search`...)
+    /// for the service clients bound to the app
+    /// ([`service_urls`](Self::service_urls)).
+    #[must_use]
+    pub fn with_service_url(mut self, service: &str, url: impl Into<String>) -> Self {
+        self.service_urls.insert(service.to_owned(), url.into());
+        self
+    }
+
     /// The environment in force: the configured one, else production.
     pub fn resolved_environment(&self) -> Environment {
         self.environment.unwrap_or_default()
@@ -178,6 +192,7 @@ impl Default for GlobusAppConfig {
             environment: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             auth_base_url: None,
+            service_urls: std::collections::BTreeMap::new(),
         }
     }
 }

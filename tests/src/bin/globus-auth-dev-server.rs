@@ -1,5 +1,6 @@
-//! A Globus-Auth-compatible server on 127.0.0.1, to try the examples and
-//! your own app offline.
+//! A Globus-Auth-compatible server on 127.0.0.1, with Transfer-, Groups-
+//! and Search-shaped services beside it, to try the examples and your own
+//! app offline.
 //!
 //! ```text
 //! cargo run -p globus-app-tests --bin globus-auth-dev-server -- [PORT] [--client-secret SECRET]
@@ -38,9 +39,20 @@ fn main() {
         fake.client_secret = Some(secret.clone());
         fake.also_public_client = true;
     }
+    let services = server.start_services();
     println!("Globus Auth dev server at {}", server.base_url);
+    println!(
+        "Transfer, Groups and Search stand-ins at {}",
+        services.base_url
+    );
     println!("Point an app or an example at it (in another shell):");
     println!("  export GLOBUS_SDK_SERVICE_URL_AUTH={}", server.base_url);
+    for service in ["TRANSFER", "GROUPS", "SEARCH"] {
+        println!(
+            "  export GLOBUS_SDK_SERVICE_URL_{service}={}",
+            services.base_url
+        );
+    }
     println!("  export GLOBUS_CLIENT_ID={SIM_CLIENT_ID}");
     println!("  export GLOBUS_CLIENT_SECRET={secret}  # ClientApp only");
     println!("  cargo run -p globus-app-blocking --example service_account");
