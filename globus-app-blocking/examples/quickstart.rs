@@ -104,7 +104,6 @@ fn main() -> anyhow::Result<()> {
         }
         _ => println!("   no login was needed"),
     }
-    let identity = app.core().identity().unwrap_or_default();
     println!(
         "   token file written: {} ({} bytes)",
         token_file.display(),
