@@ -617,7 +617,7 @@ impl FakeGlobusAuth {
                 "id": id, "client": SIM_CLIENT_ID, "scope": format!("scope-{id}"), "scope_name": scope.name(),
                 "effective_identity": self.user.identity(), "dependency_path": path,
                 "created": "2023-11-14T22:13:20+00:00", "updated": "2023-11-14T22:13:20+00:00",
-                "last_used": null, "status": "approved", "allows_refresh": true,
+                "last_used": "2023-11-14T22:13:20+00:00", "status": "approved", "allows_refresh": true,
                 "auto_approved": false, "atomically_revocable": false,
             }));
             for dependency in scope.dependencies() {

@@ -49,6 +49,8 @@ pub(crate) struct ServerState {
     authorize_visits: Vec<Instant>,
     /// The scope string of each authorize request, in order.
     pub(crate) authorized_scopes: Vec<String>,
+    /// Requests to the userinfo and identities routes, in order.
+    pub(crate) auth_api_requests: Vec<crate::services::RecordedRequest>,
 }
 
 impl AuthServer {
@@ -175,6 +177,15 @@ impl AuthServer {
             .count()
     }
 
+    /// The requests to the userinfo and identities routes, in order.
+    pub fn auth_api_requests(&self) -> Vec<crate::services::RecordedRequest> {
+        self.service
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .auth_api_requests
+            .clone()
+    }
+
     /// The fake and the server's state, for the resource servers that
     /// accept its tokens.
     pub(crate) fn shared_state(&self) -> (Arc<Mutex<FakeGlobusAuth>>, Arc<Mutex<ServerState>>) {
@@ -237,7 +248,7 @@ fn serve(
         "/v2/oauth2/authorize" => authorize(&target, fake, service),
         "/service/resource" => resource(&request, fake, service),
         "/v2/web/auth-code" => auth_code_page(&request),
-        _ => crate::services::auth_api(&request, fake)
+        _ => crate::services::auth_api(&request, fake, service)
             .unwrap_or_else(|| fake.lock().unwrap().handle(&request, now())),
     };
     if let Some(hold) = hold_answer {

@@ -379,6 +379,9 @@ fn answer(
     consents: &Mutex<ServerState>,
 ) -> Answer {
     let mut services = state.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(control) = request.path.strip_prefix("/_test/") {
+        return control_route(control, request, &mut services);
+    }
     services.requests.push(RecordedRequest {
         method: request.method.clone(),
         path: request.path.clone(),
@@ -459,6 +462,31 @@ fn answer(
         }
         _ => error(404, "NotFound", "No such route"),
     }
+}
+
+/// The test's own routes, unrecorded and unauthenticated: a client in
+/// another process (the Python reference) injects faults with them.
+/// `POST /_test/inject?status=S&retry_after=N&count=C`, or
+/// `POST /_test/inject_raw?status=S` with the body to answer.
+fn control_route(control: &str, request: &Incoming, services: &mut Services) -> Answer {
+    let status = u16::try_from(request.number("status", 500)).unwrap_or(500);
+    match control {
+        "inject" => {
+            let retry_after = request.query("retry_after").and_then(|v| v.parse().ok());
+            let count = request.number("count", 1);
+            services.faults.extend(std::iter::repeat_n(
+                Fault::Status(status, retry_after),
+                count,
+            ));
+        }
+        "inject_raw" => services.faults.push_back(Fault::Raw(
+            status,
+            "application/json".to_owned(),
+            String::from_utf8_lossy(&request.body).into_owned(),
+        )),
+        _ => return error(404, "NotFound", "No such control route"),
+    }
+    Answer::Json(200, json!({"ok": true}), None)
 }
 
 fn consented_to(consents: &Mutex<ServerState>, collection: &str) -> bool {
@@ -715,11 +743,27 @@ fn search(request: &Incoming) -> Answer {
 pub(crate) fn auth_api(
     request: &http::Request<Vec<u8>>,
     fake: &Mutex<FakeGlobusAuth>,
+    state: &Mutex<ServerState>,
 ) -> Option<http::Response<Vec<u8>>> {
     let path = request.uri().path();
     if path != "/v2/oauth2/userinfo" && path != "/v2/api/identities" {
         return None;
     }
+    let mut query: Vec<(String, String)> =
+        url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    query.sort();
+    state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .auth_api_requests
+        .push(RecordedRequest {
+            method: request.method().to_string(),
+            path: path.to_owned(),
+            query,
+            body: None,
+        });
     let bearer = request
         .headers()
         .get("authorization")
