@@ -194,6 +194,8 @@ fn control(base: &str, route: &str, query: &str, body: &str) {
         .expect("control route");
 }
 
+// One arm per scenario, mirroring the Python script line for line.
+#[allow(clippy::too_many_lines)]
 fn rust(scenario: &str) -> Received {
     let server = AuthServer::start();
     let services = server.start_services();
@@ -238,7 +240,7 @@ fn rust(scenario: &str) -> Received {
             "inject_raw",
             &format!("status={status}"),
             &body.to_string(),
-        )
+        );
     };
     let (root, nested) = gares();
     match scenario {
@@ -342,8 +344,11 @@ fn rust(scenario: &str) -> Received {
     (services.requests(), server.auth_api_requests())
 }
 
-/// A request as compared: the body as parsed JSON (key order aside).
-fn comparable(requests: &[RecordedRequest]) -> Vec<(String, String, Vec<(String, String)>, Value)> {
+/// A request as compared: method, path, sorted query, and the body as
+/// parsed JSON (key order aside).
+type Comparable = (String, String, Vec<(String, String)>, Value);
+
+fn comparable(requests: &[RecordedRequest]) -> Vec<Comparable> {
     requests
         .iter()
         .map(|r| {
