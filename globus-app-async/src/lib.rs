@@ -83,6 +83,13 @@
 //! # drop(builder);
 //! ```
 //!
+//! # Service clients
+//!
+//! The [`service`] module (feature `ureq`) has the async
+//! `TransferClient`, `AuthClient`, `GroupsClient` and `SearchClient`:
+//! futures for calls, `Stream`s for pages, `AsyncRead` for large answers,
+//! on any executor.
+//!
 //! # Features
 //!
 //! Items that need a feature say so on docs.rs.

@@ -47,6 +47,14 @@
 //! are read as the Python SDK reads them, for whatever the configuration
 //! leaves unset.
 //!
+//! # Service clients
+//!
+//! [`service::TransferClient`], [`service::AuthClient`],
+//! [`service::GroupsClient`] and [`service::SearchClient`] bind to an app
+//! (feature `ureq`), as the Python SDK's `TransferClient(app=app)`; a
+//! client for another service is a page of code on
+//! [`service::ServiceClient`]. See the [`service`] module.
+//!
 //! # Errors
 //!
 //! [`Error`] keeps its causes (`source()` reaches the I/O, TLS or SQLite

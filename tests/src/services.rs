@@ -282,6 +282,8 @@ fn serve_connection(
     consents: &Mutex<ServerState>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    // Answers are written whole; no wait for more to coalesce.
+    let _ = stream.set_nodelay(true);
     let Ok(clone) = stream.try_clone() else {
         return;
     };
@@ -333,12 +335,14 @@ fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
             let retry = retry_after
                 .map(|s| format!("retry-after: {s}\r\n"))
                 .unwrap_or_default();
-            write!(
-                stream,
+            // One write: head and body in the same segment.
+            let mut answer = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{retry}content-length: {}\r\n\r\n",
                 body.len()
-            )?;
-            stream.write_all(&body)
+            )
+            .into_bytes();
+            answer.extend_from_slice(&body);
+            stream.write_all(&answer)
         }
         Answer::Large(bytes) => {
             // A listing of `bytes` bytes, generated as it is written.
