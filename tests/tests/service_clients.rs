@@ -459,3 +459,31 @@ fn groups_search_userinfo_and_identities() {
     assert_eq!(identities.data["identities"].as_array().unwrap().len(), 2);
     assert_eq!(setup.logins(), 1, "one login for the three services");
 }
+
+#[test]
+fn the_authorized_client_runs_on_the_pooled_service_transport() {
+    let setup = setup();
+    // A Transfer client binds the scope; the authorized client then sends
+    // raw requests on the same pool of kept-alive connections.
+    let transfer = setup.transfer();
+    let pool = transfer.service().transport().clone();
+    let authorized = setup.app.authorized(pool).with_resource_server(
+        setup
+            .services
+            .base_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/'),
+        "transfer.api.globus.org",
+    );
+    let url = format!(
+        "{}v0.10/endpoint/{TUTORIAL_COLLECTION}",
+        setup.services.base_url
+    );
+    let before = setup.services.connections();
+    for _ in 0..50 {
+        let request = http::Request::get(&url).body(Vec::new()).unwrap();
+        assert_eq!(authorized.send(&request).unwrap().status(), 200);
+        transfer.get_endpoint(TUTORIAL_COLLECTION).unwrap();
+    }
+    assert!(setup.services.connections() - before <= 2);
+}
