@@ -33,9 +33,8 @@ use futures::stream::{self, Stream, StreamExt as _};
 use globus_app_blocking::adapter::{ServiceBinding, authorized_request, bind_service};
 use globus_app_blocking::http::{Retries, RetryPolicy, TransportError, TransportErrorKind};
 use globus_app_proto::app::Authorization;
-use globus_app_proto::environment::Environment;
 use globus_app_proto::service::paging::Pager;
-use globus_app_proto::service::transfer::{self, is_uuid, task_is_done};
+use globus_app_proto::service::transfer::{self, TaskWait, TaskWaitStep};
 use globus_app_proto::service::{AuthorizationRetries, auth, groups, search};
 use serde_json::Value;
 use url::Url;
@@ -141,39 +140,11 @@ pub struct ServiceClientBuilder {
 }
 
 impl ServiceClientBuilder {
-    /// Require these scopes instead of the service's defaults.
-    pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
-        self.binding.scopes = Some(scopes.iter().map(|s| s.as_ref().to_owned()).collect());
-        self
-    }
-
-    /// The service's URL, instead of the environment's.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.binding.base_url = Some(url.into());
-        self
-    }
-
-    /// The environment the client is for: it must be the app's.
-    pub fn environment(mut self, environment: Environment) -> Self {
-        self.binding.environment = Some(environment);
-        self
-    }
+    globus_app_blocking::shared_service_builder_setters!();
 
     /// Another transport, or a shared one.
     pub fn transport(mut self, transport: impl AsyncServiceTransport + 'static) -> Self {
         self.transport = Some(Arc::new(transport));
-        self
-    }
-
-    /// How 429 and 5xx answers are retried.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Retry non-idempotent requests too, as the Python SDK does.
-    pub fn retry_non_idempotent(mut self, retry: bool) -> Self {
-        self.retry_non_idempotent = retry;
         self
     }
 
@@ -378,18 +349,8 @@ impl TransferClient {
 
     /// Requires the `data_access` scopes of these collections.
     pub fn add_app_data_access_scope(&self, collection_ids: &[&str]) -> Result<&Self, Error> {
-        if let Some(bad) = collection_ids.iter().find(|id| !is_uuid(id)) {
-            return Err(Error::ServiceRequest(Box::new(
-                ServiceRequestError::Invalid {
-                    reason: format!("collection id {bad:?} is not a UUID"),
-                },
-            )));
-        }
-        if !collection_ids.is_empty() {
-            self.0
-                .add_scopes(&transfer::transfer_scope_with_data_access(
-                    collection_ids.iter().copied(),
-                ))?;
+        if let Some(scope) = transfer::data_access_requirement(collection_ids)? {
+            self.0.add_scopes(&scope)?;
         }
         Ok(self)
     }
@@ -523,26 +484,14 @@ impl TransferClient {
         timeout: Duration,
         poll_interval: Duration,
     ) -> Result<bool, Error> {
-        let (timeout, poll_interval) =
-            globus_app_blocking::service::task_wait_bounds(timeout, poll_interval)?;
-        let mut waited = Duration::ZERO;
+        let mut wait = TaskWait::new(timeout, poll_interval)?;
         loop {
-            let task = self.get_task(task_id).await?;
-            match task_is_done(&task.data) {
-                Some(true) => return Ok(true),
-                Some(false) => {}
-                None => return Err(ServiceError::missing_field(task.status, "status").into()),
+            match wait.after_poll(&self.get_task(task_id).await?)? {
+                TaskWaitStep::Finished => return Ok(true),
+                TaskWaitStep::TimedOut => return Ok(false),
+                TaskWaitStep::Sleep(interval) => self.0.app.sleeper().sleep(interval).await,
             }
-            waited += poll_interval;
-            if waited > timeout {
-                return Ok(false);
-            }
-            self.app_sleep(poll_interval).await;
         }
-    }
-
-    async fn app_sleep(&self, duration: Duration) {
-        self.0.app.sleeper().sleep(duration).await;
     }
 }
 

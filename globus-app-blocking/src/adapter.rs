@@ -567,6 +567,54 @@ mod tests {
     }
 }
 
+/// The service-client builder options both adapters share, expanded to
+/// methods of a builder with fields `binding` (a [`ServiceBinding`]),
+/// `retry` (a `RetryPolicy`) and `retry_non_idempotent`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! shared_service_builder_setters {
+    () => {
+        /// Require these scopes of the app instead of the service's default
+        /// ones (the Python SDK's `app_scopes`); empty: add none.
+        pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
+            self.binding.scopes = Some(scopes.iter().map(|s| s.as_ref().to_owned()).collect());
+            self
+        }
+
+        /// The service's URL, instead of the app configuration's
+        /// (`with_service_url`), `GLOBUS_SDK_SERVICE_URL_<NAME>`'s or the
+        /// environment's.
+        pub fn base_url(mut self, url: impl Into<String>) -> Self {
+            self.binding.base_url = Some(url.into());
+            self
+        }
+
+        /// The environment the client is for: it must be the app's
+        /// (`Error::EnvironmentMismatch` otherwise).
+        pub fn environment(mut self, environment: $crate::proto::environment::Environment) -> Self {
+            self.binding.environment = Some(environment);
+            self
+        }
+
+        /// How 429 and 5xx answers and lost connections are retried
+        /// (default: `RetryPolicy::default()`, 5 retries;
+        /// `RetryPolicy::NEVER` for none).
+        pub fn retry_policy(mut self, policy: $crate::http::RetryPolicy) -> Self {
+            self.retry = policy;
+            self
+        }
+
+        /// Retry non-idempotent requests too (a POST that is not a
+        /// transfer or delete submission), as the Python SDK does. Off by
+        /// default: a request the server may have carried out is not sent
+        /// twice.
+        pub fn retry_non_idempotent(mut self, retry: bool) -> Self {
+            self.retry_non_idempotent = retry;
+            self
+        }
+    };
+}
+
 /// How a service client is bound to its app: scopes instead of the
 /// service's defaults, a base URL instead of the environment's, the
 /// environment it expects. Shared by both adapters' service clients.

@@ -12,21 +12,20 @@
 //! reference retries it; and a GARE nested in `errors[]` is redriven here,
 //! where the reference returns the 403.
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
-use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
 use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
 use globus_app_blocking::service::{
     AuthClient, DeleteData, EndpointSearch, GROUPS, GroupsClient, IdentityLookup, Listing, SEARCH,
     SearchClient, ServiceClient, TRANSFER, TaskList, TransferClient, TransferData,
 };
-use globus_app_blocking::storage::MemoryTokenStorage;
-use globus_app_blocking::{GlobusAppConfig, UserApp};
+use globus_app_tests::AuthServer;
 use globus_app_tests::services::{
     MAPPED_COLLECTION, RecordedRequest, SEARCH_INDEX, TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2,
 };
-use globus_app_tests::{AuthServer, follow_authorize_url};
 use serde_json::{Value, json};
 
 const SCRIPT: &str = r#"
@@ -130,15 +129,6 @@ elif scenario == "others":
     ac.get_identities(usernames=["u@example.org"])
 "#;
 
-struct Browser;
-
-impl BrowserOpener for Browser {
-    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        follow_authorize_url(url);
-        Ok(())
-    }
-}
-
 fn gares() -> (Value, Value) {
     let gare = json!({
         "code": "AuthorizationRequired",
@@ -199,23 +189,7 @@ fn control(base: &str, route: &str, query: &str, body: &str) {
 fn rust(scenario: &str) -> Received {
     let server = AuthServer::start();
     let services = server.start_services();
-    let app = UserApp::builder("parity")
-        .client_id(SIM_CLIENT_ID)
-        .config(
-            GlobusAppConfig::default()
-                .with_auth_base_url(server.base_url.clone())
-                .with_request_refresh_tokens(true)
-                .with_auto_redrive_gares(true),
-        )
-        .token_storage(MemoryTokenStorage::new())
-        .login_flow_manager(
-            LocalServerLoginFlowManager::new()
-                .with_browser(Browser)
-                .with_timeout(Duration::from_secs(10))
-                .allow_remote_session(true),
-        )
-        .build()
-        .unwrap();
+    let app = common::user_app(&server, "parity");
     let at = |spec| {
         ServiceClient::builder(&app, spec)
             .base_url(&services.base_url)

@@ -4,30 +4,20 @@
 //! "401 then GARE", the mapped collection's consent), retries on 429 and
 //! 503, connection reuse, token safety, and bad answers as typed errors.
 
+mod common;
+
 use std::time::Duration;
 
-use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
-use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
 use globus_app_blocking::service::{
     AuthClient, DeleteData, EndpointSearch, GROUPS, GroupsClient, IdentityLookup, Listing, SEARCH,
     SearchClient, ServiceClient, ServiceRequest, TRANSFER, TaskList, TransferClient, TransferData,
 };
-use globus_app_blocking::storage::MemoryTokenStorage;
-use globus_app_blocking::{Error, GlobusAppConfig, UserApp};
+use globus_app_blocking::{Error, UserApp};
 use globus_app_tests::services::{
     MAPPED_COLLECTION, SEARCH_INDEX, ServicesServer, TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2,
 };
-use globus_app_tests::{AuthServer, FakeService, follow_authorize_url};
+use globus_app_tests::{AuthServer, FakeService};
 use serde_json::json;
-
-struct Browser;
-
-impl BrowserOpener for Browser {
-    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        follow_authorize_url(url);
-        Ok(())
-    }
-}
 
 struct Setup {
     server: AuthServer,
@@ -38,23 +28,7 @@ struct Setup {
 fn setup() -> Setup {
     let server = AuthServer::start();
     let services = server.start_services();
-    let app = UserApp::builder("Service Clients")
-        .client_id(SIM_CLIENT_ID)
-        .config(
-            GlobusAppConfig::default()
-                .with_auth_base_url(server.base_url.clone())
-                .with_request_refresh_tokens(true)
-                .with_auto_redrive_gares(true),
-        )
-        .token_storage(MemoryTokenStorage::new())
-        .login_flow_manager(
-            LocalServerLoginFlowManager::new()
-                .with_browser(Browser)
-                .with_timeout(Duration::from_secs(10))
-                .allow_remote_session(true),
-        )
-        .build()
-        .unwrap();
+    let app = common::user_app(&server, "Service Clients");
     Setup {
         server,
         services,

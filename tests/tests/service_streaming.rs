@@ -2,25 +2,13 @@
 //! held whole: the process's peak resident memory grows by less than
 //! 8 MiB. (One test in its own binary: the peak is the process's.)
 
+mod common;
+
 use std::io::Read;
-use std::time::Duration;
 
-use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
-use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
 use globus_app_blocking::service::{Listing, ServiceClient, TRANSFER, TransferClient};
-use globus_app_blocking::storage::MemoryTokenStorage;
-use globus_app_blocking::{GlobusAppConfig, UserApp};
+use globus_app_tests::AuthServer;
 use globus_app_tests::services::TUTORIAL_COLLECTION;
-use globus_app_tests::{AuthServer, follow_authorize_url};
-
-struct Browser;
-
-impl BrowserOpener for Browser {
-    fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        follow_authorize_url(url);
-        Ok(())
-    }
-}
 
 /// The process's peak resident set (`VmHWM`), in KiB.
 fn peak_rss_kib() -> u64 {
@@ -37,18 +25,7 @@ fn peak_rss_kib() -> u64 {
 fn a_50_mib_answer_streams_in_constant_memory() {
     let server = AuthServer::start();
     let services = server.start_services();
-    let app = UserApp::builder("Streaming")
-        .client_id(SIM_CLIENT_ID)
-        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-        .token_storage(MemoryTokenStorage::new())
-        .login_flow_manager(
-            LocalServerLoginFlowManager::new()
-                .with_browser(Browser)
-                .with_timeout(Duration::from_secs(10))
-                .allow_remote_session(true),
-        )
-        .build()
-        .unwrap();
+    let app = common::user_app(&server, "Streaming");
     let transfer = TransferClient::from_service(
         ServiceClient::builder(&app, TRANSFER)
             .base_url(&services.base_url)

@@ -36,7 +36,6 @@ use std::io::Read;
 use std::time::Duration;
 
 use globus_app_proto::app::Authorization;
-use globus_app_proto::environment::Environment;
 use globus_app_proto::service::AuthorizationRetries;
 pub use globus_app_proto::service::auth::IdentityLookup;
 pub use globus_app_proto::service::paging::PagingStyle;
@@ -51,9 +50,10 @@ use url::Url;
 
 pub use clients::{AuthClient, GroupsClient, SearchClient};
 pub use pages::Pages;
-pub use transfer::{TransferClient, task_wait_bounds};
+pub use transfer::TransferClient;
 pub use transport::ServiceTransport;
 
+use crate::adapter::ServiceBinding;
 use crate::http::{Retries, RetryPolicy};
 use crate::{AppCommon, Error};
 
@@ -108,35 +108,14 @@ pub struct ServiceClient {
 pub struct ServiceClientBuilder {
     app: AppCommon,
     spec: ServiceSpec,
-    scopes: Option<Vec<String>>,
-    base_url: Option<String>,
-    environment: Option<Environment>,
+    binding: ServiceBinding,
     transport: Option<ServiceTransport>,
     retry: RetryPolicy,
     retry_non_idempotent: bool,
 }
 
 impl ServiceClientBuilder {
-    /// Require these scopes of the app instead of the service's default
-    /// ones (the Python SDK's `app_scopes`); empty: add none.
-    pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
-        self.scopes = Some(scopes.iter().map(|s| s.as_ref().to_owned()).collect());
-        self
-    }
-
-    /// The service's URL, instead of the environment's (or
-    /// `GLOBUS_SDK_SERVICE_URL_<NAME>`'s).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-
-    /// The environment the client is for: it must be the app's
-    /// ([`Error::EnvironmentMismatch`] otherwise).
-    pub fn environment(mut self, environment: Environment) -> Self {
-        self.environment = Some(environment);
-        self
-    }
+    crate::shared_service_builder_setters!();
 
     /// Share this transport (its pooled connections) with other clients.
     pub fn transport(mut self, transport: ServiceTransport) -> Self {
@@ -144,34 +123,10 @@ impl ServiceClientBuilder {
         self
     }
 
-    /// How 429 and 5xx answers and lost connections are retried (default:
-    /// [`RetryPolicy::default`], 5 retries; [`RetryPolicy::NEVER`] for
-    /// none).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Retry non-idempotent requests too (a POST that is not a transfer
-    /// or delete submission), as the Python SDK does. Off by default: a
-    /// request the server may have carried out is not sent twice.
-    pub fn retry_non_idempotent(mut self, retry: bool) -> Self {
-        self.retry_non_idempotent = retry;
-        self
-    }
-
     /// Binds the client: checks the environment, resolves the base URL,
     /// and adds the scopes to the app's requirements.
     pub fn build(self) -> Result<ServiceClient, Error> {
-        let base_url = crate::adapter::bind_service(
-            self.app.core(),
-            self.spec,
-            &crate::adapter::ServiceBinding {
-                scopes: self.scopes,
-                base_url: self.base_url,
-                environment: self.environment,
-            },
-        )?;
+        let base_url = crate::adapter::bind_service(self.app.core(), self.spec, &self.binding)?;
         Ok(ServiceClient {
             app: self.app,
             spec: self.spec,
@@ -195,9 +150,7 @@ impl ServiceClient {
         ServiceClientBuilder {
             app: app.clone(),
             spec,
-            scopes: None,
-            base_url: None,
-            environment: None,
+            binding: ServiceBinding::default(),
             transport: None,
             retry: RetryPolicy::default(),
             retry_non_idempotent: false,

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use globus_app_proto::service::transfer::{self, is_uuid, task_is_done};
-use globus_app_proto::service::{ServiceError, ServiceRequestError};
+use globus_app_proto::service::transfer::{self, TaskWait, TaskWaitStep};
 
 use super::{
     DeleteData, EndpointSearch, Listing, Pages, ServiceClient, ServiceResponse, TaskList,
@@ -56,18 +55,8 @@ impl TransferClient {
     /// `add_app_data_access_scope`). An id that is not a UUID is a typed
     /// error.
     pub fn add_app_data_access_scope(&self, collection_ids: &[&str]) -> Result<&Self, Error> {
-        if let Some(bad) = collection_ids.iter().find(|id| !is_uuid(id)) {
-            return Err(Error::ServiceRequest(Box::new(
-                ServiceRequestError::Invalid {
-                    reason: format!("collection id {bad:?} is not a UUID"),
-                },
-            )));
-        }
-        if !collection_ids.is_empty() {
-            self.0
-                .add_scopes(&transfer::transfer_scope_with_data_access(
-                    collection_ids.iter().copied(),
-                ))?;
+        if let Some(scope) = transfer::data_access_requirement(collection_ids)? {
+            self.0.add_scopes(&scope)?;
         }
         Ok(self)
     }
@@ -183,38 +172,13 @@ impl TransferClient {
         timeout: Duration,
         poll_interval: Duration,
     ) -> Result<bool, Error> {
-        let (timeout, poll_interval) = task_wait_bounds(timeout, poll_interval)?;
-        let mut waited = Duration::ZERO;
+        let mut wait = TaskWait::new(timeout, poll_interval)?;
         loop {
-            let task = self.get_task(task_id)?;
-            match task_is_done(&task.data) {
-                Some(true) => return Ok(true),
-                Some(false) => {}
-                None => return Err(ServiceError::missing_field(task.status, "status").into()),
+            match wait.after_poll(&self.get_task(task_id)?)? {
+                TaskWaitStep::Finished => return Ok(true),
+                TaskWaitStep::TimedOut => return Ok(false),
+                TaskWaitStep::Sleep(interval) => std::thread::sleep(interval),
             }
-            waited += poll_interval;
-            if waited > timeout {
-                return Ok(false);
-            }
-            std::thread::sleep(poll_interval);
         }
     }
-}
-
-/// `task_wait`'s timeout and interval, checked as the Python SDK does
-/// (each at least 1 s; the interval at most the timeout). Shared with the
-/// async crate's `task_wait`.
-#[doc(hidden)]
-pub fn task_wait_bounds(
-    timeout: Duration,
-    poll_interval: Duration,
-) -> Result<(Duration, Duration), Error> {
-    if timeout < Duration::from_secs(1) || poll_interval < Duration::from_secs(1) {
-        return Err(Error::ServiceRequest(Box::new(
-            ServiceRequestError::Invalid {
-                reason: "task_wait's timeout and poll interval are at least 1 s".to_owned(),
-            },
-        )));
-    }
-    Ok((timeout, poll_interval.min(timeout)))
 }

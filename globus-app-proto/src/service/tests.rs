@@ -368,3 +368,56 @@ fn post_search_pages_in_the_body() {
     assert_eq!(next.body.as_ref().unwrap()["offset"], 100);
     assert!(next.query.is_empty());
 }
+
+#[test]
+fn task_wait_polls_as_the_python_sdk_does() {
+    use std::time::Duration;
+    use transfer::{TaskWait, TaskWaitStep};
+    let task = |status: &str| ServiceResponse {
+        status: http::StatusCode::OK,
+        data: json!({"status": status}),
+    };
+    // Timeout 10 s, every 5 s: polls at 0, 5 and 10 s, then gives up.
+    let mut wait = TaskWait::new(Duration::from_secs(10), Duration::from_secs(5)).unwrap();
+    let five = TaskWaitStep::Sleep(Duration::from_secs(5));
+    assert_eq!(wait.after_poll(&task("ACTIVE")).unwrap(), five);
+    assert_eq!(wait.after_poll(&task("ACTIVE")).unwrap(), five);
+    assert_eq!(
+        wait.after_poll(&task("ACTIVE")).unwrap(),
+        TaskWaitStep::TimedOut
+    );
+    // The interval is cut to the timeout; any other status is the end.
+    let mut short = TaskWait::new(Duration::from_secs(2), Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        short.after_poll(&task("ACTIVE")).unwrap(),
+        TaskWaitStep::Sleep(Duration::from_secs(2))
+    );
+    assert_eq!(
+        short.after_poll(&task("SUCCEEDED")).unwrap(),
+        TaskWaitStep::Finished
+    );
+    assert_eq!(
+        short.after_poll(&task("INACTIVE")).unwrap(),
+        TaskWaitStep::Finished
+    );
+    assert!(TaskWait::new(Duration::from_millis(500), Duration::from_secs(1)).is_err());
+    assert!(TaskWait::new(Duration::from_secs(5), Duration::ZERO).is_err());
+    let malformed = ServiceResponse {
+        status: http::StatusCode::OK,
+        data: json!({"status": 1}),
+    };
+    assert!(short.after_poll(&malformed).unwrap_err().is_malformed());
+}
+
+#[test]
+fn data_access_requirements_need_uuids() {
+    let id = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc";
+    assert_eq!(
+        transfer::data_access_requirement(&[id]).unwrap().unwrap(),
+        format!(
+            "urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/{id}/data_access]"
+        )
+    );
+    assert_eq!(transfer::data_access_requirement(&[]).unwrap(), None);
+    assert!(transfer::data_access_requirement(&[id, "nope"]).is_err());
+}

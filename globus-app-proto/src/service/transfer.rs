@@ -2,10 +2,12 @@
 //! bodies of the Python SDK's `TransferClient`; and the task documents
 //! ([`TransferData`], [`DeleteData`]).
 
+use std::time::Duration;
+
 use serde_json::{Map, Value, json};
 
-use super::ServiceRequest;
 use super::paging::PagingStyle;
+use super::{ServiceError, ServiceRequest, ServiceRequestError, ServiceResponse};
 
 /// `endpoint_search`'s paging: has-next-page and offset, 100 a page, at
 /// most 1000 results (the service's limit).
@@ -279,6 +281,22 @@ pub fn transfer_scope_with_data_access<'a>(
     )
 }
 
+/// What `add_app_data_access_scope(collection_ids)` requires of the app:
+/// Transfer's scope with each collection's optional `data_access` scope as
+/// a dependency (`None` for no collection). An id that is not a UUID is
+/// refused, as the Python SDK refuses it.
+pub fn data_access_requirement(
+    collection_ids: &[&str],
+) -> Result<Option<String>, ServiceRequestError> {
+    if let Some(bad) = collection_ids.iter().find(|id| !is_uuid(id)) {
+        return Err(ServiceRequestError::Invalid {
+            reason: format!("collection id {bad:?} is not a UUID"),
+        });
+    }
+    Ok((!collection_ids.is_empty())
+        .then(|| transfer_scope_with_data_access(collection_ids.iter().copied())))
+}
+
 /// Whether `id` looks like a UUID (a collection id), as the Python SDK
 /// checks before adding a scope for it.
 pub fn is_uuid(id: &str) -> bool {
@@ -503,10 +521,55 @@ pub(crate) fn path_segment(id: &str) -> String {
     out
 }
 
-/// Whether a task document is done waiting for: its status is not
-/// `ACTIVE` (as the Python SDK's `task_wait`); `None` without a status.
-pub fn task_is_done(task: &Value) -> Option<bool> {
-    task.get("status")
-        .and_then(Value::as_str)
-        .map(|status| status != "ACTIVE")
+/// `task_wait`'s polls, as the Python SDK's: a poll at once, then one
+/// after each interval while the intervals waited stay within the timeout;
+/// done when the task's status is not `ACTIVE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskWait {
+    timeout: Duration,
+    interval: Duration,
+    waited: Duration,
+}
+
+/// What to do after a poll of `task_wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskWaitStep {
+    /// The task is no longer `ACTIVE`.
+    Finished,
+    /// Sleep this long, then poll again.
+    Sleep(Duration),
+    /// The timeout is reached, the task still `ACTIVE`.
+    TimedOut,
+}
+
+impl TaskWait {
+    /// A wait of at most `timeout`, polling every `interval` (each at
+    /// least 1 s, as the Python SDK requires; the interval at most the
+    /// timeout).
+    pub fn new(timeout: Duration, interval: Duration) -> Result<Self, ServiceRequestError> {
+        if timeout < Duration::from_secs(1) || interval < Duration::from_secs(1) {
+            return Err(ServiceRequestError::Invalid {
+                reason: "task_wait's timeout and poll interval are at least 1 s".to_owned(),
+            });
+        }
+        Ok(Self {
+            timeout,
+            interval: interval.min(timeout),
+            waited: Duration::ZERO,
+        })
+    }
+
+    /// After a poll answered `task` (a `get_task`): finished, sleep, or
+    /// timed out. A task without a status is a malformed answer.
+    pub fn after_poll(&mut self, task: &ServiceResponse) -> Result<TaskWaitStep, ServiceError> {
+        if task.str_field("status")? != "ACTIVE" {
+            return Ok(TaskWaitStep::Finished);
+        }
+        self.waited += self.interval;
+        Ok(if self.waited > self.timeout {
+            TaskWaitStep::TimedOut
+        } else {
+            TaskWaitStep::Sleep(self.interval)
+        })
+    }
 }

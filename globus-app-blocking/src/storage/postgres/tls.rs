@@ -222,44 +222,32 @@ pub(super) fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, Sto
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(format!("TLS: {e}")))?;
     let verify_chain = match settings.mode {
-        SslMode::Disable => None,
-        SslMode::Prefer | SslMode::Require => settings
-            .root_certificate
-            .as_deref()
-            .map(|_| Verification::ChainOnly),
-        SslMode::VerifyCa => Some(Verification::ChainOnly),
-        SslMode::VerifyFull => Some(Verification::Full),
+        SslMode::Disable => false,
+        SslMode::Prefer | SslMode::Require => settings.root_certificate.is_some(),
+        SslMode::VerifyCa | SslMode::VerifyFull => true,
     };
-    let verifier: Arc<dyn ServerCertVerifier> = match verify_chain {
-        None => Arc::new(AnyCertificate {
-            algorithms: provider.signature_verification_algorithms,
+    let algorithms = provider.signature_verification_algorithms;
+    let verifier: Arc<dyn ServerCertVerifier> = match (settings.mode, verify_chain) {
+        (SslMode::VerifyFull, _) => WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots(settings.root_certificate.as_deref())?),
+            Arc::clone(&provider),
+        )
+        .build()
+        .map_err(|e| invalid(format!("TLS roots: {e}")))?,
+        (_, true) => Arc::new(Verifier {
+            roots: Some(Arc::new(roots(settings.root_certificate.as_deref())?)),
+            algorithms,
         }),
-        Some(verification) => {
-            let roots = Arc::new(roots(settings.root_certificate.as_deref())?);
-            match verification {
-                Verification::Full => WebPkiServerVerifier::builder_with_provider(
-                    Arc::clone(&roots),
-                    Arc::clone(&provider),
-                )
-                .build()
-                .map_err(|e| invalid(format!("TLS roots: {e}")))?,
-                Verification::ChainOnly => Arc::new(ChainOnly {
-                    roots,
-                    algorithms: provider.signature_verification_algorithms,
-                }),
-            }
-        }
+        (_, false) => Arc::new(Verifier {
+            roots: None,
+            algorithms,
+        }),
     };
     let config = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
-}
-
-enum Verification {
-    ChainOnly,
-    Full,
 }
 
 /// The roots of `sslrootcert`, or the platform's.
@@ -287,15 +275,18 @@ fn roots(path: Option<&Path>) -> Result<RootCertStore, StorageError> {
     Ok(store)
 }
 
-/// `verify-ca`: the chain must end at a trusted root; the name is not
-/// checked.
+/// The server's certificate checked as `verify-ca` asks (with `roots`: the
+/// chain must end at one of them; the name is not checked), or, without
+/// roots, not checked at all, as libpq's `prefer` and `require` without a
+/// root certificate (the connection is encrypted, the server not
+/// authenticated). The handshake's signatures are checked either way.
 #[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
+struct Verifier {
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -304,57 +295,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let certificate = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &certificate,
-            &self.roots,
-            intermediates,
-            now,
-            self.algorithms.all,
-        )?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `prefer` and `require` without a root certificate, as in libpq: the
-/// connection is encrypted, the server not authenticated (the handshake's
-/// signatures are still checked).
-#[derive(Debug)]
-struct AnyCertificate {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(roots) = &self.roots {
+            let certificate = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &certificate,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
