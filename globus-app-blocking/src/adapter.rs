@@ -645,8 +645,8 @@ pub fn bind_service(
         && environment != app_environment
     {
         return Err(Error::EnvironmentMismatch {
-            client: environment.name().to_owned(),
-            app: app_environment.name().to_owned(),
+            client: environment,
+            app: app_environment,
         });
     }
     let configured = binding

@@ -102,9 +102,9 @@ pub enum Error {
     #[error("a {client} client cannot use an app of environment {app}")]
     EnvironmentMismatch {
         /// The client's environment.
-        client: String,
+        client: globus_app_proto::environment::Environment,
         /// The app's environment.
-        app: String,
+        app: globus_app_proto::environment::Environment,
     },
     /// The configuration names a custom part (token storage, login flow
     /// manager) or a part whose feature is off (HTTP client), and none was
