@@ -505,6 +505,11 @@ impl AuthClient {
         ServiceClient::new(app, AUTH).map(Self)
     }
 
+    /// On a base client built with options.
+    pub fn from_service(client: ServiceClient) -> Self {
+        Self(client)
+    }
+
     /// `GET /v2/oauth2/userinfo`.
     pub async fn userinfo(&self) -> Result<ServiceResponse, Error> {
         self.0.request(&auth::userinfo()).await
@@ -564,6 +569,20 @@ impl SearchClient {
     /// One page of a simple query.
     pub async fn search(&self, index_id: &str, q: &str) -> Result<ServiceResponse, Error> {
         self.0.request(&search::search(index_id, q, None)).await
+    }
+
+    /// The results of a simple query, every page, as a stream.
+    pub fn search_items(
+        &self,
+        index_id: &str,
+        q: &str,
+    ) -> impl Stream<Item = Result<Value, Error>> + Send + '_ {
+        self.0.paginate_items(
+            search::search(index_id, q, None),
+            search::SEARCH_PAGING,
+            search::ITEMS_KEY,
+            None,
+        )
     }
 
     /// The results of a query document, every page, as a stream.

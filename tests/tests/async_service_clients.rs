@@ -129,6 +129,12 @@ fn typed_calls_paging_and_a_finished_task_under_every_executor() {
             .await
             .unwrap();
         assert_eq!(results.len(), 230);
+        let simple: Vec<_> = search
+            .search_items(SEARCH_INDEX, "*")
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(simple.len(), 230);
         assert_eq!(server.grants("authorization_code"), 1);
     });
 }

@@ -248,7 +248,7 @@ fn events_are_emitted_and_no_secret_is_in_them() {
         "exchanging an authorization code",
         "refreshing an access token",
         "renewing client-credentials tokens",
-        "retrying a Globus Auth request",
+        "retrying a request",
         "status=503",
         "renewal lock taken",
         "waited_ms=",

@@ -7,8 +7,9 @@
 //!
 //! let app = UserApp::builder("My Tool").client_id("your-native-app-client-id").build()?;
 //! let transfer = TransferClient::new(&app)?;
-//! for endpoint in transfer.endpoint_search("Tutorial Collection").items() {
-//!     println!("{}", endpoint?["display_name"]);
+//! let res = transfer.endpoint_search("Tutorial Collection")?;
+//! for endpoint in res.field("DATA")?.as_array().into_iter().flatten() {
+//!     println!("{}", endpoint["display_name"]);
 //! }
 //! # Ok::<(), globus_app_blocking::Error>(())
 //! ```

@@ -14,7 +14,8 @@ use crate::Error;
 ///
 /// ```no_run
 /// # fn example(transfer: &globus_app_blocking::service::TransferClient) -> Result<(), globus_app_blocking::Error> {
-/// for endpoint in transfer.endpoint_search("Tutorial").max_items(250).items() {
+/// use globus_app_blocking::service::EndpointSearch;
+/// for endpoint in transfer.endpoint_search_pages(&EndpointSearch::fulltext("Tutorial")).max_items(250).items() {
 ///     println!("{}", endpoint?["display_name"]);
 /// }
 /// # Ok(()) }
