@@ -750,3 +750,21 @@ fn an_expired_lease_is_taken_over_and_the_late_holder_loses_its_compare_and_set(
     }
     assert!(!log.contains("-TOKEN"), "a token in the log:\n{log}");
 }
+
+/// Under one lease, a renewal's write may be followed by another (a
+/// renewal kept in memory stored after a new one): each compares with the
+/// row the one before it left, so both are written.
+#[test]
+fn writes_under_one_lease_follow_each_other() {
+    let schema = Schema::new("lease_writes");
+    let storage = storage_in(&schema, "DEFAULT");
+    storage.store(&[record("rs", "A")]).unwrap();
+    let guard = storage.lock_renewal("rs").unwrap();
+    assert_eq!(token_of(&storage, "rs").as_deref(), Some("A"));
+    storage.store(&[record("rs", "B")]).unwrap();
+    storage.store(&[record("rs", "C")]).unwrap();
+    guard.release();
+    let guard = storage.lock_renewal("rs").unwrap();
+    assert_eq!(token_of(&storage, "rs").as_deref(), Some("C"));
+    guard.release();
+}

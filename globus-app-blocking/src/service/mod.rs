@@ -34,7 +34,6 @@ mod transfer;
 mod transport;
 
 use std::io::Read;
-use std::time::Duration;
 
 use globus_app_proto::app::Authorization;
 use globus_app_proto::service::AuthorizationRetries;
@@ -257,7 +256,7 @@ impl ServiceClient {
             let authorized = crate::adapter::authorized_request(request, authorization)?;
             let result = self.transport.open(authorized);
             match retries.next_delay(&result) {
-                Some(delay) => std::thread::sleep(delay.min(Duration::from_secs(60))),
+                Some(delay) => std::thread::sleep(delay),
                 None => return Ok(result?),
             }
         }

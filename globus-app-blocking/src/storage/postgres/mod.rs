@@ -224,9 +224,9 @@ impl PostgresTokenStorage {
         let written = self
             .compare_and_set(resource_server, seen, text, key_id)
             .map_err(|e| self.failed(e))?;
-        if written {
-            // Written: the next statement under this lease compares with
-            // the row as it is now, which only a re-read knows.
+        if let Some(version) = written {
+            // The next write under this lease compares with the row as
+            // this one left it.
             if let Some(seen) = self
                 .inner
                 .leases
@@ -234,7 +234,7 @@ impl PostgresTokenStorage {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get_mut(resource_server)
             {
-                *seen = SeenVersion::NotRead;
+                *seen = SeenVersion::Version(version);
             }
             Ok(())
         } else {

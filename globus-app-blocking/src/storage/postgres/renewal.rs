@@ -171,60 +171,46 @@ impl PostgresTokenStorage {
 
     /// Writes a renewal's record if the row is still the one read under
     /// the lease (or already holds this very record: a retried
-    /// statement). `Ok(false)`: someone wrote a newer row; it is kept.
+    /// statement); with no row read, inserts it unless a row appeared.
+    /// Returns the row's new version, or `None`: someone wrote a newer row,
+    /// which is kept.
     pub(super) fn compare_and_set(
         &self,
         resource_server: &str,
         seen: SeenVersion,
         text: &str,
         key_id: Option<&str>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<i64>, StorageError> {
         let inner = &self.inner;
-        let rows = match seen {
+        let mut params: Vec<(&(dyn postgres::types::ToSql + Sync), Type)> = vec![
+            (&inner.namespace, Type::TEXT),
+            (&resource_server, Type::TEXT),
+            (&text, Type::TEXT),
+            (&key_id, Type::TEXT),
+        ];
+        let sql = match &seen {
             SeenVersion::Version(version) => {
-                let sql = format!(
+                params.push((version, Type::INT8));
+                format!(
                     "UPDATE {} SET record = $3, key_id = $4, version = version + 1, updated_at = now()
                      WHERE namespace = $1 AND resource_server = $2 AND (version = $5 OR record = $3)
-                     RETURNING 1",
+                     RETURNING version",
                     inner.table.quoted
-                );
-                self.run(&inner.table.display, |connection| {
-                    connection.query_typed(
-                        &sql,
-                        &[
-                            (&inner.namespace, Type::TEXT),
-                            (&resource_server, Type::TEXT),
-                            (&text, Type::TEXT),
-                            (&key_id, Type::TEXT),
-                            (&version, Type::INT8),
-                        ],
-                    )
-                })?
+                )
             }
-            // No row was read: insert one, unless someone did meanwhile.
-            SeenVersion::Absent | SeenVersion::NotRead => {
-                let sql = format!(
-                    "INSERT INTO {} AS t (namespace, resource_server, record, key_id)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (namespace, resource_server) DO UPDATE SET updated_at = now()
-                     WHERE t.record = EXCLUDED.record
-                     RETURNING 1",
-                    inner.table.quoted
-                );
-                self.run(&inner.table.display, |connection| {
-                    connection.query_typed(
-                        &sql,
-                        &[
-                            (&inner.namespace, Type::TEXT),
-                            (&resource_server, Type::TEXT),
-                            (&text, Type::TEXT),
-                            (&key_id, Type::TEXT),
-                        ],
-                    )
-                })?
-            }
+            SeenVersion::Absent | SeenVersion::NotRead => format!(
+                "INSERT INTO {} AS t (namespace, resource_server, record, key_id)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (namespace, resource_server) DO UPDATE SET updated_at = now()
+                 WHERE t.record = EXCLUDED.record
+                 RETURNING t.version",
+                inner.table.quoted
+            ),
         };
-        Ok(!rows.is_empty())
+        let rows = self.run(&inner.table.display, |connection| {
+            connection.query_typed(&sql, &params)
+        })?;
+        Ok(rows.first().map(|row| row.get(0)))
     }
 
     /// Ends a lease: forgets it here, then deletes its row if it is still
