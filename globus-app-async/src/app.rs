@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use globus_app_blocking::Error;
 use globus_app_blocking::adapter::{
-    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
-    authorized_request, default_login_flow_manager,
+    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, WarmPath, authorized_request,
+    default_login_flow_manager, token_destination,
 };
 use globus_app_blocking::http::RetryPolicy;
 use globus_app_blocking::storage::RenewalGuard;
@@ -16,6 +16,7 @@ use globus_app_proto::app::{
     Action, AppError, AppKind, Authorization, GlobusApp, GlobusAppConfig, Input, LoginOptions,
     LoginOutcome, LogoutOptions, LogoutReport, Operation, ScopeRequirements, ServiceVerdict, Step,
 };
+use globus_app_proto::origin::TokenDestinations;
 use globus_app_proto::service::AuthorizationRetries;
 
 use crate::http::{AsyncHttpClient, Sleeper, ThreadPoolSleeper, send_with_retries};
@@ -230,13 +231,13 @@ impl Driver {
 pub struct AuthorizedClient {
     driver: Driver,
     http: Arc<dyn AsyncHttpClient>,
-    hosts: ServiceHosts,
+    destinations: TokenDestinations,
 }
 
 impl std::fmt::Debug for AuthorizedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthorizedClient")
-            .field("hosts", &self.hosts)
+            .field("destinations", &self.destinations)
             .finish_non_exhaustive()
     }
 }
@@ -250,7 +251,8 @@ impl AuthorizedClient {
         authority: &str,
         resource_server: impl Into<String>,
     ) -> Self {
-        self.hosts.insert(authority, resource_server.into());
+        self.destinations
+            .insert_authority(authority, resource_server);
         self
     }
 
@@ -260,8 +262,8 @@ impl AuthorizedClient {
         request: &http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, Error> {
         let app = &self.driver.app;
-        let resource_server = self.hosts.resolve(app, request.uri())?;
-        let mut authorization = self.driver.get_authorizer(&resource_server).await?;
+        let resource_server = token_destination(&self.destinations, request.uri())?;
+        let mut authorization = self.driver.get_authorizer(resource_server).await?;
         let mut refusals = AuthorizationRetries::default();
         loop {
             let response = self
@@ -271,7 +273,7 @@ impl AuthorizedClient {
             let verdict = refusals.judge(app, &response);
             match self
                 .driver
-                .authorization_after(verdict, &resource_server, &authorization)
+                .authorization_after(verdict, resource_server, &authorization)
                 .await?
             {
                 Some(next) => authorization = next,
@@ -466,7 +468,7 @@ impl AppCommon {
         AuthorizedClient {
             driver: self.driver.clone(),
             http: Arc::new(client),
-            hosts: ServiceHosts::default(),
+            destinations: self.driver.app.token_destinations(),
         }
     }
 

@@ -18,6 +18,9 @@ use globus_app_proto::app::{
     IoFailureKind, LoginFlowKind, Operation, Step, TokenSet, TokenStorageKind,
 };
 
+use globus_app_proto::origin::{DestinationError, TokenDestinations};
+use globus_app_proto::service::ServiceRequestError;
+
 use crate::Error;
 use crate::http::TransportError;
 use crate::login::{
@@ -358,34 +361,22 @@ impl WarmPath {
     }
 }
 
-/// Which resource server a request to a Globus service is for: the
-/// caller's mapping of hosts (GCS collections, test servers) first, then
-/// the services of the app's environment
-/// ([`GlobusApp::resource_server_for`]). Shared by both adapters'
+/// Which resource server's token goes with a request to `uri`, by the
+/// core's token policy ([`TokenDestinations::resolve`]): a refused URL is
+/// [`Error::ServiceRequest`] (the same verdict a service client gives), an
+/// unknown host [`Error::UnknownService`]. Shared by both adapters'
 /// authorized clients.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceHosts(std::collections::HashMap<String, String>);
-
-impl ServiceHosts {
-    /// Requests to `authority` (`host` or `host:port`) are for
-    /// `resource_server`.
-    pub fn insert(&mut self, authority: &str, resource_server: String) {
-        self.0
-            .insert(authority.to_ascii_lowercase(), resource_server);
-    }
-
-    /// The resource server of `uri`.
-    pub fn resolve(&self, app: &GlobusApp, uri: &http::Uri) -> Result<String, Error> {
-        let authority = uri.authority().map_or("", http::uri::Authority::as_str);
-        if let Some(resource_server) = self.0.get(&authority.to_ascii_lowercase()) {
-            return Ok(resource_server.clone());
-        }
-        app.resource_server_for(uri)
-            .map(str::to_owned)
-            .ok_or_else(|| Error::UnknownService {
-                host: authority.to_owned(),
-            })
-    }
+pub fn token_destination<'a>(
+    destinations: &'a TokenDestinations,
+    uri: &http::Uri,
+) -> Result<&'a str, Error> {
+    destinations.resolve(uri).map_err(|e| match e {
+        DestinationError::Refused(refused) => ServiceRequestError::TokenOrigin(refused).into(),
+        DestinationError::Unknown { host } => Error::UnknownService { host },
+        _ => Error::UnknownService {
+            host: uri.host().unwrap_or_default().to_owned(),
+        },
+    })
 }
 
 /// A copy of `request` with `authorization`'s `Authorization` header.
@@ -649,18 +640,24 @@ pub fn bind_service(
             app: app_environment,
         });
     }
+    let plain_http_hosts = &app.config().plain_http_hosts;
     let configured = binding
         .base_url
         .as_ref()
         .or_else(|| app.config().service_urls.get(spec.name));
     let base_url = match (configured, spec.name) {
-        (Some(url), _) => spec.base_url(app_environment, Some(url))?,
+        (Some(url), _) => spec.base_url(app_environment, Some(url), plain_http_hosts)?,
         // The app's own Globus Auth (its configuration and
         // GLOBUS_SDK_SERVICE_URL_AUTH already chose it).
-        (None, "auth") => app.login_client().auth_base().clone(),
+        (None, "auth") => {
+            let url = app.login_client().auth_base().clone();
+            globus_app_proto::origin::TokenOrigin::of_url(&url, plain_http_hosts)
+                .map_err(ServiceRequestError::TokenOrigin)?;
+            url
+        }
         (None, _) => {
             let variable = std::env::var(spec.url_variable()).ok();
-            spec.base_url(app_environment, variable.as_deref())?
+            spec.base_url(app_environment, variable.as_deref(), plain_http_hosts)?
         }
     };
     let scopes: Vec<&str> = match &binding.scopes {

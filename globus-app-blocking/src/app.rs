@@ -14,12 +14,13 @@ use globus_app_proto::service::AuthorizationRetries;
 
 use crate::Error;
 use crate::adapter::{
-    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, ServiceHosts, WarmPath,
-    authorized_request, default_login_flow_manager,
+    AppSettings, DefaultTokenStorage, OperationSpan, Outcomes, WarmPath, authorized_request,
+    default_login_flow_manager, token_destination,
 };
 use crate::http::{HttpClient, RetryPolicy, send_with_retries};
 use crate::login::LoginFlowManager;
 use crate::storage::{RenewalGuard, TokenStorage};
+use globus_app_proto::origin::TokenDestinations;
 
 /// Everything an app drives its operations with. Cheap to clone.
 #[derive(Clone)]
@@ -190,13 +191,13 @@ impl Driver {
 pub struct AuthorizedClient {
     driver: Driver,
     http: Arc<dyn HttpClient>,
-    hosts: ServiceHosts,
+    destinations: TokenDestinations,
 }
 
 impl std::fmt::Debug for AuthorizedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthorizedClient")
-            .field("hosts", &self.hosts)
+            .field("destinations", &self.destinations)
             .finish_non_exhaustive()
     }
 }
@@ -210,7 +211,8 @@ impl AuthorizedClient {
         authority: &str,
         resource_server: impl Into<String>,
     ) -> Self {
-        self.hosts.insert(authority, resource_server.into());
+        self.destinations
+            .insert_authority(authority, resource_server);
         self
     }
 
@@ -218,8 +220,8 @@ impl AuthorizedClient {
     /// the [type docs](Self).
     pub fn send(&self, request: &http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Error> {
         let app = &self.driver.app;
-        let resource_server = self.hosts.resolve(app, request.uri())?;
-        let mut authorization = self.driver.get_authorizer(&resource_server)?;
+        let resource_server = token_destination(&self.destinations, request.uri())?;
+        let mut authorization = self.driver.get_authorizer(resource_server)?;
         let mut retries = AuthorizationRetries::default();
         loop {
             let response = self
@@ -228,7 +230,7 @@ impl AuthorizedClient {
             let verdict = retries.judge(app, &response);
             match self
                 .driver
-                .authorization_after(verdict, &resource_server, &authorization)?
+                .authorization_after(verdict, resource_server, &authorization)?
             {
                 Some(next) => authorization = next,
                 None => return Ok(response),
@@ -385,7 +387,7 @@ impl AppCommon {
         AuthorizedClient {
             driver: self.driver.clone(),
             http: Arc::new(client),
-            hosts: ServiceHosts::default(),
+            destinations: self.driver.app.token_destinations(),
         }
     }
 

@@ -163,6 +163,7 @@ pub mod environment;
 pub mod fuzzing;
 pub mod gare;
 pub mod id_token;
+pub mod origin;
 pub mod redaction;
 pub mod request;
 pub mod response;

@@ -120,6 +120,11 @@ pub struct GlobusAppConfig {
     /// `GLOBUS_SDK_SERVICE_URL_<NAME>` and the environment's URLs (empty
     /// by default). A local stand-in service, a test server.
     pub service_urls: std::collections::BTreeMap<String, String>,
+    /// Hosts, beside loopback addresses, that tokens may reach over plain
+    /// http (normalised: see [`with_plain_http_host`](Self::with_plain_http_host));
+    /// empty by default. Globus production hosts are never reached over
+    /// plain http, whatever this holds ([`crate::origin`]).
+    pub plain_http_hosts: std::collections::BTreeSet<String>,
 }
 
 /// The Python SDK's environment variables that configure an app.
@@ -133,6 +138,21 @@ impl GlobusAppConfig {
     #[must_use]
     pub fn with_service_url(mut self, service: &str, url: impl Into<String>) -> Self {
         self.service_urls.insert(service.to_owned(), url.into());
+        self
+    }
+
+    /// Lets tokens reach `host` over plain http (a test service on
+    /// another machine of a private network, say): an explicit opt-in, as
+    /// every other host gets tokens over https only, loopback addresses
+    /// aside. The host is normalised as the policy compares hosts (case,
+    /// trailing dot, percent-encoding, IDNA); a Globus production host
+    /// (`globus.org`, `globusonline.org` and their subdomains) is never
+    /// allowed, and naming one has no effect.
+    #[must_use]
+    pub fn with_plain_http_host(mut self, host: &str) -> Self {
+        if let Some(host) = crate::origin::plain_http_host(host) {
+            self.plain_http_hosts.insert(host);
+        }
         self
     }
 
@@ -193,6 +213,7 @@ impl Default for GlobusAppConfig {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             auth_base_url: None,
             service_urls: std::collections::BTreeMap::new(),
+            plain_http_hosts: std::collections::BTreeSet::new(),
         }
     }
 }

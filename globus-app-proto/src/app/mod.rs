@@ -575,25 +575,40 @@ impl GlobusApp {
 
     /// The resource server of a Globus service URL in this app's
     /// environment (Auth, Transfer, Groups, Search, Timers, Compute,
-    /// Flows), by its host and port. GCS collections and endpoints have
-    /// hosts of their own: map those yourself.
+    /// Flows), by its origin (scheme, host and port, hosts compared
+    /// normalised), if the token policy lets a token go there
+    /// ([`crate::origin`]). GCS collections and endpoints have hosts of
+    /// their own: map those yourself.
     pub fn resource_server_for(&self, uri: &http::Uri) -> Option<&'static str> {
-        let authority = uri.authority()?;
-        let environment = self.config().resolved_environment();
-        SERVICES.iter().find_map(|(service, resource_server)| {
-            let url = if *service == "auth" {
-                self.login_client().auth_base().clone()
+        let destinations = self.token_destinations();
+        let resource_server = destinations.resolve(uri).ok()?;
+        SERVICES
+            .iter()
+            .map(|(_, known)| *known)
+            .find(|known| *known == resource_server)
+    }
+
+    /// Where this app's tokens may go: the Globus services of its
+    /// environment, by origin, under the token policy of its
+    /// configuration ([`GlobusAppConfig::plain_http_hosts`]). An
+    /// authorized client starts from these and adds the hosts its user
+    /// maps.
+    pub fn token_destinations(&self) -> crate::origin::TokenDestinations {
+        let config = self.config();
+        let environment = config.resolved_environment();
+        let mut destinations =
+            crate::origin::TokenDestinations::new(config.plain_http_hosts.clone());
+        for (service, resource_server) in SERVICES {
+            let url = if service == "auth" {
+                Some(self.login_client().auth_base().clone())
             } else {
-                environment.service_url(service, None).ok()?
+                environment.service_url(service, None).ok()
             };
-            let host = url.host_str()?;
-            let same_port = url.port_or_known_default()
-                == authority.port_u16().or(match uri.scheme_str() {
-                    Some("http") => Some(80),
-                    _ => Some(443),
-                });
-            (host.eq_ignore_ascii_case(authority.host()) && same_port).then_some(*resource_server)
-        })
+            if let Some(url) = url {
+                destinations.insert_service(&url, resource_server);
+            }
+        }
+        destinations
     }
 
     /// The login parameters of a GARE in a service's response (a 403 whose

@@ -126,6 +126,9 @@ pub enum RequestError {
     /// A URL (the JWKS URI, say) is not an absolute http(s) URL.
     #[error("not an absolute http or https URL: {0:?}")]
     InvalidUrl(String),
+    /// An identity id that cannot be one path segment (empty, `.`, `..`).
+    #[error("an identity id must be one path segment")]
+    InvalidIdentityId,
     /// A header value has characters HTTP does not allow.
     #[error("the value for header {0} has characters HTTP headers cannot carry")]
     InvalidHeader(&'static str),
@@ -341,8 +344,12 @@ impl LoginClient {
         all: bool,
         auth_token: &AccessToken,
     ) -> Result<AuthRequest, RequestError> {
-        let mut segment = String::new();
-        crate::authorize::quote_plus(identity_id, &mut segment);
+        // The id is one path segment, whatever it holds (it comes from an
+        // id_token, i.e. from outside).
+        if matches!(identity_id, "" | "." | "..") {
+            return Err(RequestError::InvalidIdentityId);
+        }
+        let segment = crate::service::path_segment(identity_id);
         let mut url = auth_endpoint(
             &self.auth_base,
             &format!("v2/api/identities/{segment}/consents"),

@@ -172,6 +172,20 @@ fn consents_openid_and_jwks_are_gets() {
         all.as_http().uri(),
         "https://auth.globus.org/v2/api/identities/a%2Fb/consents?all=True"
     );
+    // An id from outside stays one segment of the route, or is refused.
+    let escaping = native()
+        .consents("..\\x\t", true, &AccessToken::new("AT"))
+        .unwrap();
+    assert_eq!(
+        escaping.as_http().uri(),
+        "https://auth.globus.org/v2/api/identities/..%5Cx%09/consents?all=True"
+    );
+    for dots in ["", ".", ".."] {
+        assert!(matches!(
+            native().consents(dots, true, &AccessToken::new("AT")),
+            Err(RequestError::InvalidIdentityId)
+        ));
+    }
 
     let oidc = native().openid_configuration().unwrap();
     assert_eq!(

@@ -15,6 +15,8 @@ pub mod paging;
 pub mod search;
 pub mod transfer;
 
+use std::collections::BTreeSet;
+
 use http::{HeaderValue, Method};
 use serde_json::Value;
 use url::Url;
@@ -23,6 +25,7 @@ use crate::app::{GlobusApp, ServiceVerdict};
 use crate::auth_params::AuthorizationParameters;
 use crate::environment::{Environment, EnvironmentError};
 use crate::gare::find_gare;
+use crate::origin::{TokenOrigin, TokenOriginError};
 use crate::redaction::bounded;
 use crate::scope::well_known;
 
@@ -86,25 +89,19 @@ impl ServiceSpec {
     /// value of [`url_variable`](Self::url_variable)) when set. For the
     /// auth service the app's own Auth URL is used, as the Python SDK does.
     ///
-    /// A plain `http://` URL is refused for the production environment's
-    /// hosts: a token would travel in cleartext.
+    /// The URL must pass the token policy ([`crate::origin`]): https, or
+    /// plain http to a loopback address or one of `plain_http_hosts`, and
+    /// never plain http to a Globus production host.
     pub fn base_url(
         &self,
         environment: Environment,
         override_url: Option<&str>,
+        plain_http_hosts: &BTreeSet<String>,
     ) -> Result<Url, ServiceRequestError> {
         let url = environment
             .service_url(self.name, override_url)
             .map_err(ServiceRequestError::Environment)?;
-        if url.scheme() == "http"
-            && url
-                .host_str()
-                .is_some_and(|host| host.ends_with(".globus.org") || host == "globus.org")
-        {
-            return Err(ServiceRequestError::Cleartext {
-                url: url.to_string(),
-            });
-        }
+        TokenOrigin::of_url(&url, plain_http_hosts)?;
         Ok(url)
     }
 }
@@ -116,12 +113,10 @@ pub enum ServiceRequestError {
     /// The environment or URL override cannot be used.
     #[error(transparent)]
     Environment(EnvironmentError),
-    /// A token would go in cleartext to a Globus production host.
-    #[error("refusing to send a token over plain http to {url}")]
-    Cleartext {
-        /// The URL.
-        url: String,
-    },
+    /// The token policy refuses the URL: plain http, another scheme,
+    /// credentials in the authority ([`crate::origin`]).
+    #[error(transparent)]
+    TokenOrigin(#[from] TokenOriginError),
     /// The request's URL is not under the client's base URL (another
     /// scheme, host or port, or outside its path): the token is not sent.
     #[error("refusing to send a token to {url}: it is not under the client's base URL {base}")]
@@ -130,6 +125,15 @@ pub enum ServiceRequestError {
         url: String,
         /// The client's base URL.
         base: String,
+    },
+    /// An id that cannot be one path segment (empty, `.` or `..`): no
+    /// encoding keeps it inside its route.
+    #[error("invalid id {id:?} in the route {route}: an id must be one path segment")]
+    InvalidId {
+        /// The id (cut to 100 characters).
+        id: String,
+        /// The route it was for.
+        route: String,
     },
     /// A path, query or body that does not make a request.
     #[error("invalid request: {reason}")]
@@ -155,6 +159,9 @@ pub struct ServiceRequest {
     /// a POST only when the service makes it so (a transfer submission
     /// carries its `submission_id`).
     pub idempotent: bool,
+    /// Why the request cannot be sent, found while it was built (an id
+    /// that cannot be a path segment): [`url`](Self::url) returns it.
+    refusal: Option<ServiceRequestError>,
 }
 
 impl ServiceRequest {
@@ -170,7 +177,46 @@ impl ServiceRequest {
             query: Vec::new(),
             body: None,
             idempotent,
+            refusal: None,
         }
+    }
+
+    /// A request of `method` to `template` with each `{}` replaced by the
+    /// next of `ids`, percent-encoded as exactly one path segment
+    /// ([`path_segment`]): `route(Method::GET, "/v0.10/task/{}", &[id])`.
+    /// An id that cannot be one segment (empty, `.` or `..`) makes the
+    /// request [`ServiceRequestError::InvalidId`] when it is sent.
+    ///
+    /// ```
+    /// use globus_app_proto::service::ServiceRequest;
+    /// use http::Method;
+    ///
+    /// let base = url::Url::parse("https://transfer.api.globus.org/").unwrap();
+    /// let request = ServiceRequest::route(Method::GET, "/v0.10/task/{}", &["..\\x y"]);
+    /// assert_eq!(request.path, "/v0.10/task/..%5Cx%20y");
+    /// assert!(ServiceRequest::route(Method::GET, "/v0.10/task/{}", &[".."]).url(&base).is_err());
+    /// ```
+    pub fn route(method: Method, template: &str, ids: &[&str]) -> Self {
+        let mut path =
+            String::with_capacity(template.len() + ids.iter().map(|id| id.len()).sum::<usize>());
+        let mut refusal = None;
+        let mut ids = ids.iter();
+        let mut pieces = template.split("{}");
+        path.push_str(pieces.next().unwrap_or_default());
+        for piece in pieces {
+            let id = ids.next().copied().unwrap_or_default();
+            if matches!(id, "" | "." | "..") && refusal.is_none() {
+                refusal = Some(ServiceRequestError::InvalidId {
+                    id: id.to_owned(),
+                    route: template.to_owned(),
+                });
+            }
+            path.push_str(&path_segment(id));
+            path.push_str(piece);
+        }
+        let mut request = Self::new(method, path);
+        request.refusal = refusal;
+        request
     }
 
     /// `GET path`.
@@ -251,24 +297,38 @@ impl ServiceRequest {
     /// The full URL of this request under `base`. The path is joined as a
     /// relative reference, so it can neither leave `base`'s origin nor its
     /// path (`..` segments are refused).
+    ///
+    /// The path must already be a URL path: characters outside the path
+    /// grammar (a space, `\\`, a control, non-ASCII: ids go through
+    /// [`path_segment`]), a `.` or `..` segment in any encoding, an empty
+    /// segment before the last, or a path the URL parser would read
+    /// otherwise than as written is [`ServiceRequestError::Invalid`].
     pub fn url(&self, base: &Url) -> Result<Url, ServiceRequestError> {
-        let relative = self.path.trim_start_matches('/');
-        if relative
-            .split('/')
-            .any(|segment| segment == ".." || segment == ".")
-            || relative.contains("://")
-            || self.path.starts_with("//")
-        {
-            return Err(ServiceRequestError::Invalid {
-                reason: format!("path {:?} is not relative to the base URL", self.path),
-            });
+        if let Some(refusal) = &self.refusal {
+            return Err(refusal.clone());
         }
-        let mut url = base
-            .join(relative)
-            .map_err(|e| ServiceRequestError::Invalid {
-                reason: format!("path {:?}: {e}", self.path),
-            })?;
+        let invalid = |why: &str| ServiceRequestError::Invalid {
+            reason: format!("path {:?} {why}", crate::redaction::bounded(&self.path)),
+        };
+        let relative = self.path.strip_prefix('/').unwrap_or(&self.path);
+        if !relative.bytes().all(is_path_byte) || !percent_escapes_are_whole(relative) {
+            return Err(invalid(
+                "has characters outside a URL path (encode ids with path_segment)",
+            ));
+        }
+        let segments: Vec<&str> = relative.split('/').collect();
+        if segments.iter().any(|segment| is_dot_segment(segment))
+            || segments[..segments.len().saturating_sub(1)]
+                .iter()
+                .any(|segment| segment.is_empty())
+        {
+            return Err(invalid("is not a route under the base URL"));
+        }
+        let mut url = base.join(relative).map_err(|e| invalid(&e.to_string()))?;
         check_destination(base, &url)?;
+        if url.path().strip_prefix(base.path()) != Some(relative) {
+            return Err(invalid("does not stay as written under the base URL"));
+        }
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
@@ -301,14 +361,63 @@ impl ServiceRequest {
     }
 }
 
-/// Whether a token for `base` may be sent to `url`: same scheme, host and
-/// port, and a path under `base`'s.
+/// `id` as exactly one path segment: every byte outside the unreserved
+/// set (`A-Z a-z 0-9 - . _ ~`) percent-encoded, as the Python SDK encodes
+/// ids, so `/`, `\\`, `?`, `#`, `%`, spaces, controls and non-ASCII stay
+/// data. (An id of `.` or `..` cannot be a segment at all: requests built
+/// with [`ServiceRequest::route`] refuse it.)
+pub fn path_segment(id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xF)]));
+        }
+    }
+    out
+}
+
+/// Whether `byte` may stand in a URL path as written (RFC 3986 `pchar`,
+/// `/`, and `%` of an escape).
+fn is_path_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.' | b'_' | b'~' // unreserved
+                | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' // sub-delims
+                | b':' | b'@' | b'/' | b'%'
+        )
+}
+
+/// Whether every `%` in `path` starts an escape of two hex digits.
+fn percent_escapes_are_whole(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.iter().enumerate().all(|(i, byte)| {
+        *byte != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
+/// Whether a segment is `.` or `..` in any spelling the URL standard
+/// reads as one (`%2e`, `.%2E`...).
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "." | ".." | "%2e" | "%2e." | ".%2e" | "%2e%2e"
+    )
+}
+
+/// Whether a token for `base` may be sent to `url`: same scheme, host
+/// (compared normalised) and port, and a path under `base`'s.
 pub fn check_destination(base: &Url, url: &Url) -> Result<(), ServiceRequestError> {
-    let same_origin = base.scheme() == url.scheme()
-        && base.host_str().map(str::to_ascii_lowercase)
-            == url.host_str().map(str::to_ascii_lowercase)
-        && base.port_or_known_default() == url.port_or_known_default();
-    if same_origin && url.path().starts_with(base.path()) {
+    if TokenOrigin::is_under(base, url) {
         Ok(())
     } else {
         Err(ServiceRequestError::OutsideBaseUrl {

@@ -140,7 +140,7 @@ impl Pager {
                     .get("total")
                     .and_then(Value::as_u64)
                     .ok_or_else(|| ServiceError::missing_field(status, "total"))?;
-                let has_next = self.offset + page_len < total;
+                let has_next = self.offset.saturating_add(page_len) < total;
                 self.advance_offset(page, page_len, has_next, max_total)?
             }
             PagingStyle::Marker {
@@ -184,7 +184,7 @@ impl Pager {
         if page_len == 0 {
             return Err(paging_loop("a page said more follow but held no items"));
         }
-        self.offset += page_len;
+        self.offset = self.offset.saturating_add(page_len);
         if self.offset >= max_total {
             return Ok(false);
         }
@@ -230,8 +230,15 @@ impl Pager {
             return;
         };
         let mut limit = self.limit.min(page_size.max(1));
-        if self.offset + limit > max_total {
+        if self.offset.saturating_add(limit) > max_total {
             limit = max_total.saturating_sub(self.offset);
+        }
+        if limit == 0 {
+            // The offset is at or past what the service pages to (a
+            // caller's huge offset): nothing left to ask for, and a
+            // `limit` of 0 is never sent.
+            self.next = None;
+            return;
         }
         if let Some(max) = self.max_items {
             let left = (max.saturating_sub(self.items_seen)) as u64;

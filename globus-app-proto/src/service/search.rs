@@ -1,5 +1,6 @@
 //! Globus Search's queries (the Python SDK's `SearchClient`).
 
+use http::Method;
 use serde_json::Value;
 
 use super::ServiceRequest;
@@ -18,23 +19,15 @@ pub const ITEMS_KEY: &str = "gmeta";
 /// `GET /v1/index/{id}/search?q=...` (`advanced`: the advanced query
 /// syntax).
 pub fn search(index_id: &str, q: &str, advanced: Option<bool>) -> ServiceRequest {
-    ServiceRequest::get(format!(
-        "/v1/index/{}/search",
-        super::transfer::path_segment(index_id)
-    ))
-    .query("q", q)
-    .query_opt("advanced", advanced)
+    ServiceRequest::route(Method::GET, "/v1/index/{}/search", &[index_id])
+        .query("q", q)
+        .query_opt("advanced", advanced)
 }
 
 /// `POST /v1/index/{id}/search` with a query document (`q`, `filters`,
 /// `facets`, `sort`, ...). Searching has no side effect: it is idempotent.
 pub fn post_search(index_id: &str, query: Value) -> ServiceRequest {
-    ServiceRequest::post(
-        format!(
-            "/v1/index/{}/search",
-            super::transfer::path_segment(index_id)
-        ),
-        query,
-    )
-    .with_idempotent(true)
+    ServiceRequest::route(Method::POST, "/v1/index/{}/search", &[index_id])
+        .json(query)
+        .with_idempotent(true)
 }

@@ -86,32 +86,58 @@ fn no_path_or_id_leaves_the_base_url() {
 fn base_urls_follow_the_environment_and_refuse_cleartext_production() {
     assert_eq!(
         TRANSFER
-            .base_url(Environment::Production, None)
+            .base_url(
+                Environment::Production,
+                None,
+                &std::collections::BTreeSet::new()
+            )
             .unwrap()
             .as_str(),
         "https://transfer.api.globus.org/"
     );
     assert_eq!(
         GROUPS
-            .base_url(Environment::Sandbox, None)
+            .base_url(
+                Environment::Sandbox,
+                None,
+                &std::collections::BTreeSet::new()
+            )
             .unwrap()
             .as_str(),
         "https://groups.api.sandbox.globuscs.info/"
     );
     assert_eq!(
         TRANSFER
-            .base_url(Environment::Production, Some("http://127.0.0.1:8080"))
+            .base_url(
+                Environment::Production,
+                Some("http://127.0.0.1:8080"),
+                &std::collections::BTreeSet::new()
+            )
             .unwrap()
             .as_str(),
         "http://127.0.0.1:8080/"
     );
-    assert!(matches!(
-        TRANSFER.base_url(
-            Environment::Production,
-            Some("http://transfer.api.globus.org:443/")
-        ),
-        Err(ServiceRequestError::Cleartext { .. })
-    ));
+    for cleartext in [
+        "http://transfer.api.globus.org:443/",
+        "http://transfer.api.globus.org./",
+        "http://transfer%2eapi.globus.org/",
+        "http://transfer.api.globus.org.:80/",
+        "http://app.globusonline.org/",
+    ] {
+        assert!(
+            matches!(
+                TRANSFER.base_url(
+                    Environment::Production,
+                    Some(cleartext),
+                    &std::collections::BTreeSet::new()
+                ),
+                Err(ServiceRequestError::TokenOrigin(
+                    crate::origin::TokenOriginError::CleartextToGlobus { .. }
+                ))
+            ),
+            "{cleartext}"
+        );
+    }
     assert_eq!(TRANSFER.url_variable(), "GLOBUS_SDK_SERVICE_URL_TRANSFER");
 }
 
@@ -420,4 +446,170 @@ fn data_access_requirements_need_uuids() {
     );
     assert_eq!(transfer::data_access_requirement(&[]).unwrap(), None);
     assert!(transfer::data_access_requirement(&[id, "nope"]).is_err());
+}
+
+/// Hostile ids, from a caller or another answer: none may change the route.
+const HOSTILE_IDS: &[&str] = &[
+    "..",
+    ".",
+    "",
+    "..\\",
+    ".. ",
+    "..\0",
+    ".\t.",
+    ".\n.",
+    "%2e%2e",
+    "%2E%2E",
+    ".%2e",
+    "a/../b",
+    "\\\\..\\\\x",
+    "..\\..\\endpoint\\X",
+    "../../x?y#z",
+    "x y",
+    "\u{7f}",
+    "ü-ñ-日本",
+    "a;b=c",
+    "@:",
+    "+",
+];
+
+#[test]
+fn every_id_stays_one_segment_of_its_route() {
+    let long = "..\\".repeat(3400);
+    let ids = HOSTILE_IDS.iter().copied().chain([long.as_str()]);
+    for id in ids {
+        let builders: [(&str, ServiceRequest); 9] = [
+            ("/v0.10/endpoint/{}", transfer::get_endpoint(id)),
+            (
+                "/v0.10/operation/endpoint/{}/ls",
+                transfer::operation_ls(id, &transfer::Listing::default()),
+            ),
+            (
+                "/v0.10/operation/endpoint/{}/mkdir",
+                transfer::operation_mkdir(id, "/p"),
+            ),
+            (
+                "/v0.10/operation/endpoint/{}/rename",
+                transfer::operation_rename(id, "/a", "/b"),
+            ),
+            (
+                "/v0.10/operation/endpoint/{}/stat",
+                transfer::operation_stat(id, "/p"),
+            ),
+            ("/v0.10/task/{}", transfer::get_task(id)),
+            ("/v0.10/task/{}/cancel", transfer::cancel_task(id)),
+            ("/v1/index/{}/search", search::search(id, "q", None)),
+            (
+                "/v1/index/{}/search",
+                search::post_search(id, serde_json::json!({})),
+            ),
+        ];
+        for (route, request) in builders {
+            match request.url(&base()) {
+                Err(ServiceRequestError::InvalidId { .. }) => {
+                    assert!(matches!(id, "" | "." | ".."), "{id:?} refused for {route}");
+                }
+                Err(other) => panic!("{id:?} {route}: {other}"),
+                Ok(url) => {
+                    let (before, after) = route.split_once("{}").unwrap();
+                    let path = url.path();
+                    let rest = path
+                        .strip_prefix(before)
+                        .and_then(|rest| {
+                            rest.strip_suffix(after)
+                                .or(Some(rest).filter(|_| after.is_empty()))
+                        })
+                        .unwrap_or_else(|| panic!("{id:?}: {path} is not on {route}"));
+                    assert!(
+                        !rest.contains('/'),
+                        "{id:?}: {path} has more segments than {route}"
+                    );
+                    let decoded = percent_decode(rest);
+                    assert_eq!(decoded, id.as_bytes(), "{id:?}: {path}");
+                    // The URL reads back as the same route (what a server parses).
+                    let reparsed = Url::parse(url.as_str()).unwrap();
+                    assert_eq!(reparsed.path(), path, "{id:?}");
+                }
+            }
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap()
+}
+
+#[test]
+fn generic_paths_that_the_parser_would_read_otherwise_are_refused() {
+    for path in [
+        "/v0.10/task/..\\..\\endpoint\\X",
+        "/v0.10/task/.\t./cancel",
+        "/v0.10/%2e%2E/x",
+        "/v0.10/.%2e/x",
+        "/v0.10/task/x /cancel",
+        "/v0.10//x",
+        "/v0.10/task/%zz",
+        "/v0.10/task/\u{e9}",
+        "/v0.10/task/x\0",
+    ] {
+        assert!(
+            matches!(
+                ServiceRequest::get(path).url(&base()),
+                Err(ServiceRequestError::Invalid { .. })
+            ),
+            "{path:?}"
+        );
+    }
+    // A trailing slash is a route of its own (Timers' `/jobs/`).
+    assert_eq!(
+        ServiceRequest::get("/jobs/").url(&base()).unwrap().path(),
+        "/jobs/"
+    );
+}
+
+#[test]
+fn paging_from_offsets_near_the_top_of_u64_neither_overflows_nor_sends_limit_zero() {
+    for offset in [u64::MAX, u64::MAX - 1, u64::MAX - 100, 9_999, 10_000] {
+        let mut search = EndpointSearch::fulltext("x");
+        search.offset = Some(offset);
+        for style in [
+            transfer::ENDPOINT_SEARCH_PAGING,
+            PagingStyle::LimitOffsetTotal {
+                page_size: 100,
+                max_total: u64::MAX,
+            },
+        ] {
+            let mut pager = Pager::new(transfer::endpoint_search(&search), style, "DATA");
+            for _ in 0..3 {
+                let Some(request) = pager.next_request() else {
+                    break;
+                };
+                let limit: u64 = request.query_value("limit").unwrap().parse().unwrap();
+                assert!(limit > 0, "offset {offset}: limit 0 sent");
+                let answer = page(1, json!({"has_next_page": true, "total": u64::MAX}));
+                // A page may end paging; it never panics.
+                if pager.page_received(&answer).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn endpoint_search_sends_filter_non_functional_as_the_python_sdk_does() {
+    let mut search = EndpointSearch::fulltext("x");
+    search.non_functional = Some(false);
+    assert_eq!(
+        transfer::endpoint_search(&search).query_value("filter_non_functional"),
+        Some("0")
+    );
+    search.non_functional = Some(true);
+    assert_eq!(
+        transfer::endpoint_search(&search).query_value("filter_non_functional"),
+        Some("1")
+    );
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use http::Method;
 use serde_json::{Map, Value, json};
 
 use super::paging::PagingStyle;
@@ -88,9 +89,8 @@ pub fn endpoint_search(search: &EndpointSearch) -> ServiceRequest {
         .query_opt("filter_host_endpoint", search.host_endpoint.as_deref())
         .query_opt(
             "filter_non_functional",
-            search
-                .non_functional
-                .map(|b| if b { "true" } else { "false" }),
+            // As the Python SDK sends it: `0`/`1`, not `false`/`true`.
+            search.non_functional.map(|b| if b { "1" } else { "0" }),
         )
         .query_opt("filter_entity_type", search.entity_type.as_deref())
         .query_opt("limit", search.limit)
@@ -99,7 +99,7 @@ pub fn endpoint_search(search: &EndpointSearch) -> ServiceRequest {
 
 /// `GET /v0.10/endpoint/{id}`.
 pub fn get_endpoint(endpoint_id: &str) -> ServiceRequest {
-    ServiceRequest::get(format!("/v0.10/endpoint/{}", path_segment(endpoint_id)))
+    ServiceRequest::route(Method::GET, "/v0.10/endpoint/{}", &[endpoint_id])
 }
 
 /// The options of a directory listing.
@@ -147,10 +147,11 @@ impl Listing {
 
 /// `GET /v0.10/operation/endpoint/{id}/ls`.
 pub fn operation_ls(endpoint_id: &str, listing: &Listing) -> ServiceRequest {
-    ServiceRequest::get(format!(
+    ServiceRequest::route(
+        Method::GET,
         "/v0.10/operation/endpoint/{}/ls",
-        path_segment(endpoint_id)
-    ))
+        &[endpoint_id],
+    )
     .query_opt("path", listing.path.as_deref())
     .query_opt(
         "show_hidden",
@@ -171,32 +172,31 @@ pub fn operation_ls(endpoint_id: &str, listing: &Listing) -> ServiceRequest {
 
 /// `POST /v0.10/operation/endpoint/{id}/mkdir`.
 pub fn operation_mkdir(endpoint_id: &str, path: &str) -> ServiceRequest {
-    ServiceRequest::post(
-        format!(
-            "/v0.10/operation/endpoint/{}/mkdir",
-            path_segment(endpoint_id)
-        ),
-        json!({"DATA_TYPE": "mkdir", "path": path}),
+    ServiceRequest::route(
+        Method::POST,
+        "/v0.10/operation/endpoint/{}/mkdir",
+        &[endpoint_id],
     )
+    .json(json!({"DATA_TYPE": "mkdir", "path": path}))
 }
 
 /// `POST /v0.10/operation/endpoint/{id}/rename`.
 pub fn operation_rename(endpoint_id: &str, old_path: &str, new_path: &str) -> ServiceRequest {
-    ServiceRequest::post(
-        format!(
-            "/v0.10/operation/endpoint/{}/rename",
-            path_segment(endpoint_id)
-        ),
-        json!({"DATA_TYPE": "rename", "old_path": old_path, "new_path": new_path}),
+    ServiceRequest::route(
+        Method::POST,
+        "/v0.10/operation/endpoint/{}/rename",
+        &[endpoint_id],
     )
+    .json(json!({"DATA_TYPE": "rename", "old_path": old_path, "new_path": new_path}))
 }
 
 /// `GET /v0.10/operation/endpoint/{id}/stat`.
 pub fn operation_stat(endpoint_id: &str, path: &str) -> ServiceRequest {
-    ServiceRequest::get(format!(
+    ServiceRequest::route(
+        Method::GET,
         "/v0.10/operation/endpoint/{}/stat",
-        path_segment(endpoint_id)
-    ))
+        &[endpoint_id],
+    )
     .query("path", path)
 }
 
@@ -220,7 +220,7 @@ pub fn submit_delete(data: &DeleteData) -> ServiceRequest {
 
 /// `GET /v0.10/task/{id}`.
 pub fn get_task(task_id: &str) -> ServiceRequest {
-    ServiceRequest::get(format!("/v0.10/task/{}", path_segment(task_id)))
+    ServiceRequest::route(Method::GET, "/v0.10/task/{}", &[task_id])
 }
 
 /// The options of a task list.
@@ -253,10 +253,7 @@ pub fn task_list(options: &TaskList) -> ServiceRequest {
 
 /// `POST /v0.10/task/{id}/cancel` (no body).
 pub fn cancel_task(task_id: &str) -> ServiceRequest {
-    let mut request = ServiceRequest::new(
-        http::Method::POST,
-        format!("/v0.10/task/{}/cancel", path_segment(task_id)),
-    );
+    let mut request = ServiceRequest::route(Method::POST, "/v0.10/task/{}/cancel", &[task_id]);
     // Cancelling twice is harmless.
     request.idempotent = true;
     request
@@ -503,22 +500,6 @@ impl DeleteData {
         document.extend(self.fields.clone());
         Value::Object(document)
     }
-}
-
-/// A path segment (an id) with `/`, `?`, `#` and `%` escaped, so that an id
-/// cannot change the route.
-pub(crate) fn path_segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for c in id.chars() {
-        match c {
-            '/' => out.push_str("%2F"),
-            '?' => out.push_str("%3F"),
-            '#' => out.push_str("%23"),
-            '%' => out.push_str("%25"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `task_wait`'s polls, as the Python SDK's: a poll at once, then one
