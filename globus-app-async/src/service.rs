@@ -585,6 +585,15 @@ impl SearchClient {
         )
     }
 
+    /// `POST /v1/index/{id}/search` with a query document: one page.
+    pub async fn post_search(
+        &self,
+        index_id: &str,
+        query: Value,
+    ) -> Result<ServiceResponse, Error> {
+        self.0.request(&search::post_search(index_id, query)).await
+    }
+
     /// The results of a query document, every page, as a stream.
     pub fn post_search_items(
         &self,

@@ -880,3 +880,30 @@ pub const TOKEN_POLICY_TABLE: &[(&str, bool)] = &[
     ("https://[::1]/", true),
     ("https://xn--glbus-4qa.org/", true),
 ];
+
+/// Hostile ids, as a caller or another service's answer may hand them to
+/// a typed request: none may change the route (`..`, `.` and the empty
+/// id are refused; every other one is one path segment).
+pub const HOSTILE_IDS: &[&str] = &[
+    "..",
+    ".",
+    "",
+    "..\\",
+    ".. ",
+    "..\0",
+    ".\t.",
+    ".\n.",
+    "%2e%2e",
+    "%2E%2E",
+    ".%2e",
+    "a/../b",
+    "\\\\..\\\\x",
+    "..\\..\\endpoint\\X",
+    "../../x?y#z",
+    "x y",
+    "\u{7f}",
+    "ü-ñ-日本",
+    "a;b=c",
+    "@:",
+    "+",
+];
