@@ -188,22 +188,22 @@ impl Driver {
     /// answer.
     async fn authorization_after(
         &self,
+        retries: &AuthorizationRetries,
         verdict: ServiceVerdict,
         resource_server: &str,
         refused: &Authorization,
     ) -> Result<Option<Authorization>, Error> {
         match verdict {
             ServiceVerdict::RenewAndRetry => self
-                .drive(
-                    self.app
-                        .get_authorizer_replacing(resource_server, refused.access_token()),
-                )
+                .drive(retries.renewal(&self.app, resource_server, refused.access_token()))
                 .await
                 .map(Some),
             ServiceVerdict::LoginAndRetry(params) => {
                 let options = LoginOptions::new().authorization_parameters(*params);
                 self.drive(self.app.login_with(options)).await?;
-                self.get_authorizer(resource_server).await.map(Some)
+                self.drive(retries.authorization(&self.app, resource_server))
+                    .await
+                    .map(Some)
             }
             _ => Ok(None),
         }
@@ -273,7 +273,7 @@ impl AuthorizedClient {
             let verdict = refusals.judge(app, &response);
             match self
                 .driver
-                .authorization_after(verdict, resource_server, &authorization)
+                .authorization_after(&refusals, verdict, resource_server, &authorization)
                 .await?
             {
                 Some(next) => authorization = next,
@@ -476,12 +476,13 @@ impl AppCommon {
     /// `None` for a final answer (the service clients' step).
     pub(crate) async fn authorization_after(
         &self,
+        retries: &AuthorizationRetries,
         verdict: ServiceVerdict,
         resource_server: &str,
         refused: &Authorization,
     ) -> Result<Option<Authorization>, Error> {
         self.driver
-            .authorization_after(verdict, resource_server, refused)
+            .authorization_after(retries, verdict, resource_server, refused)
             .await
     }
 

@@ -286,7 +286,7 @@ impl ServiceClient {
             let verdict = refusals.judge(self.app.core(), &response);
             match self
                 .app
-                .authorization_after(verdict, resource_server, &authorization)
+                .authorization_after(&refusals, verdict, resource_server, &authorization)
                 .await?
             {
                 Some(next) => authorization = next,

@@ -142,21 +142,20 @@ impl Driver {
     /// GARE's parameters, or `None` for a final answer.
     fn authorization_after(
         &self,
+        retries: &AuthorizationRetries,
         verdict: ServiceVerdict,
         resource_server: &str,
         refused: &Authorization,
     ) -> Result<Option<Authorization>, Error> {
         match verdict {
             ServiceVerdict::RenewAndRetry => self
-                .drive(
-                    self.app
-                        .get_authorizer_replacing(resource_server, refused.access_token()),
-                )
+                .drive(retries.renewal(&self.app, resource_server, refused.access_token()))
                 .map(Some),
             ServiceVerdict::LoginAndRetry(params) => {
                 let options = LoginOptions::new().authorization_parameters(*params);
                 self.drive(self.app.login_with(options))?;
-                self.get_authorizer(resource_server).map(Some)
+                self.drive(retries.authorization(&self.app, resource_server))
+                    .map(Some)
             }
             _ => Ok(None),
         }
@@ -228,10 +227,12 @@ impl AuthorizedClient {
                 .http
                 .send(authorized_request(request, &authorization)?)?;
             let verdict = retries.judge(app, &response);
-            match self
-                .driver
-                .authorization_after(verdict, resource_server, &authorization)?
-            {
+            match self.driver.authorization_after(
+                &retries,
+                verdict,
+                resource_server,
+                &authorization,
+            )? {
                 Some(next) => authorization = next,
                 None => return Ok(response),
             }
@@ -465,12 +466,13 @@ impl AppCommon {
     /// the authorized client and the service clients.
     pub(crate) fn authorization_after(
         &self,
+        retries: &AuthorizationRetries,
         verdict: ServiceVerdict,
         resource_server: &str,
         refused: &Authorization,
     ) -> Result<Option<Authorization>, Error> {
         self.driver
-            .authorization_after(verdict, resource_server, refused)
+            .authorization_after(retries, verdict, resource_server, refused)
     }
 }
 

@@ -506,3 +506,42 @@ fn idle_and_trickling_connections_never_keep_the_redirect_out() {
     );
     assert_eq!(held.lock().unwrap().len(), 300);
 }
+
+/// An opener that says at once that no browser can be opened here.
+struct NoBrowser;
+
+impl BrowserOpener for NoBrowser {
+    fn open(&self, _url: &str) -> Result<(), BrowserError> {
+        unreachable!("available() said no")
+    }
+
+    fn available(&self) -> Result<(), BrowserError> {
+        Err(BrowserError::failed("no display"))
+    }
+}
+
+#[test]
+fn with_messages_gets_the_default_fallbacks_url_reason_and_prompt() {
+    let server = AuthServer::start();
+    let messages = Messages::default();
+    // The default fallback reads standard input: whatever it holds in the
+    // test run (nothing, or a terminal), the login ends within the timeout.
+    let flow = LocalServerLoginFlowManager::new()
+        .with_timeout(Duration::from_secs(2))
+        .allow_remote_session(true)
+        .with_browser(NoBrowser)
+        .with_messages(messages.clone());
+    let app = user_app(&server, flow);
+    assert!(app.login().is_err());
+    let shown = messages.text();
+    assert!(shown.contains("(cannot open a browser"), "{shown}");
+    assert!(
+        shown.contains("Please authenticate with Globus here:\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("%2Fv2%2Fweb%2Fauth-code"), "{shown}");
+    assert!(
+        shown.contains("Enter the resulting Authorization Code here: "),
+        "{shown}"
+    );
+}

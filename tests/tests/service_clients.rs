@@ -461,3 +461,85 @@ fn the_authorized_client_runs_on_the_pooled_service_transport() {
     }
     assert!(setup.services.connections() - before <= 2);
 }
+
+/// A 403 GARE asking for Transfer's scope again (a login satisfies it).
+fn transfer_gare() -> String {
+    json!({
+        "code": "AuthorizationRequired",
+        "message": "log in again",
+        "authorization_parameters": {
+            "session_message": "log in again",
+            "required_scopes": ["urn:globus:auth:scope:transfer.api.globus.org:all"],
+        },
+    })
+    .to_string()
+}
+
+#[test]
+fn a_request_never_costs_more_than_one_login_without_refresh_tokens() {
+    let server = AuthServer::start();
+    let services = server.start_services();
+    // No refresh tokens: a refused token can only be replaced by a login.
+    let app = UserApp::builder("One Login")
+        .client_id(globus_app_blocking::proto::testing::SIM_CLIENT_ID)
+        .config(
+            globus_app_blocking::GlobusAppConfig::default()
+                .with_auth_base_url(server.base_url.clone())
+                .with_request_refresh_tokens(false)
+                .with_auto_redrive_gares(true),
+        )
+        .token_storage(globus_app_blocking::storage::MemoryTokenStorage::new())
+        .login_flow_manager(
+            globus_app_blocking::login::LocalServerLoginFlowManager::new()
+                .with_browser(common::Browser)
+                .with_timeout(Duration::from_secs(10))
+                .allow_remote_session(true),
+        )
+        .build()
+        .unwrap();
+    let transfer = TransferClient::from_service(
+        ServiceClient::builder(&app, TRANSFER)
+            .base_url(&services.base_url)
+            .build()
+            .unwrap(),
+    );
+    transfer.endpoint_search("Tutorial").unwrap();
+    let logins = || server.grants("authorization_code");
+    assert_eq!(logins(), 1);
+
+    // 401 (a login replaces the token), then a GARE: that answer stands.
+    services.inject(401, None, 1);
+    services.inject_raw(403, "application/json", &transfer_gare());
+    let error = transfer.get_endpoint(TUTORIAL_COLLECTION).unwrap_err();
+    assert_eq!(error.http_status(), Some(http::StatusCode::FORBIDDEN));
+    assert_eq!(logins(), 2, "one login for the request");
+
+    // A GARE (one login), then 401: no second login; the caller is told.
+    services.inject_raw(403, "application/json", &transfer_gare());
+    services.inject(401, None, 1);
+    let error = transfer.get_endpoint(TUTORIAL_COLLECTION).unwrap_err();
+    assert_eq!(logins(), 3, "one login for the request: {error:?}");
+    assert!(error.is_login_required(), "{error:?}");
+
+    // The authorized client keeps the same budget.
+    let client = app
+        .authorized(globus_app_blocking::http::UreqClient::default())
+        .with_resource_server(
+            services
+                .base_url
+                .trim_start_matches("http://")
+                .trim_end_matches('/'),
+            "transfer.api.globus.org",
+        );
+    let request = http::Request::get(format!(
+        "{}v0.10/endpoint/{TUTORIAL_COLLECTION}",
+        services.base_url
+    ))
+    .body(Vec::new())
+    .unwrap();
+    services.inject(401, None, 1);
+    services.inject_raw(403, "application/json", &transfer_gare());
+    let response = client.send(&request).unwrap();
+    assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
+    assert_eq!(logins(), 4, "one login for the request");
+}

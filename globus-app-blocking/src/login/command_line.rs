@@ -70,8 +70,21 @@ impl CommandLineLoginFlowManager {
         redirect_uri: String,
         deadline: Option<Deadline>,
     ) -> Result<AuthorizationResponse, LoginFlowError> {
-        let url = plan.url(&redirect_uri);
         let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
+        self.read_code_with(plan, redirect_uri, deadline, &mut **output)
+    }
+
+    /// [`read_code`](Self::read_code), writing the URL and prompts to
+    /// `output` instead of this manager's own output (a local-server flow
+    /// that falls back sends them where its messages go).
+    pub(crate) fn read_code_with(
+        &self,
+        plan: &AuthorizePlan,
+        redirect_uri: String,
+        deadline: Option<Deadline>,
+        output: &mut dyn Write,
+    ) -> Result<AuthorizationResponse, LoginFlowError> {
+        let url = plan.url(&redirect_uri);
         let line = "-".repeat(37);
         write!(
             output,

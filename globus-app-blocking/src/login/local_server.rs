@@ -134,6 +134,10 @@ pub struct LocalServerLoginFlowManager {
     page: LandingPage,
     fallback: Option<CommandLineLoginFlowManager>,
     messages: Mutex<Box<dyn Write + Send>>,
+    /// Whether the default fallback's URL and prompts go where the
+    /// messages go: `with_messages` chose a writer and `with_fallback`
+    /// gave no command-line flow with its own input and output.
+    fallback_to_messages: bool,
 }
 
 impl std::fmt::Debug for LocalServerLoginFlowManager {
@@ -163,6 +167,7 @@ impl LocalServerLoginFlowManager {
             page: LandingPage::default(),
             fallback: Some(CommandLineLoginFlowManager::new()),
             messages: Mutex::new(Box::new(std::io::stderr())),
+            fallback_to_messages: false,
         }
     }
 
@@ -190,17 +195,25 @@ impl LocalServerLoginFlowManager {
     }
 
     /// Where the flow's messages go (the URL, what to do without a
-    /// browser): a terminal UI can take them. Default: standard error.
+    /// browser, and, when the default command-line fallback runs, its URL
+    /// and code prompt too): a terminal UI can take them all. Default:
+    /// standard error (the fallback's prompt: standard output). A fallback
+    /// given with [`with_fallback`](Self::with_fallback) after this keeps
+    /// its own output.
     #[must_use]
     pub fn with_messages(mut self, messages: impl Write + Send + 'static) -> Self {
         self.messages = Mutex::new(Box::new(messages));
+        self.fallback_to_messages = true;
         self
     }
 
     /// Without a browser, run `command_line` (its input and output) instead.
+    /// Call [`with_messages`](Self::with_messages) after this to send its
+    /// URL and prompts where the other messages go.
     #[must_use]
     pub fn with_fallback(mut self, command_line: CommandLineLoginFlowManager) -> Self {
         self.fallback = Some(command_line);
+        self.fallback_to_messages = false;
         self
     }
 
@@ -255,7 +268,13 @@ impl LocalServerLoginFlowManager {
         self.say(&format!(
             "Cannot log in through a browser here ({why}); log in by pasting a code instead."
         ));
-        command_line.read_code(plan, plan.pasted_code_redirect_uri(), Some(deadline))
+        let redirect_uri = plan.pasted_code_redirect_uri();
+        if self.fallback_to_messages {
+            let mut messages = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
+            command_line.read_code_with(plan, redirect_uri, Some(deadline), &mut **messages)
+        } else {
+            command_line.read_code(plan, redirect_uri, Some(deadline))
+        }
     }
 }
 

@@ -235,10 +235,12 @@ impl ServiceClient {
             }
             let response = read_error_body(response, &self.base_url)?;
             let verdict = refusals.judge(self.app.core(), &response);
-            match self
-                .app
-                .authorization_after(verdict, resource_server, &authorization)?
-            {
+            match self.app.authorization_after(
+                &refusals,
+                verdict,
+                resource_server,
+                &authorization,
+            )? {
                 Some(next) => authorization = next,
                 None => return Err(ServiceError::from_http(&response).into()),
             }

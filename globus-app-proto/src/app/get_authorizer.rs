@@ -1,6 +1,7 @@
 //! The `get_authorizer` operation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::driver::{Action, Authorization, Input, Operation, Step, TokenSet};
 use super::errors::{AppError, TokenValidationError};
@@ -39,6 +40,10 @@ pub struct GetAuthorizer<'r> {
     renewing: Option<RenewingMark>,
     /// The secrets of the requests sent: struck from the errors returned.
     sent: SentSecrets,
+    /// A login budget shared with other operations of one service request
+    /// ([`AuthorizationRetries`](crate::service::AuthorizationRetries)):
+    /// set once a login ran; with it set, this operation logs in no more.
+    login_budget: Option<&'r AtomicBool>,
     state: State<'r>,
 }
 
@@ -112,8 +117,18 @@ impl<'r> GetAuthorizer<'r> {
             waited: false,
             renewing: None,
             sent: SentSecrets::default(),
+            login_budget: None,
             state: State::Start,
         }
+    }
+
+    /// Shares `budget` with other operations of one service request: this
+    /// operation logs in only if `budget` is unset, and sets it when it
+    /// does.
+    #[must_use]
+    pub fn with_login_budget(mut self, budget: &'r AtomicBool) -> Self {
+        self.login_budget = Some(budget);
+        self
     }
 
     /// [`GlobusApp::get_authorizer_replacing`].
@@ -523,7 +538,14 @@ impl<'r> GetAuthorizer<'r> {
             error,
             TokenValidationError::IdentityMismatch { .. } | TokenValidationError::MixedIdentities
         );
-        if self.handler == TokenValidationErrorHandler::LoginAgain && !self.retried && resolvable {
+        let may_log_in =
+            self.handler == TokenValidationErrorHandler::LoginAgain && !self.retried && resolvable;
+        // The budget is spent only by a login that runs.
+        if may_log_in
+            && self
+                .login_budget
+                .is_none_or(|spent| !spent.swap(true, Ordering::AcqRel))
+        {
             self.retried = true;
             self.state = State::LoggingIn(Box::new(Login::new(
                 self.app.clone(),

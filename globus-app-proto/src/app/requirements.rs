@@ -42,7 +42,11 @@ impl ScopeRequirements {
     }
 
     /// Adds scopes for a resource server, merged with what it already has.
+    /// A scope (or a dependency, at any depth) with a character outside
+    /// the scope grammar is [`ScopeParseError::InvalidCharacter`], and
+    /// nothing is added.
     pub fn add(&mut self, resource_server: &str, scopes: &[Scope]) -> Result<(), ScopeParseError> {
+        scopes.iter().try_for_each(check_scope_characters)?;
         match self
             .entries
             .iter_mut()
@@ -91,4 +95,25 @@ impl ScopeRequirements {
             .collect();
         merge_scopes(&all, &[])
     }
+}
+
+/// Whether `scope` and its dependencies hold only characters of RFC 6749's
+/// scope-token (`%x21 / %x23-5B / %x5D-7E`). The parser is as lenient as
+/// the Python SDK's; what an app requires is checked here, where it is
+/// added, so that a quote or a control never reaches a request.
+fn check_scope_characters(scope: &Scope) -> Result<(), ScopeParseError> {
+    let name = scope.name();
+    if let Some(character) = name
+        .chars()
+        .find(|c| !matches!(*c, '\u{21}' | '\u{23}'..='\u{5b}' | '\u{5d}'..='\u{7e}'))
+    {
+        return Err(ScopeParseError::InvalidCharacter {
+            scope: name.chars().take(100).collect(),
+            character,
+        });
+    }
+    scope
+        .dependencies()
+        .iter()
+        .try_for_each(check_scope_characters)
 }

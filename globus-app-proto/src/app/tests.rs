@@ -243,6 +243,47 @@ fn openid_is_always_required_and_requirements_deduplicate() {
     );
 }
 
+#[test]
+fn scopes_with_characters_outside_the_grammar_are_refused_and_nothing_is_added() {
+    let app = user_app(GlobusAppConfig::default());
+    let before = app.scope_requirements();
+    for bad in [
+        "a\"b",
+        "a\\b",
+        "a\u{1}b",
+        "a\u{7f}b",
+        "\u{e9}t\u{e9}",
+        "good other\u{202e}",
+        "ok[dep\"x]",
+        "ok[*dep[deeper\u{0}]]",
+    ] {
+        let error = app.add_scope_requirements_str("t", bad).unwrap_err();
+        assert!(
+            matches!(error, ScopeParseError::InvalidCharacter { .. }),
+            "{bad:?}: {error:?}"
+        );
+        assert_eq!(app.scope_requirements(), before, "{bad:?} added something");
+        let built = GlobusApp::user("Sim App")
+            .client_id(SIM_CLIENT_ID)
+            .scope_requirements(TRANSFER, bad)
+            .build();
+        assert!(
+            matches!(
+                built,
+                Err(ConfigError::InvalidScopeRequirement {
+                    source: ScopeParseError::InvalidCharacter { .. },
+                    ..
+                })
+            ),
+            "{bad:?}"
+        );
+    }
+    // Every printable ASCII character but the quote and the backslash is
+    // a scope character (`[`, `]` and `*` being the grammar's own).
+    app.add_scope_requirements_str("t", "urn:x!#$%&'()+,-./:;<=>?@^_`{|}~")
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- login
 
 #[test]

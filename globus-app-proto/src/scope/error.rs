@@ -61,4 +61,14 @@ pub enum ScopeParseError {
         /// The rejected name.
         name: String,
     },
+    /// A scope required of an app has a character outside the scope
+    /// grammar (RFC 6749's scope-token: printable ASCII other than `"` and
+    /// `\\`; a quote, a backslash, a control, DEL or non-ASCII is refused).
+    #[error("scope {scope:?} has the character {character:?}, which scopes may not hold")]
+    InvalidCharacter {
+        /// The scope (cut to 100 characters).
+        scope: String,
+        /// The first character refused.
+        character: char,
+    },
 }

@@ -16,18 +16,20 @@ pub mod search;
 pub mod transfer;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
 
 use http::{HeaderValue, Method};
 use serde_json::Value;
 use url::Url;
 
-use crate::app::{GlobusApp, ServiceVerdict};
+use crate::app::{GetAuthorizer, GlobusApp, ServiceVerdict};
 use crate::auth_params::AuthorizationParameters;
 use crate::environment::{Environment, EnvironmentError};
 use crate::gare::find_gare;
 use crate::origin::{TokenOrigin, TokenOriginError};
 use crate::redaction::bounded;
 use crate::scope::well_known;
+use crate::secret::AccessToken;
 
 /// The `User-Agent` of every service request: this library and its
 /// version.
@@ -601,13 +603,21 @@ impl ServiceError {
 }
 
 /// When a service refuses a request for its authorization: one renewal
-/// (after a 401) and one login (after a GARE), each at most once per
-/// request, in either order: "401, then a GARE" is renewed, then logged
-/// in, then answered, in three requests.
-#[derive(Debug, Clone, Copy, Default)]
+/// (after a 401) and one login (after a GARE, or when a renewal cannot be
+/// made without one), each at most once per request, in either order:
+/// "401, then a GARE" is renewed, then logged in, then answered, in three
+/// requests. A request never costs more than one login: an app whose
+/// tokens have no refresh token logs in to replace a refused token, and a
+/// GARE after that is the answer.
+///
+/// The adapters run the operations it builds ([`renewal`](Self::renewal),
+/// [`authorization`](Self::authorization)), which share its login budget.
+#[derive(Debug, Default)]
 pub struct AuthorizationRetries {
     renewed: bool,
-    logged_in: bool,
+    /// Whether this request's one login is spent (by a GARE's login, or
+    /// by a renewal or lookup that had to log in).
+    logged_in: AtomicBool,
 }
 
 impl AuthorizationRetries {
@@ -618,12 +628,35 @@ impl AuthorizationRetries {
                 self.renewed = true;
                 ServiceVerdict::RenewAndRetry
             }
-            ServiceVerdict::LoginAndRetry(params) if !self.logged_in => {
-                self.logged_in = true;
+            ServiceVerdict::LoginAndRetry(params) if !*self.logged_in.get_mut() => {
+                *self.logged_in.get_mut() = true;
                 ServiceVerdict::LoginAndRetry(params)
             }
             _ => ServiceVerdict::Final,
         }
+    }
+
+    /// The renewal after a 401 ([`GlobusApp::get_authorizer_replacing`]):
+    /// it logs in only if this request has not.
+    pub fn renewal<'r>(
+        &'r self,
+        app: &'r GlobusApp,
+        resource_server: &'r str,
+        refused: &AccessToken,
+    ) -> GetAuthorizer<'r> {
+        app.get_authorizer_replacing(resource_server, refused)
+            .with_login_budget(&self.logged_in)
+    }
+
+    /// The authorization to send again after a GARE's login
+    /// ([`GlobusApp::get_authorizer`]), which logs in no more.
+    pub fn authorization<'r>(
+        &'r self,
+        app: &'r GlobusApp,
+        resource_server: &'r str,
+    ) -> GetAuthorizer<'r> {
+        app.get_authorizer(resource_server)
+            .with_login_budget(&self.logged_in)
     }
 }
 
