@@ -23,17 +23,59 @@ pub const REDACTED: &str = "[redacted]";
 
 const CUT_MARK: char = '…';
 
-/// `text` cut to [`MAX_SERVER_TEXT_CHARS`] characters, ending with `…` when
-/// it was longer.
+/// `text` as an error may show it: invisible and direction-changing
+/// characters dropped ([`is_hidden`]), controls as spaces, and cut to
+/// [`MAX_SERVER_TEXT_CHARS`] characters, ending with `…` when it was
+/// longer.
 pub fn bounded(text: &str) -> String {
-    match text.char_indices().nth(MAX_SERVER_TEXT_CHARS) {
-        None => text.to_owned(),
-        Some((end, _)) => {
-            let mut cut = text[..end].to_owned();
-            cut.push(CUT_MARK);
-            cut
+    let mut out = String::with_capacity(text.len().min(4 * MAX_SERVER_TEXT_CHARS));
+    let mut kept = 0;
+    for c in text.chars() {
+        if is_hidden(c) {
+            continue;
         }
+        if kept == MAX_SERVER_TEXT_CHARS {
+            out.push(CUT_MARK);
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+        kept += 1;
     }
+    out
+}
+
+/// Whether `c` is invisible or changes the direction of the text around
+/// it: Unicode's format characters (general category Cf: soft hyphen,
+/// zero-width space, joiners, word joiner, byte-order mark, the bidi marks
+/// U+200E, U+200F and U+061C, the embeddings, overrides and isolates
+/// U+202A–U+202E and U+2066–U+2069, tags...). Text from a server never
+/// shows one, in an error or on the login's landing page.
+pub fn is_hidden(c: char) -> bool {
+    // Unicode 16's general category Cf.
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
 }
 
 /// The secret values (tokens, codes, verifiers, client secrets) that the

@@ -113,3 +113,53 @@ proptest! {
         assert_hidden(&s[..43], &shown(&pkce))?;
     }
 }
+
+/// Every invisible or direction-changing character a server can write
+/// into an error: none reaches the error's `Display` or `Debug`.
+#[test]
+fn server_text_never_shows_an_invisible_or_direction_changing_character() {
+    use crate::auth_error::AuthApiError;
+    use crate::authorize::RedirectError;
+    use crate::service::ServiceError;
+
+    let hidden = crate::testing::hidden_characters();
+    assert!(hidden.chars().count() > 150);
+    // In small pieces, so that the cut at MAX_SERVER_TEXT_CHARS keeps them.
+    let chunks: Vec<String> = hidden
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(40)
+        .map(|chunk| format!("a{}b", chunk.iter().collect::<String>()))
+        .collect();
+    let visible = |shown: &str| !shown.chars().any(crate::redaction::is_hidden);
+    for chunk in &chunks {
+        let body = json!({
+            "error": chunk, "error_description": chunk,
+            "errors": [{"code": chunk, "title": chunk, "detail": chunk, "id": chunk}],
+        });
+        let auth = AuthApiError::from_json(400, Some(&body));
+        let service = ServiceError::from_http(&response(
+            400,
+            &json!({"code": chunk, "message": chunk, "request_id": chunk}),
+        ));
+        let state = OAuthState::from_random_bytes(&[7; 32]);
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("error", chunk)
+            .append_pair("error_description", chunk)
+            .append_pair("state", state.as_str())
+            .finish();
+        let denied = parse_redirect_query(&query, &state).unwrap_err();
+        assert!(matches!(denied, RedirectError::Denied { .. }));
+        for shown in [
+            auth.to_string(),
+            format!("{auth:?}"),
+            service.to_string(),
+            format!("{service:?}"),
+            denied.to_string(),
+            format!("{denied:?}"),
+        ] {
+            assert!(visible(&shown), "{shown:?}");
+            assert!(shown.contains("ab"), "the visible text stays: {shown:?}");
+        }
+    }
+}

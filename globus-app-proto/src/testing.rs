@@ -137,6 +137,8 @@ pub struct FakeGlobusAuth {
     pub deny_next_authorization: bool,
     /// The `error_description` of a refused authorization.
     pub denial_description: String,
+    /// The `error` of a refused authorization (`access_denied`).
+    pub denial_error: String,
     /// Lifetime of issued access tokens, in seconds.
     pub access_token_lifetime: i64,
     /// Issue a new refresh token on every refresh; reusing a rotated one
@@ -217,6 +219,7 @@ impl FakeGlobusAuth {
         Self {
             user: SimUser::A,
             deny_next_authorization: false,
+            denial_error: "access_denied".to_owned(),
             denial_description: "The user declined".into(),
             access_token_lifetime: 172_800,
             rotate_refresh_tokens: false,
@@ -303,7 +306,7 @@ impl FakeGlobusAuth {
         let state = query.get("state").cloned().unwrap_or_default();
         let mut back = url::form_urlencoded::Serializer::new(String::new());
         if std::mem::take(&mut self.deny_next_authorization) {
-            back.append_pair("error", "access_denied")
+            back.append_pair("error", &self.denial_error)
                 .append_pair("error_description", &self.denial_description)
                 .append_pair("state", &state);
             return back.finish();
@@ -907,3 +910,13 @@ pub const HOSTILE_IDS: &[&str] = &[
     "@:",
     "+",
 ];
+
+/// Every invisible or direction-changing character
+/// ([`is_hidden`](crate::redaction::is_hidden)), one after another: what
+/// the tests put in server text to check that none reaches a page or an
+/// error.
+pub fn hidden_characters() -> String {
+    ('\0'..=char::MAX)
+        .filter(|c| crate::redaction::is_hidden(*c))
+        .collect()
+}

@@ -158,6 +158,17 @@ fn login_in_chromium(
     server: &AuthServer,
     crowd: Option<Crowd>,
 ) -> (Result<(), globus_app_blocking::Error>, Instant, String) {
+    login_in_chromium_with(chromium, dir, server, crowd, None)
+}
+
+/// [`login_in_chromium`] with the landing page from `template`, if given.
+fn login_in_chromium_with(
+    chromium: &Path,
+    dir: &Path,
+    server: &AuthServer,
+    crowd: Option<Crowd>,
+    template: Option<&str>,
+) -> (Result<(), globus_app_blocking::Error>, Instant, String) {
     let dom = Arc::new(Mutex::new(None));
     let browser = Chromium {
         binary: chromium.to_owned(),
@@ -170,12 +181,16 @@ fn login_in_chromium(
         .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
         .read_environment_variables(false)
         .token_storage(MemoryTokenStorage::new())
-        .login_flow_manager(
-            LocalServerLoginFlowManager::new()
+        .login_flow_manager({
+            let flow = LocalServerLoginFlowManager::new()
                 .with_browser(browser)
                 .with_timeout(Duration::from_secs(60))
-                .allow_remote_session(true),
-        )
+                .allow_remote_session(true);
+            match template {
+                Some(template) => flow.with_html_template(template),
+                None => flow,
+            }
+        })
         .build()
         .unwrap();
     let result = app.login().map(drop);
@@ -282,4 +297,47 @@ fn chromium_logs_in_while_256_idle_and_8_slow_connections_hold_the_listener() {
     let waited = answered.duration_since(visited);
     println!("authorize visit to the end of the login: {waited:?}");
     assert!(waited < Duration::from_secs(1), "{waited:?}");
+}
+
+#[test]
+fn no_invisible_or_direction_changing_character_reaches_the_page_or_the_error() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let dir = TempDir::new("landing-page-hidden");
+    let server = AuthServer::start();
+    let hidden = globus_app_proto::testing::hidden_characters();
+    // Short pieces: server text is cut at 300 characters.
+    let piece = |from: usize| hidden.chars().skip(from).take(60).collect::<String>();
+    let template = format!(
+        "<html><body><h1>{hidden}$login_result</h1><p>x{hidden}y $post_login_message</p></body></html>"
+    );
+    let shows_none = |text: &str| !text.chars().any(globus_app_proto::redaction::is_hidden);
+    for from in (0..hidden.chars().count()).step_by(60) {
+        {
+            let mut fake = server.fake();
+            fake.deny_next_authorization = true;
+            fake.denial_error = format!("access{}_denied", piece(from));
+            fake.denial_description = format!("Declined {} here", piece(from));
+        }
+        let (result, _, dom) =
+            login_in_chromium_with(&chromium, &dir.0, &server, None, Some(&template));
+        let error = result.unwrap_err();
+        assert!(shows_none(&dom), "a hidden character in the DOM: {dom:?}");
+        assert!(rendered_text(&dom).contains("Declined here"), "{dom}");
+        assert!(rendered_text(&dom).contains("xy"), "{dom}");
+        for shown in [
+            error.to_string(),
+            format!("{error:?}"),
+            format!("{error:#?}"),
+        ] {
+            assert!(
+                shows_none(&shown),
+                "a hidden character in the error: {shown:?}"
+            );
+        }
+        // The code, its hidden characters dropped, is one Globus Auth
+        // defines again.
+        assert!(format!("{error:?}").contains("AccessDenied"), "{error:?}");
+    }
 }

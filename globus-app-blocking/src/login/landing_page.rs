@@ -133,13 +133,17 @@ impl LandingPage {
     /// The page for `outcome`.
     pub(crate) fn render(&self, outcome: PageOutcome<'_>) -> String {
         let (result, message) = outcome.texts();
-        substitute(
+        let mut page = substitute(
             &self.template,
             &[
                 ("login_result", &html_escape(result)),
                 ("post_login_message", &html_escape(&message)),
             ],
-        )
+        );
+        // A template's own invisible or direction-changing characters go
+        // too: nothing on the page reorders or hides what it says.
+        page.retain(|c| !globus_app_proto::redaction::is_hidden(c));
+        page
     }
 }
 

@@ -104,19 +104,14 @@ impl Deadline {
     }
 }
 
-/// Whether `c` is a bidirectional embedding, override or isolate control
-/// (U+202A–U+202E, U+2066–U+2069): text from elsewhere that holds one can
-/// reorder what a reader sees around it.
-pub(crate) fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Escapes text for HTML, and drops bidirectional controls.
+/// Escapes text for HTML, and drops the characters errors drop too
+/// (invisible and direction-changing ones:
+/// [`is_hidden`](globus_app_proto::redaction::is_hidden)).
 pub(crate) fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            c if is_bidi_control(c) => {}
+            c if globus_app_proto::redaction::is_hidden(c) => {}
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -133,8 +128,12 @@ mod tests {
     use super::html_escape;
 
     #[test]
-    fn bidirectional_controls_are_dropped() {
+    fn invisible_and_direction_changing_characters_are_dropped() {
         assert_eq!(html_escape("a\u{202E}b\u{2066}c\u{2069}d\u{202A}"), "abcd");
+        assert_eq!(
+            html_escape("a\u{200E}\u{200F}\u{61C}\u{200B}\u{200D}\u{2060}\u{FEFF}b"),
+            "ab"
+        );
     }
 
     #[test]

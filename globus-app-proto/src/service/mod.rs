@@ -555,7 +555,7 @@ impl ServiceError {
                     .headers()
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
+                    .map(bounded)
             }),
             authorization_parameters,
             body,
@@ -576,7 +576,7 @@ impl ServiceError {
             request_id: headers
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+                .map(bounded),
             authorization_parameters: None,
             body: None,
         }
