@@ -12,6 +12,8 @@ use common::TempDir;
 use common::{AuthServer, SIM_CLIENT_ID};
 use globus_app_blocking::http::{RetryPolicy, TransportErrorKind, UreqClient};
 use globus_app_blocking::proto::app::{AppError, TokenValidationErrorHandler};
+use globus_app_blocking::proto::redaction::SECRET_PIECE;
+use globus_app_blocking::proto::testing::SecretEcho;
 use globus_app_blocking::proto::token::TokenData;
 #[cfg(feature = "sqlite")]
 use globus_app_blocking::storage::SqliteTokenStorage;
@@ -241,7 +243,7 @@ fn question_mark_converts_scope_and_header_errors() {
 /// All an error shows: its `Display` and `Debug`, and every cause's.
 fn everything_shown(error: &Error) -> String {
     use std::fmt::Write as _;
-    let mut shown = format!("{error}\n{error:?}\n");
+    let mut shown = format!("{error}\n{error:?}\n{error:#?}\n");
     for cause in causes(error) {
         let _ = writeln!(shown, "{cause}\n{cause:?}");
     }
@@ -261,16 +263,47 @@ fn last_grant(server: &AuthServer, grant: &str) -> Vec<(String, String)> {
         .expect("the grant was sent")
 }
 
-fn assert_none_shown(shown: &str, secrets: &[&str]) {
-    assert!(shown.contains("[redacted]"), "{shown}");
+/// Neither a secret nor any piece of it as `echo` wrote it back
+/// ([`SECRET_PIECE`] characters) is in `shown`.
+fn assert_none_shown(shown: &str, secrets: &[&str], echo: SecretEcho) {
+    assert!(shown.contains("[redacted]"), "{echo:?}: {shown}");
     for secret in secrets {
         assert!(!secret.is_empty());
-        assert!(!shown.contains(secret), "{secret:?} shown in {shown}");
+        assert!(
+            !shown.contains(secret),
+            "{echo:?}: {secret:?} shown in {shown}"
+        );
+        let (first, second) = echo.write(secret);
+        // Pieces as long as SECRET_PIECE characters of the secret become.
+        let (whole, _) = echo.write(secret);
+        let piece_len = (SECRET_PIECE * whole.len())
+            .div_ceil(secret.len())
+            .max(SECRET_PIECE);
+        for written in [first, second] {
+            for piece in written.as_bytes().windows(piece_len.min(written.len())) {
+                let piece = String::from_utf8_lossy(piece);
+                assert!(
+                    !shown.contains(&*piece),
+                    "{echo:?}: {piece:?} of {secret:?} shown in {shown}"
+                );
+            }
+        }
     }
 }
 
 #[test]
-fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
+fn secrets_a_server_echoes_never_reach_an_error_in_any_encoding_and_its_description_is_cut() {
+    for echo in SecretEcho::ALL {
+        for status in [400, 401] {
+            echoed_secrets_are_struck(echo, status);
+        }
+    }
+}
+
+/// The client secret, a code and its verifier, a refresh token and the
+/// revoked tokens, echoed by Globus Auth as `echo` writes them in answers
+/// of `status`: none in any error or logout report.
+fn echoed_secrets_are_struck(echo: SecretEcho, status: u16) {
     use globus_app_blocking::proto::redaction::MAX_SERVER_TEXT_CHARS;
     const SECRET: &str = "client-secret-7f3a9";
 
@@ -280,6 +313,8 @@ fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
         fake.client_secret = Some(SECRET.into());
         fake.also_public_client = true;
         fake.echo_requests_in_errors = true;
+        fake.echo_encoding = echo;
+        fake.echo_status = status;
     }
 
     // Client credentials: the client secret (in the Basic credentials).
@@ -292,7 +327,7 @@ fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
         .build()
         .unwrap();
     let error = service.get_authorizer(TRANSFER).unwrap_err();
-    assert_none_shown(&everything_shown(&error), &[SECRET]);
+    assert_none_shown(&everything_shown(&error), &[SECRET], echo);
     let description = error
         .auth_api_error()
         .and_then(|e| e.error_description.clone())
@@ -338,6 +373,7 @@ fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
             &field(&exchange, "code"),
             &field(&exchange, "code_verifier"),
         ],
+        echo,
     );
 
     // A refresh: the refresh token.
@@ -354,9 +390,16 @@ fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
     assert_none_shown(
         &everything_shown(&error),
         &[&field(&refresh, "refresh_token")],
+        echo,
     );
 
     // A logout whose revocations are echoed: the tokens, in its report.
+    revocations_echoed(&server, &user, echo);
+}
+
+/// `user` logs out from `server`, which echoes each revocation as `echo`
+/// writes it: no revoked token shows in the report.
+fn revocations_echoed(server: &AuthServer, user: &UserApp, echo: SecretEcho) {
     let report = user.logout().unwrap();
     assert!(!report.failed.is_empty());
     let revoked: Vec<String> = server
@@ -372,9 +415,9 @@ fn secrets_a_server_echoes_never_reach_an_error_and_its_description_is_cut() {
         .iter()
         .fold(String::new(), |mut shown, (_, e)| {
             use std::fmt::Write as _;
-            let _ = writeln!(shown, "{e}\n{e:?}");
+            let _ = writeln!(shown, "{e}\n{e:?}\n{e:#?}");
             shown
         });
     let revoked: Vec<&str> = revoked.iter().map(String::as_str).collect();
-    assert_none_shown(&shown, &revoked);
+    assert_none_shown(&shown, &revoked, echo);
 }

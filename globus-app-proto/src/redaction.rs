@@ -9,7 +9,11 @@
 //! every text a server wrote into an error is cut to
 //! [`MAX_SERVER_TEXT_CHARS`].
 
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 use crate::request::AuthRequest;
 
@@ -90,15 +94,21 @@ impl fmt::Debug for SentSecrets {
 }
 
 impl SentSecrets {
+    /// These secrets (a trace layer or a test that strikes what it knows).
+    pub fn of(secrets: &[&str]) -> Self {
+        let mut sent = Self::default();
+        for secret in secrets {
+            if !secret.is_empty() && !sent.0.iter().any(|s| s == secret) {
+                sent.0.push((*secret).to_owned());
+            }
+        }
+        sent
+    }
+
     /// Remembers the secrets `request` carries.
     pub fn record(&mut self, request: &AuthRequest) {
         for secret in request.secret_values() {
             if !secret.is_empty() && !self.0.contains(&secret) {
-                let encoded: String =
-                    url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-                if encoded != secret {
-                    self.0.push(encoded);
-                }
                 self.0.push(secret);
             }
         }
@@ -109,17 +119,25 @@ impl SentSecrets {
         self.0.is_empty()
     }
 
-    /// Replaces every recorded secret in `text` with [`REDACTED`]. Text that
+    /// Replaces every recorded secret in `text` with [`REDACTED`], in
+    /// whatever form the server wrote it back: raw in any letter case,
+    /// percent-encoded (any subset of its bytes, either case) or
+    /// form-encoded, base64 or base64url (with or without padding, at any
+    /// offset in a longer encoding), or hex. A piece of a secret at least
+    /// [`SECRET_PIECE`] characters long goes too, so a secret split
+    /// between two fields of one answer shows in neither. Text that
     /// [`bounded`] cut may end with the start of a secret: that tail goes
     /// too. The result is still at most [`MAX_SERVER_TEXT_CHARS`] (and the
     /// mark) long.
     pub fn redact(&self, text: &mut String) {
-        let mut changed = false;
-        for secret in &self.0 {
-            if text.contains(secret.as_str()) {
-                *text = text.replace(secret.as_str(), REDACTED);
-                changed = true;
-            }
+        if self.0.is_empty() || text.is_empty() {
+            return;
+        }
+        let needles = Needles::of(&self.0);
+        let struck = needles.spans_in(text);
+        let changed = !struck.is_empty();
+        if changed {
+            *text = strike(text, &struck);
         }
         self.redact_cut_tail(text);
         if changed && text.chars().count() > MAX_SERVER_TEXT_CHARS + 1 {
@@ -159,6 +177,210 @@ impl SentSecrets {
             self.redact(text);
         }
     }
+}
+
+/// The shortest piece of a secret (or of its encoding) that is struck
+/// wherever it stands; a shorter secret is struck whole.
+pub const SECRET_PIECE: usize = 12;
+
+/// The forms of the recorded secrets looked for in a text, cut into
+/// pieces of [`SECRET_PIECE`] bytes (or whole, when shorter): `exact`
+/// pieces match as they are (base64 and base64url), `folded` ones in any
+/// ASCII letter case (the secret itself, its hex).
+struct Needles {
+    exact: HashSet<Vec<u8>>,
+    folded: HashSet<Vec<u8>>,
+    /// The lengths of the pieces.
+    lengths: BTreeSet<usize>,
+}
+
+impl Needles {
+    fn of(secrets: &[String]) -> Self {
+        let mut needles = Self {
+            exact: HashSet::new(),
+            folded: HashSet::new(),
+            lengths: BTreeSet::new(),
+        };
+        for secret in secrets {
+            let bytes = secret.as_bytes();
+            needles.add(secret.to_lowercase().as_bytes(), true);
+            let hex: Vec<u8> = bytes
+                .iter()
+                .flat_map(|b| {
+                    let digits = b"0123456789abcdef";
+                    [digits[usize::from(b >> 4)], digits[usize::from(b & 0xf)]]
+                })
+                .collect();
+            needles.add(&hex, true);
+            for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+                for offset in 0..3 {
+                    needles.add(&base64_core(engine, bytes, offset), false);
+                }
+            }
+        }
+        needles
+    }
+
+    fn add(&mut self, needle: &[u8], folded: bool) {
+        if needle.is_empty() {
+            return;
+        }
+        let length = needle.len().min(SECRET_PIECE);
+        self.lengths.insert(length);
+        let set = if folded {
+            &mut self.folded
+        } else {
+            &mut self.exact
+        };
+        for piece in needle.windows(length) {
+            set.insert(piece.to_vec());
+        }
+    }
+
+    /// The byte ranges of `text` that show a secret, in any of the views
+    /// (raw, percent-decoded, form-decoded).
+    fn spans_in(&self, text: &str) -> Vec<(usize, usize)> {
+        let mut struck = Vec::new();
+        for view in [
+            View::raw(text),
+            View::decoded(text, false),
+            View::decoded(text, true),
+        ] {
+            let folded = view.folded();
+            for (view, set) in [(&view, &self.exact), (&folded, &self.folded)] {
+                for &length in &self.lengths {
+                    for (start, piece) in view.bytes.windows(length).enumerate() {
+                        if set.contains(piece) {
+                            let end = start + length - 1;
+                            struck.push((view.origin[start].0, view.origin[end].1));
+                        }
+                    }
+                }
+            }
+        }
+        struck
+    }
+}
+
+/// The characters of `secret`'s base64 (in `engine`'s alphabet) when it
+/// stands `offset` bytes into a longer encoded value: those its bytes alone
+/// decide, whatever comes before and after.
+fn base64_core(engine: &base64::engine::GeneralPurpose, secret: &[u8], offset: usize) -> Vec<u8> {
+    let mut padded = vec![0; offset];
+    padded.extend_from_slice(secret);
+    let encoded = engine.encode(&padded).into_bytes();
+    let first = (8 * offset).div_ceil(6);
+    let last = (8 * padded.len()) / 6;
+    encoded
+        .get(first..last)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
+}
+
+/// A text as a server's encoding may hide a secret in it, each byte with
+/// the range of the text it came from.
+struct View {
+    bytes: Vec<u8>,
+    origin: Vec<(usize, usize)>,
+}
+
+impl View {
+    fn raw(text: &str) -> Self {
+        Self {
+            bytes: text.as_bytes().to_vec(),
+            origin: (0..text.len()).map(|i| (i, i + 1)).collect(),
+        }
+    }
+
+    /// `%XX` decoded (either case), and with `form` `+` as a space.
+    fn decoded(text: &str, form: bool) -> Self {
+        let raw = text.as_bytes();
+        let mut view = Self {
+            bytes: Vec::with_capacity(raw.len()),
+            origin: Vec::with_capacity(raw.len()),
+        };
+        let hex = |b: u8| char::from(b).to_digit(16);
+        let mut i = 0;
+        while i < raw.len() {
+            let escape = (raw[i] == b'%')
+                .then(|| Some((hex(*raw.get(i + 1)?)?, hex(*raw.get(i + 2)?)?)))
+                .flatten();
+            if let Some((high, low)) = escape {
+                // Two hex digits: a byte.
+                view.bytes
+                    .push(u8::try_from(high * 16 + low).unwrap_or_default());
+                view.origin.push((i, i + 3));
+                i += 3;
+            } else {
+                view.bytes
+                    .push(if form && raw[i] == b'+' { b' ' } else { raw[i] });
+                view.origin.push((i, i + 1));
+                i += 1;
+            }
+        }
+        view
+    }
+}
+
+impl View {
+    /// This view in lower case (Unicode's, where its bytes are UTF-8),
+    /// each byte still with the range of the text it came from.
+    fn folded(&self) -> Self {
+        let mut folded = Self {
+            bytes: Vec::with_capacity(self.bytes.len()),
+            origin: Vec::with_capacity(self.origin.len()),
+        };
+        let mut at = 0;
+        for chunk in self.bytes.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                let origin = (self.origin[at].0, self.origin[at + c.len_utf8() - 1].1);
+                let mut buffer = [0; 4];
+                for lower in c.to_lowercase() {
+                    for byte in lower.encode_utf8(&mut buffer).bytes() {
+                        folded.bytes.push(byte);
+                        folded.origin.push(origin);
+                    }
+                }
+                at += c.len_utf8();
+            }
+            for byte in chunk.invalid() {
+                folded.bytes.push(*byte);
+                folded.origin.push(self.origin[at]);
+                at += 1;
+            }
+        }
+        folded
+    }
+}
+
+/// `text` with each range of `struck` (merged where they touch, widened to
+/// whole characters) replaced by [`REDACTED`].
+fn strike(text: &str, struck: &[(usize, usize)]) -> String {
+    let mut ranges = struck.to_vec();
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    let mut i = 0;
+    while i < ranges.len() {
+        let (mut start, mut end) = ranges[i];
+        i += 1;
+        while i < ranges.len() && ranges[i].0 <= end {
+            end = end.max(ranges[i].1);
+            i += 1;
+        }
+        start = start.max(at);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 #[cfg(test)]

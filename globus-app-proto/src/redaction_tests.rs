@@ -163,3 +163,64 @@ fn server_text_never_shows_an_invisible_or_direction_changing_character() {
         }
     }
 }
+
+/// Each kind of secret, in each encoding a server may echo it in, in one
+/// field or split between two: struck from both, and no piece of it (or
+/// of its encoding) of [`SECRET_PIECE`](crate::redaction::SECRET_PIECE)
+/// characters stays.
+#[test]
+fn secrets_are_struck_in_every_encoding_and_across_fields() {
+    use crate::redaction::{SECRET_PIECE, SentSecrets, bounded};
+    use crate::testing::SecretEcho;
+
+    let kinds = [
+        (
+            "refresh token",
+            "AgQpV7d1y3zYkR0bnQx8Wm2sLtE5oJhGcUfIaKvBNe9rDg",
+        ),
+        ("client secret", "k3y/With+Slash=And?Query&Amp%Pct"),
+        ("authorization code", "Ux9Rt6lvXwGz2AqPjH4nBsYc8KdMfE"),
+        (
+            "PKCE verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+        ("unicode secret", "sécret-ünïcødé-value-1234567890"),
+        // Its base64 has `+` or `/` every few characters: base64url differs.
+        ("symbol secret", "??>>~?>?~~??>>?>?~??>~?>?~>~?>"),
+    ];
+    for (kind, secret) in kinds {
+        let sent = SentSecrets::of(&[secret]);
+        for echo in SecretEcho::ALL {
+            let (first, second) = echo.write(secret);
+            let mut description = bounded(&format!("bad request: {first}; try again"));
+            let mut detail = bounded(&format!("sent {second}."));
+            sent.redact(&mut description);
+            sent.redact(&mut detail);
+            let both = format!("{description}\n{detail}");
+            assert!(both.contains("[redacted]"), "{kind} {echo:?}: {both}");
+            assert!(
+                both.contains("bad request: ") && both.contains("; try again"),
+                "{kind} {echo:?}: {both}"
+            );
+            // Pieces as long as SECRET_PIECE characters of the secret become.
+            let (whole, _) = SecretEcho::Raw.write(secret);
+            let (encoded, _) = echo.write(&whole);
+            let piece_len = (SECRET_PIECE * encoded.len())
+                .div_ceil(secret.len())
+                .max(SECRET_PIECE);
+            for shown in [&first, &second] {
+                for piece in shown.as_bytes().windows(piece_len.min(shown.len())) {
+                    let piece = String::from_utf8_lossy(piece);
+                    assert!(
+                        !both.contains(&*piece),
+                        "{kind} {echo:?}: {piece:?} in {both}"
+                    );
+                }
+            }
+            assert!(
+                !both.to_lowercase().contains(&secret.to_lowercase()),
+                "{kind} {echo:?}"
+            );
+        }
+    }
+}

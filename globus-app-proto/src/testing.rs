@@ -19,6 +19,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -152,10 +153,17 @@ pub struct FakeGlobusAuth {
     /// The confidential client's secret, if the app is one.
     pub client_secret: Option<String>,
     /// Answer token and revocation requests with a 401 whose
-    /// `error_description` (and `errors[].detail`) echoes everything the
-    /// request sent, the client's credentials included, followed by 1000
-    /// characters of padding: a server that leaks what it was sent.
+    /// `error_description` echoes everything the request sent, the
+    /// client's credentials included, followed by 1000 characters of
+    /// padding, and whose `errors[]` has an entry for each value (in
+    /// `detail`, or split between `detail` and `title`): a server that
+    /// leaks what it was sent.
     pub echo_requests_in_errors: bool,
+    /// How an echoing server writes each value back
+    /// ([`echo_requests_in_errors`](Self::echo_requests_in_errors)).
+    pub echo_encoding: SecretEcho,
+    /// The status of an echoing answer (401 by default; 400 too).
+    pub echo_status: u16,
     /// With a `client_secret`, accept the client as a public (native) one
     /// too, without the secret: one server for `UserApp`s and `ClientApp`s
     /// (the dev server's setting).
@@ -219,6 +227,8 @@ impl FakeGlobusAuth {
         Self {
             user: SimUser::A,
             deny_next_authorization: false,
+            echo_encoding: SecretEcho::Raw,
+            echo_status: 401,
             denial_error: "access_denied".to_owned(),
             denial_description: "The user declined".into(),
             access_token_lifetime: 172_800,
@@ -291,10 +301,54 @@ impl FakeGlobusAuth {
         self.next_id
     }
 
-    /// A new token or code value: the prefix, `kind`, `-` and a new id.
+    /// The answer of a server that echoes what it was sent
+    /// ([`echo_requests_in_errors`](Self::echo_requests_in_errors)).
+    fn echo(&self, recorded: &RecordedRequest, basic: Option<&str>) -> http::Response<Vec<u8>> {
+        let echo = self.echo_encoding;
+        let credentials = basic.unwrap_or("none");
+        let values = std::iter::once(("credentials", credentials)).chain(
+            recorded
+                .fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let mut described = Vec::new();
+        let mut errors = Vec::new();
+        for (name, value) in values {
+            let (first, rest) = echo.write(value);
+            described.push(format!("{name}={first}"));
+            // Each value whole in one entry too (its two parts in two
+            // fields), however long the description gets.
+            errors.push(json!({
+                "code": "INVALID_CLIENT", "id": "echo",
+                "detail": format!("{name} {first}"), "title": format!("{name} {rest}"),
+            }));
+        }
+        let echoed = format!(
+            "invalid client in request {}; {}",
+            described.join(" "),
+            "x".repeat(1000)
+        );
+        json_response(
+            self.echo_status,
+            &json!({
+                "error": "invalid_client",
+                "error_description": echoed,
+                "errors": errors,
+            }),
+        )
+    }
+
+    /// A new token or code value: the prefix, `kind`, `-`, a new id and,
+    /// as long as Globus Auth's values are, 32 hex digits made from it.
     fn new_secret(&mut self, kind: &str) -> String {
         let id = self.id();
-        format!("{}{kind}-{id}", self.secret_prefix)
+        let filler = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        format!(
+            "{}{kind}-{id}-{filler:016x}{:016x}",
+            self.secret_prefix,
+            filler.rotate_left(29) ^ 0xa5a5_5a5a_c3c3_3c3c
+        )
     }
 
     /// The browser visit to an authorize URL: the redirect query the user
@@ -362,25 +416,7 @@ impl FakeGlobusAuth {
             .and_then(|v| STANDARD.decode(v).ok())
             .and_then(|v| String::from_utf8(v).ok());
         if self.echo_requests_in_errors && path.starts_with("/v2/oauth2/token") {
-            let sent: Vec<String> = recorded
-                .fields
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let echoed = format!(
-                "invalid client in request {} with credentials {}; {}",
-                sent.join(" "),
-                basic.as_deref().unwrap_or("none"),
-                "x".repeat(1000)
-            );
-            return json_response(
-                401,
-                &json!({
-                    "error": "invalid_client",
-                    "error_description": echoed,
-                    "errors": [{"code": "INVALID_CLIENT", "id": "echo", "detail": echoed}],
-                }),
-            );
+            return self.echo(&recorded, basic.as_deref());
         }
         match (request.method().as_str(), path.as_str()) {
             ("POST", "/v2/oauth2/token") => self.token(&recorded, basic.as_deref(), now),
@@ -919,4 +955,121 @@ pub fn hidden_characters() -> String {
     ('\0'..=char::MAX)
         .filter(|c| crate::redaction::is_hidden(*c))
         .collect()
+}
+
+/// How a server that echoes what it was sent writes each value back: the
+/// encodings that redaction must see through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretEcho {
+    /// As sent.
+    Raw,
+    /// In upper case.
+    Upper,
+    /// In lower case.
+    Lower,
+    /// Form-encoded.
+    Form,
+    /// Every byte percent-encoded, upper-case hex.
+    PercentAll,
+    /// Every byte percent-encoded, lower-case hex.
+    PercentAllLower,
+    /// Every other ASCII byte percent-encoded (and every non-ASCII one).
+    PercentSome,
+    /// Base64 with padding.
+    Base64,
+    /// Base64url without padding.
+    Base64Url,
+    /// Base64 of the value after 1 or 2 other bytes (the value at an
+    /// offset in a longer encoding).
+    Base64AtOffset(usize),
+    /// Hex, lower case.
+    Hex,
+    /// Hex, upper case.
+    HexUpper,
+    /// The first half in one field of the answer, the second in another.
+    Split,
+}
+
+impl SecretEcho {
+    /// Every encoding.
+    pub const ALL: [Self; 14] = [
+        Self::Raw,
+        Self::Upper,
+        Self::Lower,
+        Self::Form,
+        Self::PercentAll,
+        Self::PercentAllLower,
+        Self::PercentSome,
+        Self::Base64,
+        Self::Base64Url,
+        Self::Base64AtOffset(1),
+        Self::Base64AtOffset(2),
+        Self::Hex,
+        Self::HexUpper,
+        Self::Split,
+    ];
+
+    /// `value` as this echo writes it: what goes in the first field and
+    /// what in the second (the same, but for [`Split`](Self::Split)).
+    pub fn write(self, value: &str) -> (String, String) {
+        let bytes = value.as_bytes();
+        let escaped = |escape: &dyn Fn(usize, u8) -> bool, lower: bool| {
+            bytes
+                .iter()
+                .enumerate()
+                .fold(String::new(), |mut out, (i, b)| {
+                    if escape(i, *b) {
+                        let _ = if lower {
+                            write!(out, "%{b:02x}")
+                        } else {
+                            write!(out, "%{b:02X}")
+                        };
+                    } else {
+                        out.push(char::from(*b));
+                    }
+                    out
+                })
+        };
+        let hex = |upper: bool| {
+            bytes.iter().fold(String::new(), |mut out, b| {
+                let _ = if upper {
+                    write!(out, "{b:02X}")
+                } else {
+                    write!(out, "{b:02x}")
+                };
+                out
+            })
+        };
+        let written = match self {
+            Self::Raw => value.to_owned(),
+            Self::Upper => value.to_uppercase(),
+            Self::Lower => value.to_lowercase(),
+            Self::Form => url::form_urlencoded::byte_serialize(bytes).collect(),
+            Self::PercentAll => escaped(&|_, _| true, false),
+            Self::PercentAllLower => escaped(&|_, _| true, true),
+            // Bytes of a non-ASCII character cannot stand raw.
+            Self::PercentSome => escaped(&|i, b| i % 2 == 0 || !b.is_ascii(), false),
+            Self::Base64 => STANDARD.encode(bytes),
+            Self::Base64Url => URL_SAFE_NO_PAD.encode(bytes),
+            Self::Base64AtOffset(offset) => {
+                let mut prefixed = b"~?"
+                    .repeat(offset)
+                    .into_iter()
+                    .take(offset)
+                    .collect::<Vec<u8>>();
+                prefixed.extend_from_slice(bytes);
+                STANDARD.encode(prefixed)
+            }
+            Self::Hex => hex(false),
+            Self::HexUpper => hex(true),
+            Self::Split => {
+                let middle = value
+                    .char_indices()
+                    .nth(value.chars().count() / 2)
+                    .map_or(0, |(i, _)| i);
+                return (value[..middle].to_owned(), value[middle..].to_owned());
+            }
+        };
+        (written.clone(), written)
+    }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use globus_app_blocking::http::RetryPolicy;
 use globus_app_blocking::login::{BrowserOpener, LocalServerLoginFlowManager};
-use globus_app_blocking::proto::testing::SIM_CLIENT_ID;
+use globus_app_blocking::proto::redaction::SECRET_PIECE;
+use globus_app_blocking::proto::testing::{SIM_CLIENT_ID, SecretEcho};
 use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage, TokenStorage};
 use globus_app_blocking::{ClientApp, GlobusAppConfig, UserApp};
 use globus_app_tests::{AuthServer, FakeService, TempDir, now};
@@ -182,6 +183,42 @@ fn client_credentials_on_both_adapters(server: &AuthServer, memory: &MemoryToken
     blocking_service.get_authorizer(TRANSFER).unwrap();
 }
 
+/// A server that echoes what it was sent, in every encoding: the
+/// failures are traced (their outcome; an error's text never is).
+fn echoed_client_credentials_fail(server: &AuthServer) {
+    server.fake().echo_requests_in_errors = true;
+    for echo in SecretEcho::ALL {
+        server.fake().echo_encoding = echo;
+        let echoed = ClientApp::builder("Tracing Echo")
+            .client_id(SIM_CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(config(server))
+            .token_storage(MemoryTokenStorage::new())
+            .build()
+            .unwrap();
+        assert!(echoed.get_authorizer(TRANSFER).is_err());
+    }
+    server.fake().echo_requests_in_errors = false;
+}
+
+/// No piece of the client secret, as any echo writes it, is in `text`.
+fn assert_no_piece_of_the_client_secret(text: &str) {
+    for echo in SecretEcho::ALL {
+        let (whole, _) = echo.write(CLIENT_SECRET);
+        let piece_len = (SECRET_PIECE * whole.len()).div_ceil(CLIENT_SECRET.len());
+        for written in [echo.write(CLIENT_SECRET).0, echo.write(CLIENT_SECRET).1] {
+            for piece in written.as_bytes().windows(piece_len.min(written.len())) {
+                let piece = String::from_utf8_lossy(piece);
+                assert!(
+                    !text.contains(&*piece),
+                    "{echo:?}: {piece:?} is in the trace"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn events_are_emitted_and_no_secret_is_in_them() {
     let capture = Capture::default();
@@ -238,7 +275,11 @@ fn events_are_emitted_and_no_secret_is_in_them() {
     client_credentials_on_both_adapters(&server, &memory);
     stored.extend(stored_secrets(&memory));
 
+    echoed_client_credentials_fail(&server);
+
     let text = capture.0.lock().unwrap().clone();
+    assert!(text.contains("outcome=\"error\""), "{text}");
+    assert_no_piece_of_the_client_secret(&text);
     for expected in [
         "operation=\"login\"",
         "operation=\"get_authorizer\"",
