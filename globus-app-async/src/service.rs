@@ -35,7 +35,7 @@ use globus_app_blocking::http::{Retries, RetryPolicy, TransportError, TransportE
 use globus_app_proto::app::Authorization;
 use globus_app_proto::service::paging::Pager;
 use globus_app_proto::service::transfer::{self, TaskWait, TaskWaitStep};
-use globus_app_proto::service::{AuthorizationRetries, auth, groups, search};
+use globus_app_proto::service::{AuthorizationRetries, auth, declared_larger_than, groups, search};
 use serde_json::Value;
 use url::Url;
 
@@ -117,6 +117,7 @@ pub struct ServiceClient {
     transport: Arc<dyn AsyncServiceTransport>,
     retry: RetryPolicy,
     retry_non_idempotent: bool,
+    max_response_bytes: u64,
 }
 
 impl std::fmt::Debug for ServiceClient {
@@ -160,6 +161,7 @@ impl ServiceClientBuilder {
                 .unwrap_or_else(|| Arc::new(ServiceTransport::default())),
             retry: self.retry,
             retry_non_idempotent: self.retry_non_idempotent,
+            max_response_bytes: self.binding.response_limit(),
         })
     }
 }
@@ -200,13 +202,23 @@ impl ServiceClient {
         Ok(())
     }
 
-    /// Sends `request` and reads its JSON answer whole.
+    /// Sends `request` and reads its JSON answer whole, up to the client's
+    /// `max_response_bytes` (as the blocking client does).
     pub async fn request(&self, request: &ServiceRequest) -> Result<ServiceResponse, Error> {
-        let (parts, mut body) = self.send(request).await?.into_parts();
+        let (parts, body) = self.send(request).await?.into_parts();
+        let limit = self.max_response_bytes;
+        let too_large = Error::ResponseTooLarge { limit };
+        if declared_larger_than(&parts.headers, limit) {
+            return Err(too_large);
+        }
         let mut bytes = Vec::new();
-        body.read_to_end(&mut bytes)
+        body.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
             .await
             .map_err(|e| body_error(&self.base_url, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large);
+        }
         Ok(ServiceResponse::from_http(&http::Response::from_parts(
             parts, bytes,
         ))?)

@@ -595,6 +595,15 @@ macro_rules! shared_service_builder_setters {
             self
         }
 
+        /// The largest answer read whole, in bytes (default
+        /// `DEFAULT_MAX_RESPONSE_BYTES`, 256 MiB): a larger one is
+        /// `Error::ResponseTooLarge`, its body unread past the limit.
+        /// Streamed answers (`request_reader`) have no limit.
+        pub fn max_response_bytes(mut self, limit: u64) -> Self {
+            self.binding.max_response_bytes = Some(limit);
+            self
+        }
+
         /// Retry non-idempotent requests too (a POST that is not a
         /// transfer or delete submission), as the Python SDK does. Off by
         /// default: a request the server may have carried out is not sent
@@ -618,6 +627,17 @@ pub struct ServiceBinding {
     pub base_url: Option<String>,
     /// The environment the client expects (the app's, or an error).
     pub environment: Option<globus_app_proto::environment::Environment>,
+    /// The largest answer read whole, if not the default.
+    pub max_response_bytes: Option<u64>,
+}
+
+#[cfg(feature = "ureq")]
+impl ServiceBinding {
+    /// The largest answer read whole.
+    pub fn response_limit(&self) -> u64 {
+        self.max_response_bytes
+            .unwrap_or(globus_app_proto::service::DEFAULT_MAX_RESPONSE_BYTES)
+    }
 }
 
 /// Binds a client of `spec` to `app`: checks the environment, resolves the

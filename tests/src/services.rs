@@ -269,7 +269,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Incoming> {
 /// a redirect, or a truncated body.
 enum Answer {
     Json(u16, Value, Option<u64>),
-    Large(usize),
+    Large(usize, bool),
     Raw(u16, String, String),
     Redirect(String),
     Truncated,
@@ -344,26 +344,45 @@ fn write_answer(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
             answer.extend_from_slice(&body);
             stream.write_all(&answer)
         }
-        Answer::Large(bytes) => {
-            // A listing of `bytes` bytes, generated as it is written.
+        Answer::Large(bytes, chunked) => {
+            // A listing of `bytes` bytes, generated as it is written: with
+            // its `Content-Length`, or chunked (its size unknown up front).
             let entry = br#"{"DATA_TYPE": "file", "name": "f", "type": "file", "size": 1},"#;
             let head = br#"{"DATA_TYPE": "file_list", "DATA": ["#;
             let tail = br#"{"DATA_TYPE": "file", "name": "last", "type": "file", "size": 1}]}"#;
             let count = bytes.saturating_sub(head.len() + tail.len()) / entry.len();
             let total = head.len() + count * entry.len() + tail.len();
+            let framing = if chunked {
+                "transfer-encoding: chunked".to_owned()
+            } else {
+                format!("content-length: {total}")
+            };
             write!(
                 stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {total}\r\n\r\n"
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
             )?;
-            stream.write_all(head)?;
+            let mut send = |part: &[u8]| -> std::io::Result<()> {
+                if chunked {
+                    write!(stream, "{:x}\r\n", part.len())?;
+                    stream.write_all(part)?;
+                    stream.write_all(b"\r\n")
+                } else {
+                    stream.write_all(part)
+                }
+            };
+            send(head)?;
             let chunk: Vec<u8> = entry.repeat(1024);
             let mut left = count;
             while left > 0 {
                 let n = left.min(1024);
-                stream.write_all(&chunk[..n * entry.len()])?;
+                send(&chunk[..n * entry.len()])?;
                 left -= n;
             }
-            stream.write_all(tail)
+            send(tail)?;
+            if chunked {
+                stream.write_all(b"0\r\n\r\n")?;
+            }
+            Ok(())
         }
     }
 }
@@ -570,7 +589,13 @@ fn file_operation(
                 .strip_prefix("/huge/")
                 .and_then(|n| n.parse::<usize>().ok())
             {
-                return Answer::Large(mib << 20);
+                return Answer::Large(mib << 20, false);
+            }
+            if let Some(mib) = path
+                .strip_prefix("/huge-chunked/")
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                return Answer::Large(mib << 20, true);
             }
             match services.files.get(&(id.to_owned(), path.to_owned())) {
                 Some(entries) => Answer::Json(

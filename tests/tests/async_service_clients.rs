@@ -210,3 +210,27 @@ fn a_large_answer_is_read_as_an_async_reader_under_every_executor() {
         assert_eq!(first, [30]);
     });
 }
+
+#[test]
+fn async_whole_answers_stop_at_the_clients_limit() {
+    on_every_executor(|| async {
+        let (_server, services, app) = setup().await;
+        let transfer = TransferClient::from_service(
+            ServiceClient::builder(&app, TRANSFER)
+                .base_url(&services.base_url)
+                .max_response_bytes(1 << 20)
+                .build()
+                .unwrap(),
+        );
+        for path in ["/huge/3", "/huge-chunked/3"] {
+            let error = transfer
+                .operation_ls(TUTORIAL_COLLECTION, &Listing::path(path))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, Error::ResponseTooLarge { limit } if limit == 1 << 20),
+                "{path}: {error:?}"
+            );
+        }
+    });
+}

@@ -543,3 +543,49 @@ fn a_request_never_costs_more_than_one_login_without_refresh_tokens() {
     assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
     assert_eq!(logins(), 4, "one login for the request");
 }
+
+#[test]
+fn whole_answers_stop_at_the_clients_limit_and_streams_do_not() {
+    let setup = setup();
+    let limited = TransferClient::from_service(
+        ServiceClient::builder(&setup.app, TRANSFER)
+            .base_url(&setup.services.base_url)
+            .max_response_bytes(1 << 20)
+            .build()
+            .unwrap(),
+    );
+    limited.get_endpoint(TUTORIAL_COLLECTION).unwrap();
+    for path in ["/huge/4", "/huge-chunked/4"] {
+        let error = limited
+            .operation_ls(TUTORIAL_COLLECTION, &Listing::path(path))
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::ResponseTooLarge { limit } if limit == 1 << 20),
+            "{path}: {error:?}"
+        );
+        // The same answer streams whole.
+        let request = globus_app_blocking::proto::service::transfer::operation_ls(
+            TUTORIAL_COLLECTION,
+            &Listing::path(path),
+        );
+        let mut streamed = Vec::new();
+        std::io::Read::read_to_end(
+            &mut limited.service().request_reader(&request).unwrap(),
+            &mut streamed,
+        )
+        .unwrap();
+        assert!(streamed.len() > 4 << 19, "{path}: {}", streamed.len());
+    }
+    // Just under the limit is read.
+    let roomy = TransferClient::from_service(
+        ServiceClient::builder(&setup.app, TRANSFER)
+            .base_url(&setup.services.base_url)
+            .max_response_bytes(5 << 20)
+            .build()
+            .unwrap(),
+    );
+    let listing = roomy
+        .operation_ls(TUTORIAL_COLLECTION, &Listing::path("/huge-chunked/4"))
+        .unwrap();
+    assert!(listing.data["DATA"].as_array().unwrap().len() > 60_000);
+}

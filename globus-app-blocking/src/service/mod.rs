@@ -38,13 +38,14 @@ use std::io::Read;
 use globus_app_proto::app::Authorization;
 use globus_app_proto::service::AuthorizationRetries;
 pub use globus_app_proto::service::auth::IdentityLookup;
+use globus_app_proto::service::declared_larger_than;
 pub use globus_app_proto::service::paging::PagingStyle;
 pub use globus_app_proto::service::transfer::{
     DeleteData, EndpointSearch, Listing, SyncLevel, TaskList, TransferData,
 };
 pub use globus_app_proto::service::{
-    AUTH, GROUPS, SEARCH, ServiceError, ServiceRequest, ServiceRequestError, ServiceResponse,
-    ServiceSpec, TRANSFER,
+    AUTH, DEFAULT_MAX_RESPONSE_BYTES, GROUPS, SEARCH, ServiceError, ServiceRequest,
+    ServiceRequestError, ServiceResponse, ServiceSpec, TRANSFER,
 };
 use url::Url;
 
@@ -100,6 +101,7 @@ pub struct ServiceClient {
     transport: ServiceTransport,
     retry: RetryPolicy,
     retry_non_idempotent: bool,
+    max_response_bytes: u64,
 }
 
 /// Builds a [`ServiceClient`]: see [`ServiceClient::builder`].
@@ -134,6 +136,7 @@ impl ServiceClientBuilder {
             transport: self.transport.unwrap_or_default(),
             retry: self.retry,
             retry_non_idempotent: self.retry_non_idempotent,
+            max_response_bytes: self.binding.response_limit(),
         })
     }
 }
@@ -186,15 +189,26 @@ impl ServiceClient {
         Ok(())
     }
 
-    /// Sends `request` and reads its JSON answer whole (no size cap: use
-    /// [`request_reader`](Self::request_reader) for large answers).
+    /// Sends `request` and reads its JSON answer whole, up to the
+    /// client's `max_response_bytes` (256 MiB by default; a larger answer
+    /// is [`Error::ResponseTooLarge`]): use
+    /// [`request_reader`](Self::request_reader) for larger answers.
     pub fn request(&self, request: &ServiceRequest) -> Result<ServiceResponse, Error> {
         let response = self.send(request)?;
         let (parts, body) = response.into_parts();
+        let limit = self.max_response_bytes;
+        let too_large = Error::ResponseTooLarge { limit };
+        if declared_larger_than(&parts.headers, limit) {
+            return Err(too_large);
+        }
         let mut bytes = Vec::new();
         body.into_reader()
+            .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|e| body_error(&self.base_url, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large);
+        }
         Ok(ServiceResponse::from_http(&http::Response::from_parts(
             parts, bytes,
         ))?)

@@ -31,6 +31,21 @@ use crate::redaction::bounded;
 use crate::scope::well_known;
 use crate::secret::AccessToken;
 
+/// The largest answer a service client reads whole by default (its
+/// `request`), in bytes: 256 MiB. Larger answers are a typed error; set
+/// another limit on the client's builder, or stream the answer.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// Whether an answer's `Content-Length` already says it is larger than
+/// `limit` bytes (then its body is not read at all).
+pub fn declared_larger_than(headers: &http::HeaderMap, limit: u64) -> bool {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|length| length > limit)
+}
+
 /// The `User-Agent` of every service request: this library and its
 /// version.
 pub const USER_AGENT: &str = concat!("globus-app-rust/", env!("CARGO_PKG_VERSION"));
