@@ -313,7 +313,7 @@ impl ServiceClient {
         authorization: &Authorization,
         retryable: bool,
     ) -> Result<http::Response<ServiceBody>, Error> {
-        let mut retries = Retries::for_request(retryable, self.retry);
+        let mut retries = Retries::for_pooled_request(retryable, self.retry);
         loop {
             let authorized = authorized_request(request, authorization)?;
             let result = self.transport.open(authorized).await;

@@ -28,6 +28,10 @@ pub enum TransportErrorKind {
     Dns,
     /// The TLS handshake or certificate check failed.
     Tls,
+    /// The connection closed or was reset before any answer came: on a
+    /// pooled keep-alive connection, the server closed it while idle just
+    /// as the request went out, and nothing of the request was answered.
+    Closed,
     /// Reading or writing the connection failed.
     Io,
     /// The response (headers or body) was larger than allowed.
@@ -47,10 +51,12 @@ impl TransportErrorKind {
         match error.kind() {
             ErrorKind::TimedOut => Self::Timeout,
             ErrorKind::ConnectionRefused
-            | ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
             | ErrorKind::NotConnected
             | ErrorKind::AddrNotAvailable => Self::Connect,
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof => Self::Closed,
             _ => Self::Io,
         }
     }
@@ -61,6 +67,7 @@ impl std::fmt::Display for TransportErrorKind {
         f.write_str(match self {
             Self::Timeout => "timed out",
             Self::Connect => "could not connect",
+            Self::Closed => "lost its connection before an answer",
             Self::Dns => "could not resolve the host",
             Self::Tls => "TLS failed",
             Self::Io => "connection I/O failed",
@@ -373,7 +380,19 @@ pub struct Retries {
     started: Instant,
     attempt_started: Instant,
     retry: u32,
+    /// Whether the transport reuses pooled connections (a service
+    /// client's): a connection closed before any answer is then sent
+    /// again at once.
+    pooled: bool,
+    /// How many times the request was sent again after its connection
+    /// closed before any answer ([`MAX_CLOSED_CONNECTION_RETRIES`]).
+    resent_after_close: u32,
 }
+
+/// How many times a request on a pooled connection is sent again, at once
+/// and whatever its method, after its connection closed before any answer
+/// came (the server had closed it while idle as the request went out).
+pub const MAX_CLOSED_CONNECTION_RETRIES: u32 = 2;
 
 impl Retries {
     /// Decisions for a request (see [`AuthRequest::is_retryable`]).
@@ -392,6 +411,23 @@ impl Retries {
             started: now,
             attempt_started: now,
             retry: 0,
+            pooled: false,
+            resent_after_close: 0,
+        }
+    }
+
+    /// [`for_request`](Self::for_request) on a transport that reuses
+    /// pooled keep-alive connections (the service clients'): a request
+    /// whose connection closes before any answer is sent again at once on
+    /// a new connection, whatever its method, up to
+    /// [`MAX_CLOSED_CONNECTION_RETRIES`] times, besides the policy's
+    /// retries. (The Python SDK sends again after any connection error,
+    /// whatever the method; a server that carried out a request and died
+    /// without a byte of answer would see it twice, as with Python.)
+    pub fn for_pooled_request(retryable: bool, policy: RetryPolicy) -> Self {
+        Self {
+            pooled: true,
+            ..Self::for_request(retryable, policy)
         }
     }
 
@@ -403,6 +439,14 @@ impl Retries {
         result: &Result<http::Response<B>, TransportError>,
     ) -> Option<Duration> {
         crate::trace::answered(result, self.attempt_started.elapsed());
+        if self.pooled
+            && self.resent_after_close < MAX_CLOSED_CONNECTION_RETRIES
+            && matches!(result, Err(e) if e.kind() == TransportErrorKind::Closed)
+        {
+            self.resent_after_close += 1;
+            self.attempt_started = Instant::now();
+            return Some(Duration::ZERO);
+        }
         let transient_result = match result {
             Ok(response) => transient(response.status()),
             Err(_) => true,

@@ -59,6 +59,10 @@ enum Fault {
 #[derive(Debug, Default)]
 struct Services {
     faults: VecDeque<Fault>,
+    /// After this many requests on a connection, close it as the next
+    /// request arrives, unread (0: keep it open): a server whose idle
+    /// connections go away just as a request is sent on one.
+    close_every: usize,
     requests: Vec<RecordedRequest>,
     /// Directories of each collection: path to entries.
     files: BTreeMap<(String, String), Vec<Value>>,
@@ -152,6 +156,14 @@ impl AuthServer {
 impl ServicesServer {
     fn state(&self) -> MutexGuard<'_, Services> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// From now on, after `requests` requests on a connection, close it
+    /// (without `Connection: close`) as the next request arrives, before
+    /// reading it: the race of an idle connection closed by the server
+    /// while the client sends on it. 0: keep connections open.
+    pub fn close_connections_after(&self, requests: usize) {
+        self.state().close_every = requests;
     }
 
     /// The next requests get `status` (with `Retry-After: retry_after`
@@ -290,7 +302,17 @@ fn serve_connection(
     let mut reader = BufReader::new(clone);
     let mut stream = stream;
     // Keep-alive: requests on this connection until the client closes it.
-    for _ in 0..100_000 {
+    for served in 0..100_000 {
+        let close_every = state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .close_every;
+        if close_every > 0 && served > 0 && served % close_every == 0 {
+            // Wait for the next request's first bytes, then close with them
+            // unread: nothing of it was processed.
+            let _ = reader.fill_buf();
+            return;
+        }
         let Some(request) = read_request(&mut reader) else {
             return;
         };

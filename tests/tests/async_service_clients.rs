@@ -234,3 +234,26 @@ fn async_whole_answers_stop_at_the_clients_limit() {
         }
     });
 }
+
+#[test]
+fn async_connections_the_server_closed_as_a_request_went_out_are_sent_again() {
+    on_every_executor(|| async {
+        let (_server, services, app) = setup().await;
+        let transfer = TransferClient::from_service(
+            ServiceClient::builder(&app, TRANSFER)
+                .base_url(&services.base_url)
+                .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
+                .build()
+                .unwrap(),
+        );
+        transfer.endpoint_search("Tutorial").await.unwrap();
+        services.close_connections_after(2);
+        for i in 0..10 {
+            transfer.get_endpoint(TUTORIAL_COLLECTION).await.unwrap();
+            transfer
+                .operation_mkdir(TUTORIAL_COLLECTION, &format!("/idle-{i}"))
+                .await
+                .unwrap();
+        }
+    });
+}

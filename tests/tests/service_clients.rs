@@ -589,3 +589,35 @@ fn whole_answers_stop_at_the_clients_limit_and_streams_do_not() {
         .unwrap();
     assert!(listing.data["DATA"].as_array().unwrap().len() > 60_000);
 }
+
+#[test]
+fn connections_the_server_closed_as_a_request_went_out_are_never_an_error_nor_a_wait() {
+    let setup = setup();
+    // No retry policy at all: only the immediate resend on a new
+    // connection can save a request (no backoff is waited).
+    let transfer = TransferClient::from_service(
+        ServiceClient::builder(&setup.app, TRANSFER)
+            .base_url(&setup.services.base_url)
+            .retry_policy(globus_app_blocking::http::RetryPolicy::NEVER)
+            .build()
+            .unwrap(),
+    );
+    transfer.endpoint_search("Tutorial").unwrap();
+    setup.services.close_connections_after(3);
+    let before = setup.services.requests().len();
+    for i in 0..30 {
+        transfer.get_endpoint(TUTORIAL_COLLECTION).unwrap();
+        transfer
+            .operation_mkdir(TUTORIAL_COLLECTION, &format!("/idle-{i}"))
+            .unwrap();
+    }
+    // Each request was carried out once: nothing of a request sent on a
+    // closed connection had been read.
+    let received = &setup.services.requests()[before..];
+    assert_eq!(received.len(), 60);
+    assert_eq!(received.iter().filter(|r| r.method == "POST").count(), 30);
+    assert!(
+        setup.services.connections() >= 20,
+        "connections were closed"
+    );
+}

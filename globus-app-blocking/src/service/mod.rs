@@ -267,7 +267,7 @@ impl ServiceClient {
         authorization: &Authorization,
         retryable: bool,
     ) -> Result<http::Response<ureq::Body>, Error> {
-        let mut retries = Retries::for_request(retryable, self.retry);
+        let mut retries = Retries::for_pooled_request(retryable, self.retry);
         loop {
             let authorized = crate::adapter::authorized_request(request, authorization)?;
             let result = self.transport.open(authorized);
