@@ -1024,3 +1024,58 @@ fn the_warm_copy_follows_other_writers_logouts_requirements_and_expiry() {
     assert_ne!(renewed.access_token(), expiring.access_token());
     assert!(!renewed.is_due(now()));
 }
+
+/// `tokens.json` a link to another user's token file: neither a login nor
+/// a forced one reads, renames or replaces anything; each says why.
+#[cfg(unix)]
+#[test]
+fn a_forced_login_never_renames_or_replaces_a_file_through_a_link() {
+    use globus_app_blocking::proto::app::LoginOptions;
+    use std::os::unix::fs::MetadataExt as _;
+    let server = AuthServer::start();
+    let dir = TempDir::new("linked-login");
+    let victim = dir.0.join("someone-elses-tokens.json");
+    std::fs::write(&victim, b"{\"data\": tru").unwrap();
+    // Another user's, where the test may give it away (root, as in CI).
+    let _ = std::os::unix::fs::chown(&victim, Some(65534), Some(65534));
+    let before = (
+        std::fs::read(&victim).unwrap(),
+        std::fs::metadata(&victim).unwrap().uid(),
+        std::fs::metadata(&victim).unwrap().ino(),
+    );
+    let path = dir.0.join("tokens.json");
+    std::os::unix::fs::symlink(&victim, &path).unwrap();
+    let app = user_app(
+        &server,
+        JsonTokenStorage::new(&path, "DEFAULT").unwrap(),
+        false,
+    );
+    for forced in [false, true] {
+        let error = app
+            .login_with(LoginOptions::new().force(forced))
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Storage(e) if matches!(**e, StorageError::Symlink { .. })),
+            "forced {forced}: {error:?}"
+        );
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(error.to_string().contains("tokens.json"), "{error}");
+    }
+    let after = (
+        std::fs::read(&victim).unwrap(),
+        std::fs::metadata(&victim).unwrap().uid(),
+        std::fs::metadata(&victim).unwrap().ino(),
+    );
+    assert_eq!(after, before, "the other user's file is untouched");
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let beside: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside.len(), 2, "nothing set aside or written: {beside:?}");
+}

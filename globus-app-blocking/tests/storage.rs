@@ -473,41 +473,246 @@ fn lock_files_are_never_followed_through_a_symlink() {
     assert!(!path.exists(), "nothing was written");
 }
 
+/// What is planted at a storage's path.
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy)]
+enum Planted {
+    /// A symbolic link to a file another user owns.
+    LinkToOthersFile,
+    /// A symbolic link to a directory.
+    LinkToDirectory,
+    /// A symbolic link to a path where nothing is.
+    LinkToNothing,
+    /// A regular file another user owns.
+    OthersFile,
+}
+
+/// What a planted link's target (or the planted file) was, to compare
+/// after: content, owner, inode; or that it still does not exist.
+#[cfg(unix)]
+fn fingerprint(path: &Path) -> Option<(Vec<u8>, u32, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::symlink_metadata(path).ok()?;
+    let content = if metadata.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_encoded_bytes())
+            .collect();
+        names.sort();
+        names.concat()
+    } else {
+        std::fs::read(path).unwrap()
+    };
+    Some((content, metadata.uid(), metadata.ino()))
+}
+
+/// Another user's id, if this process may give files away (root, as in
+/// CI); `None` otherwise.
+#[cfg(unix)]
+fn another_user(probe: &Path) -> Option<u32> {
+    std::fs::write(probe, b"probe").unwrap();
+    let given = std::os::unix::fs::chown(probe, Some(65534), Some(65534)).is_ok();
+    std::fs::remove_file(probe).unwrap();
+    given.then_some(65534)
+}
+
+/// Plants `planted` at `at`; returns the path whose fingerprint must not
+/// change (the link's target, or the planted file).
+#[cfg(unix)]
+fn plant(planted: Planted, at: &Path, elsewhere: &Path, other: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::symlink;
+    let _ = std::fs::remove_file(at);
+    match planted {
+        Planted::LinkToOthersFile => {
+            let victim = elsewhere.join("victim.json");
+            std::fs::write(&victim, br#"{"victim": true}"#).unwrap();
+            std::os::unix::fs::chown(&victim, Some(other), Some(other)).unwrap();
+            symlink(&victim, at).unwrap();
+            victim
+        }
+        Planted::LinkToDirectory => {
+            let victim = elsewhere.join("victim-dir");
+            std::fs::create_dir_all(&victim).unwrap();
+            symlink(&victim, at).unwrap();
+            victim
+        }
+        Planted::LinkToNothing => {
+            let victim = elsewhere.join("nothing-here");
+            symlink(&victim, at).unwrap();
+            victim
+        }
+        Planted::OthersFile => {
+            std::fs::write(at, br#"{"data": {}, "format_version": "2.0"}"#).unwrap();
+            std::os::unix::fs::chown(at, Some(other), Some(other)).unwrap();
+            at.to_owned()
+        }
+    }
+}
+
+/// Every storage operation on `storage`: those in `touching` (they open
+/// the planted path) fail with a typed error naming a path; the others may
+/// run (the caller checks that nothing planted changed).
+#[cfg(unix)]
+fn operations_on_the_planted_path_are_refused(
+    storage: &dyn TokenStorage,
+    what: &str,
+    touching: &[&str],
+) {
+    type Operation<'a> = Box<dyn Fn() -> Result<(), StorageError> + 'a>;
+    let operations: [(&str, Operation<'_>); 5] = [
+        ("load", Box::new(|| storage.load().map(drop))),
+        ("store", Box::new(|| storage.store(&[record("rs", "A")]))),
+        ("remove", Box::new(|| storage.remove(&["rs".to_owned()]))),
+        (
+            "set aside",
+            Box::new(|| storage.set_aside_unreadable().map(drop)),
+        ),
+        (
+            "lock_renewal",
+            Box::new(|| storage.lock_renewal("rs").map(drop)),
+        ),
+    ];
+    for (operation, run) in operations {
+        let result = run();
+        if !touching.contains(&operation) {
+            continue;
+        }
+        let error = result.expect_err(&format!("{what}: {operation} succeeded"));
+        assert!(
+            matches!(
+                error,
+                StorageError::Symlink { .. }
+                    | StorageError::OwnedByAnotherUser { .. }
+                    | StorageError::NotARegularFile { .. }
+            ),
+            "{what}: {operation}: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains('/'),
+            "{what}: {operation}: the path is named: {text}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[test]
-fn a_symlinked_token_file_stays_a_symlink_and_its_target_is_replaced() {
+fn links_and_other_users_files_are_typed_errors_and_never_touched() {
+    let dir = TempDir::new("planted");
+    let elsewhere = dir.0.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let Some(other) = another_user(&elsewhere.join("probe")) else {
+        eprintln!("not root: files owned by another user cannot be made; skipped");
+        return;
+    };
+    let plants = [
+        Planted::LinkToOthersFile,
+        Planted::LinkToDirectory,
+        Planted::LinkToNothing,
+        Planted::OthersFile,
+    ];
+    // Each path, and the operations that open it.
+    let written = ["store", "remove", "set aside"];
+    let mut paths: Vec<(&str, &str, Vec<&str>)> = vec![
+        (
+            "json",
+            "tokens.json",
+            vec!["load", "store", "remove", "set aside"],
+        ),
+        ("json", "tokens.json.lock", written.to_vec()),
+        ("json", "tokens.json.refresh.lock", vec!["lock_renewal"]),
+    ];
+    if cfg!(feature = "sqlite") {
+        paths.extend([
+            ("sqlite", "tokens.db", vec![]),
+            ("sqlite", "tokens.db.refresh.lock", vec!["lock_renewal"]),
+        ]);
+    }
+    for planted in plants {
+        for (kind, name, touching) in &paths {
+            let case = dir
+                .0
+                .join(format!("{planted:?}-{}", name.replace('.', "-")));
+            std::fs::create_dir(&case).unwrap();
+            let at = case.join(name);
+            let victim = plant(planted, &at, &elsewhere, other);
+            let before = fingerprint(&victim);
+            let what = format!("{planted:?} at {name}");
+            match *kind {
+                "json" => {
+                    let storage =
+                        JsonTokenStorage::new(case.join("tokens.json"), "DEFAULT").unwrap();
+                    operations_on_the_planted_path_are_refused(&storage, &what, touching);
+                }
+                _ =>
+                {
+                    #[cfg(feature = "sqlite")]
+                    match SqliteTokenStorage::new(case.join("tokens.db"), "DEFAULT") {
+                        Ok(storage) => {
+                            assert!(*name != "tokens.db", "{what}: the database was opened");
+                            operations_on_the_planted_path_are_refused(&storage, &what, touching);
+                        }
+                        Err(error) => assert!(
+                            matches!(
+                                error,
+                                StorageError::Symlink { .. }
+                                    | StorageError::OwnedByAnotherUser { .. }
+                            ),
+                            "{what}: {error:?}"
+                        ),
+                    }
+                }
+            }
+            assert_eq!(fingerprint(&victim), before, "{what}: the target changed");
+            // The link (or file) is still there, as planted.
+            assert!(std::fs::symlink_metadata(&at).is_ok(), "{what}: removed");
+            // Nothing was set aside or created beside it.
+            let left: Vec<_> = std::fs::read_dir(&case)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    n.contains("unreadable") || Path::new(n).extension().is_some_and(|e| e == "tmp")
+                })
+                .collect();
+            assert!(left.is_empty(), "{what}: {left:?}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_swapped_in_between_two_calls_is_refused() {
     use std::os::unix::fs::symlink;
-    let dir = TempDir::new("file-symlink");
-    let real_dir = dir.0.join("real");
-    std::fs::create_dir(&real_dir).unwrap();
-    let target = real_dir.join("tokens.json");
-    let link = dir.0.join("tokens.json");
-    // A dangling link: the first store creates the file it points to.
-    symlink("real/tokens.json", &link).unwrap();
-    let storage = JsonTokenStorage::new(&link, "DEFAULT").unwrap();
+    let dir = TempDir::new("swapped");
+    let path = dir.0.join("tokens.json");
+    let storage = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
     storage.store(&[record("rs", "A")]).unwrap();
-    storage.store(&[record("rs2", "B")]).unwrap();
-    let is_link = |p: &Path| {
-        std::fs::symlink_metadata(p)
+    assert_eq!(storage.load().unwrap().records().len(), 1);
+    let victim = dir.0.join("victim.json");
+    std::fs::write(&victim, b"victim").unwrap();
+    let before = fingerprint(&victim);
+    // Swapped between two calls (the cache would serve the old snapshot
+    // for up to a second: a renewal looks at the file).
+    std::fs::remove_file(&path).unwrap();
+    symlink(&victim, &path).unwrap();
+    let guard = storage.lock_renewal("rs").unwrap();
+    assert!(matches!(storage.load(), Err(StorageError::Symlink { .. })));
+    drop(guard);
+    assert!(matches!(
+        storage.store(&[record("rs", "B")]),
+        Err(StorageError::Symlink { .. })
+    ));
+    assert!(matches!(
+        storage.set_aside_unreadable(),
+        Err(StorageError::Symlink { .. })
+    ));
+    assert_eq!(fingerprint(&victim), before);
+    assert!(
+        std::fs::symlink_metadata(&path)
             .unwrap()
             .file_type()
             .is_symlink()
-    };
-    assert!(is_link(&link), "the link is still a link");
-    assert!(!is_link(&target));
-    assert_eq!(mode(&target), 0o600);
-    let through_target = JsonTokenStorage::new(&target, "DEFAULT")
-        .unwrap()
-        .load()
-        .unwrap();
-    assert_eq!(through_target.records().len(), 2);
-    // No temp files left beside the target or the link.
-    assert!(temp_files(&real_dir, "tokens.json").is_empty());
-    assert!(temp_files(&dir.0, "tokens.json").is_empty());
-    storage
-        .remove(&["rs".to_owned(), "rs2".to_owned()])
-        .unwrap();
-    assert!(is_link(&link));
+    );
 }
 
 #[cfg(unix)]

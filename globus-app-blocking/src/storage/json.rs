@@ -12,7 +12,7 @@ use globus_app_proto::storage::{JsonTokenFile, TokenFileFormat};
 use globus_app_proto::token::TokenData;
 
 use super::freshness::Freshness;
-use super::locks::{FileLock, NoFollow, RenewalGuard, RenewalLocks, open_regular_file};
+use super::locks::{FileLock, RenewalGuard, RenewalLocks, open_regular_file};
 use super::{
     MAX_TOKEN_FILE_BYTES, StorageError, TokenStorage, create_private_dir, default_token_file,
 };
@@ -25,11 +25,12 @@ use super::{
 /// directory (fsync, rename, fsync of the directory), removing first the
 /// temp files a killed writer may have left; directories it creates are
 /// 0700, and a directory other users can write to is refused
-/// ([`StorageError::InsecureDirectory`]). A token file that is a symbolic
-/// link stays one: the file it points to is replaced atomically (temp file
-/// and rename in that file's directory). Lock files are never opened
-/// through a symbolic link ([`StorageError::Symlink`]). A file it cannot
-/// read is reported with its path and never overwritten. Reads are served from memory: without looking at the
+/// ([`StorageError::InsecureDirectory`]). The token file, its lock files
+/// and its temp file are never opened, replaced or set aside through a
+/// symbolic link ([`StorageError::Symlink`]), and a file another user owns
+/// is refused ([`StorageError::OwnedByAnotherUser`]): what a link points
+/// to is never read, written or renamed. A file it cannot read is reported
+/// with its path and never overwritten. Reads are served from memory: without looking at the
 /// file for up to a second after the last look (see
 /// [`with_recheck_interval`](Self::with_recheck_interval)), then while the
 /// file's size, modification time and inode are unchanged. Writes through
@@ -168,18 +169,17 @@ impl JsonTokenStorage {
     fn read(&self) -> Result<Option<(FileIdentity, JsonTokenFile, TokenSet)>, StorageError> {
         let path = &self.inner.path;
         let started = std::time::Instant::now();
-        // Never waits on a FIFO planted at the path; refuses anything but a
-        // regular file. A symlinked token file is followed.
-        let mut file =
-            match open_regular_file(path, File::options().read(true), "open", NoFollow(false)) {
-                Ok(file) => file,
-                Err(StorageError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            };
+        // Never through a link, never waiting on a FIFO planted at the
+        // path; only a regular file of this user's.
+        let mut file = match open_regular_file(path, File::options().read(true), "open") {
+            Ok(file) => file,
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         // The identity of the open file matches the bytes read from it, even
         // if the path is replaced meanwhile.
         let metadata = file
@@ -218,7 +218,9 @@ impl JsonTokenStorage {
     }
 
     fn current_identity(&self) -> Result<Option<FileIdentity>, StorageError> {
-        match fs::metadata(&self.inner.path) {
+        // The path's own entry: a link swapped in changes it, and the read
+        // that follows refuses the link.
+        match fs::symlink_metadata(&self.inner.path) {
             Ok(metadata) => Ok(Some(FileIdentity::of(&metadata))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::io("inspect", &self.inner.path, e)),
@@ -253,27 +255,18 @@ impl JsonTokenStorage {
         Ok(())
     }
 
-    /// The file a write replaces: the token file, or, when it is a
-    /// symbolic link (also a dangling one), the file the link points to, so
-    /// that the link stays a link.
+    /// The file a write replaces: the token file itself. A symbolic link
+    /// there is [`StorageError::Symlink`]: nothing is written or renamed
+    /// through it (a link to another user's file, or to a system file,
+    /// stays as it is).
     fn write_target(&self) -> Result<PathBuf, StorageError> {
-        let mut target = self.inner.path.clone();
-        // As the kernel does, give up on long chains (and loops).
-        for _ in 0..40 {
-            match fs::symlink_metadata(&target) {
-                Ok(metadata) if metadata.file_type().is_symlink() => {
-                    let link = fs::read_link(&target)
-                        .map_err(|e| StorageError::io("read the symbolic link", &target, e))?;
-                    target = directory_of(&target).join(link);
-                }
-                _ => return Ok(target),
+        let path = &self.inner.path;
+        match fs::symlink_metadata(path) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                Err(StorageError::Symlink { path: path.clone() })
             }
+            _ => Ok(path.clone()),
         }
-        Err(StorageError::io(
-            "resolve the symbolic link",
-            &self.inner.path,
-            std::io::Error::other("too many levels of symbolic links"),
-        ))
     }
 
     /// The start of this file's temp files' names: `.<file name>.`, so that
@@ -335,8 +328,7 @@ impl JsonTokenStorage {
             options.mode(0o600);
         }
         let written = (|| {
-            let mut file =
-                open_regular_file(&temp, &mut options, "create the temp file", NoFollow(true))?;
+            let mut file = open_regular_file(&temp, &mut options, "create the temp file")?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt as _;
@@ -437,7 +429,7 @@ impl TokenStorage for JsonTokenStorage {
             Ok(_) => return Ok(None),
             Err(e) => return Err(e),
         }
-        // A symbolic link stays: the file it points to is set aside.
+        // Only the token file itself is set aside, never through a link.
         let path = &self.write_target()?;
         let stamp: String = UnixTime::from(SystemTime::now())
             .to_string()

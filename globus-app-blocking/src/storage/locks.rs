@@ -124,9 +124,7 @@ impl FileLock {
     }
 }
 
-/// Opens (creating, 0600) a lock file, never through a symlink: a symlink
-/// planted at its path is [`StorageError::Symlink`]; a FIFO, socket, device
-/// or directory is [`StorageError::NotARegularFile`], at once.
+/// Opens (creating, 0600) a lock file: see [`open_regular_file`].
 fn open_no_follow(path: &Path) -> Result<File, StorageError> {
     let mut options = File::options();
     options.create(true).truncate(false).write(true);
@@ -135,53 +133,44 @@ fn open_no_follow(path: &Path) -> Result<File, StorageError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    #[cfg(not(unix))]
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(StorageError::Symlink {
-            path: path.to_owned(),
-        });
-    }
-    open_regular_file(path, &mut options, "open the lock file", NoFollow(true)).map_err(|e| {
-        #[cfg(unix)]
-        if let StorageError::Io { source, .. } = &e
-            && source.raw_os_error() == Some(libc::ELOOP)
-        {
-            return StorageError::Symlink {
-                path: path.to_owned(),
-            };
-        }
-        e
-    })
+    open_regular_file(path, &mut options, "open the lock file")
 }
 
-/// Whether the last component of a path may be a symbolic link to follow
-/// (`O_NOFOLLOW` on Unix when true; elsewhere there is no such flag).
-#[derive(Clone, Copy)]
-#[cfg_attr(not(unix), allow(dead_code))]
-pub(crate) struct NoFollow(pub(crate) bool);
-
-/// Opens `path` as `options` say without waiting on what is not a regular
-/// file (`O_NONBLOCK`: opening a FIFO would otherwise block until another
-/// process opens its other end), then refuses anything but a regular file
-/// with [`StorageError::NotARegularFile`].
+/// Opens `path` as `options` say, the way every token, temp and lock file
+/// is opened:
+/// - never through a symbolic link (`O_NOFOLLOW` on Unix; elsewhere the
+///   path is looked at first): a link is [`StorageError::Symlink`];
+/// - without waiting on what is not a regular file (`O_NONBLOCK`: opening
+///   a FIFO would otherwise block until another process opens its other
+///   end), then refusing it: [`StorageError::NotARegularFile`];
+/// - refusing a file another user owns ([`StorageError::OwnedByAnotherUser`]),
+///   judged on what was opened, not on the path, so nothing swapped in
+///   between is used.
 pub(crate) fn open_regular_file(
     path: &Path,
     options: &mut std::fs::OpenOptions,
     action: &'static str,
-    no_follow: NoFollow,
 ) -> Result<File, StorageError> {
     let not_regular = || StorageError::NotARegularFile {
+        path: path.to_owned(),
+    };
+    let symlink = || StorageError::Symlink {
         path: path.to_owned(),
     };
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        let follow = if no_follow.0 { libc::O_NOFOLLOW } else { 0 };
-        options.custom_flags(libc::O_NONBLOCK | follow);
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
     }
     #[cfg(not(unix))]
-    let _ = no_follow;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(symlink());
+    }
     let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return symlink();
+        }
         let elsewhere = std::fs::symlink_metadata(path)
             .is_ok_and(|m| !m.file_type().is_file() && !m.file_type().is_symlink());
         if elsewhere {
@@ -190,11 +179,48 @@ pub(crate) fn open_regular_file(
             StorageError::io(action, path, e)
         }
     })?;
-    match file.metadata() {
-        Ok(metadata) if metadata.file_type().is_file() => Ok(file),
-        Ok(_) => Err(not_regular()),
-        Err(e) => Err(StorageError::io(action, path, e)),
+    let metadata = file
+        .metadata()
+        .map_err(|e| StorageError::io(action, path, e))?;
+    if !metadata.file_type().is_file() {
+        return Err(not_regular());
     }
+    check_owner(path, &metadata)?;
+    Ok(file)
+}
+
+/// Checks a SQLite database's path before SQLite opens it: not a symbolic
+/// link, a regular file (if it exists), this user's.
+#[cfg(feature = "sqlite")]
+pub(crate) fn check_database_path(path: &Path) -> Result<(), StorageError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(StorageError::Symlink {
+            path: path.to_owned(),
+        }),
+        Ok(metadata) if !metadata.file_type().is_file() => Err(StorageError::NotARegularFile {
+            path: path.to_owned(),
+        }),
+        Ok(metadata) => check_owner(path, &metadata),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Refuses a file owned by another user than this process's (effective)
+/// one: [`StorageError::OwnedByAnotherUser`].
+pub(crate) fn check_owner(path: &Path, metadata: &std::fs::Metadata) -> Result<(), StorageError> {
+    #[cfg(unix)]
+    {
+        let owner = std::os::unix::fs::MetadataExt::uid(metadata);
+        if owner != rustix::process::geteuid().as_raw() {
+            return Err(StorageError::OwnedByAnotherUser {
+                path: path.to_owned(),
+                owner,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, metadata);
+    Ok(())
 }
 
 impl Drop for FileLock {

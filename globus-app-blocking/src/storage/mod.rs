@@ -174,12 +174,30 @@ pub enum StorageError {
         /// namespace and resource server.
         lock: String,
     },
-    /// A lock file is a symbolic link: it is never followed (someone may be
-    /// redirecting the library's writes).
-    #[error("the lock file {} is a symbolic link; remove it", path.display())]
+    /// A token file, SQLite database, lock file or temp file is a symbolic
+    /// link: none is ever followed (someone may be redirecting the
+    /// library's reads and writes to another file). Nothing was read,
+    /// written, renamed or removed through it.
+    #[error(
+        "{} is a symbolic link, which token storage never follows; if you made it, point the storage at the file it links to instead, else remove it",
+        path.display()
+    )]
     Symlink {
-        /// The lock file.
+        /// The path.
         path: PathBuf,
+    },
+    /// A token file, SQLite database or lock file belongs to another user:
+    /// it is neither read nor written (it may not be this user's tokens,
+    /// and writing would hand them to its owner).
+    #[error(
+        "{} is owned by another user (uid {owner}); remove it or use a path of your own",
+        path.display()
+    )]
+    OwnedByAnotherUser {
+        /// The path.
+        path: PathBuf,
+        /// The owner's user id.
+        owner: u32,
     },
     /// A token or lock file's path holds something other than a regular
     /// file (a FIFO, socket, device or directory): it is not opened for

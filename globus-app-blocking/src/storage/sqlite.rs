@@ -75,7 +75,14 @@ impl SqliteTokenStorage {
                 Err(e) => return Err(StorageError::io("create", &path, e)),
             }
         }
-        let mut connection = Connection::open(&path).map_err(sql)?;
+        // Never through a link, and only a file of this user's (checked
+        // on the path, then SQLite opens it refusing a link itself).
+        super::locks::check_database_path(&path)?;
+        let mut connection = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(sql)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
