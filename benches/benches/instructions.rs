@@ -31,6 +31,8 @@ const CALLS: u64 = 100;
 /// The budgets, in instructions: 600 per warm call; 80,000 per store.
 const WARM_BUDGET: u64 = 600 * CALLS;
 const STORE_BUDGET: u64 = 80_000;
+/// Per warm authorized request (set from the first measurement).
+const AUTHORIZED_BUDGET: u64 = 100_000 * CALLS;
 
 /// A hard limit of `budget` plus 10%.
 fn limit(budget: u64) -> LibraryBenchmarkConfig {
@@ -119,6 +121,43 @@ fn async_get_authorizer_warm(app: &'static globus_app_async::ClientApp) {
     );
 }
 
+/// A warm authorized client of the memory app and the request it sends
+/// (a Transfer URL the client resolves by its origin), over an HTTP client
+/// that answers 200 at once: only the library's work is counted (the token
+/// policy's verdict, the resource server, the warm authorization, the
+/// header, the copy of the request, the verdict on the answer).
+fn authorized_setup() -> (
+    &'static globus_app_blocking::AuthorizedClient,
+    http::Request<Vec<u8>>,
+) {
+    let app = memory();
+    let answered = |_request: http::Request<Vec<u8>>| {
+        Ok(http::Response::builder()
+            .status(200)
+            .body(Vec::new())
+            .unwrap())
+    };
+    let client = Box::leak(Box::new(app.authorized(answered)));
+    let request = http::Request::get("https://transfer.api.globus.org/v0.10/task_list")
+        .body(Vec::new())
+        .unwrap();
+    client.send(&request).unwrap();
+    (client, request)
+}
+
+#[library_benchmark(config = limit(AUTHORIZED_BUDGET))]
+#[bench::transfer(setup = authorized_setup)]
+fn authorized_send_warm(
+    (client, request): (
+        &'static globus_app_blocking::AuthorizedClient,
+        http::Request<Vec<u8>>,
+    ),
+) {
+    for _ in 0..CALLS {
+        black_box(client.send(black_box(&request)).unwrap());
+    }
+}
+
 /// A JSON token file in a directory that also holds 1000 other files: a
 /// store's cost must not grow with them.
 fn json_store_setup() -> (
@@ -153,6 +192,7 @@ library_benchmark_group!(
     benchmarks = [
         blocking_get_authorizer_warm,
         async_get_authorizer_warm,
+        authorized_send_warm,
         json_store
     ]
 );

@@ -55,4 +55,25 @@ fn the_warm_blocking_path_does_not_allocate() {
         }
     });
     assert_eq!(info.count_total, 0, "{info:?}");
+
+    // The token policy's verdict and the resource server of a request to a
+    // Globus service (the authorized client's first step) allocate
+    // nothing either, in any letter case or with a trailing dot.
+    let destinations = app.core().token_destinations();
+    let uris: Vec<http::Uri> = [
+        "https://transfer.api.globus.org/v0.10/endpoint_search?filter_fulltext=x",
+        "https://TRANSFER.api.globus.org./v0.10/task_list",
+    ]
+    .iter()
+    .map(|u| u.parse().unwrap())
+    .collect();
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            for uri in &uris {
+                let resource_server = destinations.resolve(std::hint::black_box(uri)).unwrap();
+                assert_eq!(resource_server, TRANSFER);
+            }
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
 }

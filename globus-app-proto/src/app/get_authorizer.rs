@@ -440,7 +440,12 @@ impl<'r> GetAuthorizer<'r> {
 
     fn ready(&mut self, record: &TokenData, dependents: bool, now: UnixTime) -> Out {
         let authorization = Authorization::new(record);
-        if !self.check_dependents || !dependents {
+        // A `ClientApp`'s dependent scopes are not checked against consents
+        // (as in the Python SDK): a client cannot consent interactively, so
+        // the service's own answer (a GARE, with what it needs) says no
+        // less, and Globus Auth grants a client's dependent scopes by
+        // policy, not only by a recorded consent.
+        if !self.check_dependents || !dependents || self.app.kind() == AppKind::Client {
             return self.done(Ok(authorization));
         }
         let required = self
@@ -451,12 +456,7 @@ impl<'r> GetAuthorizer<'r> {
         if cached.is_some_and(|forest| forest.meets_scope_requirements(&required)) {
             return self.done(Ok(authorization));
         }
-        let identity = match self.app.kind() {
-            AppKind::User => self.app.identity(),
-            // A client's identity id is its client id.
-            AppKind::Client => Some(self.app.client_id().to_owned()),
-        };
-        let Some(identity) = identity else {
+        let Some(identity) = self.app.identity() else {
             return self.invalid(TokenValidationError::MissingIdentity, now);
         };
         let nested = Box::new(GetAuthorizer::for_consents(self.app));

@@ -991,6 +991,36 @@ fn dependent_scopes_are_checked_against_consents_cached_until_login() {
     assert_eq!(sim.auth.count(&consents_path), 3);
 }
 
+#[test]
+fn a_client_apps_dependent_scopes_are_left_to_the_service_as_in_the_python_sdk() {
+    let app = GlobusApp::client("Sim Service")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret(ClientSecret::new("sim-secret"))
+        .scope_requirements(
+            TRANSFER,
+            format!("{TRANSFER_ALL}[*https://auth.globus.org/scopes/c1/data_access]"),
+        )
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(app);
+    sim.auth.client_secret = Some("sim-secret".into());
+    sim.auth.clear_consents();
+    // No consent is recorded for the client: its token is handed out, and
+    // no consents request (nor a second grant) is made.
+    get(&mut sim, TRANSFER).unwrap();
+    get(&mut sim, TRANSFER).unwrap();
+    let consents = format!("/v2/api/identities/{SIM_CLIENT_ID}/consents");
+    assert_eq!(sim.auth.count(&consents), 0);
+    assert_eq!(
+        sim.auth
+            .requests
+            .iter()
+            .filter(|r| r.field("grant_type") == Some("client_credentials"))
+            .count(),
+        1
+    );
+}
+
 // ---------------------------------------------------------------- GARE
 
 #[test]
