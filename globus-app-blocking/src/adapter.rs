@@ -379,6 +379,17 @@ pub fn token_destination<'a>(
     })
 }
 
+/// The instant `wait` from now; a wait too long for the clock (a caller's
+/// `Duration::MAX` timeout, a server's enormous `Retry-After`) is a
+/// century, not an overflow.
+pub fn instant_after(wait: std::time::Duration) -> std::time::Instant {
+    const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = std::time::Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
 /// A copy of `request` with `authorization`'s `Authorization` header.
 pub fn authorized_request(
     request: &http::Request<Vec<u8>>,

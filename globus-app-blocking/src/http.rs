@@ -459,7 +459,7 @@ impl Retries {
             result.as_ref().ok().and_then(retry_after),
             jitter(),
         );
-        if self.started.elapsed() + delay > self.policy.max_total {
+        if self.started.elapsed().saturating_add(delay) > self.policy.max_total {
             return None;
         }
         self.retry += 1;
@@ -468,7 +468,7 @@ impl Retries {
             Err(error) => error,
         };
         crate::trace::retrying(self.retry + 1, cause, delay);
-        self.attempt_started = Instant::now() + delay;
+        self.attempt_started = crate::adapter::instant_after(delay);
         Some(delay)
     }
 }

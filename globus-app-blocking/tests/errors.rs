@@ -421,3 +421,72 @@ fn revocations_echoed(server: &AuthServer, user: &UserApp, echo: SecretEcho) {
     let revoked: Vec<&str> = revoked.iter().map(String::as_str).collect();
     assert_none_shown(&shown, &revoked, echo);
 }
+
+/// A caller's `Duration::MAX` timeouts and a server's enormous
+/// `Retry-After` are taken as "very long", never an overflow (these tests
+/// run with overflow checks on).
+#[test]
+fn extreme_timeouts_and_retry_after_do_not_overflow() {
+    use globus_app_blocking::http::Retries;
+    let policy = RetryPolicy::new(3, Duration::MAX, Duration::MAX);
+    let mut retries = Retries::for_request(true, policy);
+    let busy = http::Response::builder()
+        .status(503)
+        .header("retry-after", u64::MAX.to_string())
+        .body(Vec::<u8>::new())
+        .unwrap();
+    let delay = retries.next_delay(&Ok(busy)).unwrap();
+    assert_eq!(delay, Duration::from_secs(u64::MAX));
+
+    let dir = common::TempDir::new("max-timeouts");
+    let storage =
+        globus_app_blocking::storage::JsonTokenStorage::new(dir.0.join("tokens.json"), "DEFAULT")
+            .unwrap()
+            .with_lock_timeout(Duration::MAX);
+    storage.store(&[]).unwrap();
+    drop(storage.lock_renewal("rs").unwrap());
+
+    // A login whose timeout is Duration::MAX, with no browser: its deadline
+    // is made, then the typed error.
+    let server = AuthServer::start();
+    let app = UserApp::builder("Max Timeout")
+        .client_id(SIM_CLIENT_ID)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(MemoryTokenStorage::new())
+        .login_flow_manager(
+            globus_app_blocking::login::LocalServerLoginFlowManager::new()
+                .with_timeout(Duration::MAX)
+                .with_browser(NoBrowser)
+                .without_fallback(),
+        )
+        .build()
+        .unwrap();
+    assert!(matches!(app.login(), Err(Error::Login(_))));
+
+    let mut wait = globus_app_blocking::proto::service::transfer::TaskWait::new(
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+    )
+    .unwrap();
+    let active = globus_app_blocking::proto::service::ServiceResponse::from_http(
+        &http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(br#"{"status": "ACTIVE"}"#.to_vec())
+            .unwrap(),
+    )
+    .unwrap();
+    for _ in 0..4 {
+        let _ = wait.after_poll(&active);
+    }
+}
+
+struct NoBrowser;
+
+impl globus_app_blocking::login::BrowserOpener for NoBrowser {
+    fn open(&self, _url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
+        Err(globus_app_blocking::login::BrowserError::failed(
+            "no browser",
+        ))
+    }
+}

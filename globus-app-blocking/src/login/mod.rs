@@ -84,7 +84,7 @@ impl Deadline {
     /// `timeout` from now.
     pub(crate) fn after(timeout: Duration) -> Self {
         Self {
-            at: Instant::now() + timeout,
+            at: crate::adapter::instant_after(timeout),
             timeout,
         }
     }

@@ -52,7 +52,7 @@ impl RenewalLocks {
         self: &Arc<Self>,
         resource_server: &str,
     ) -> Result<InProcessGuard, StorageError> {
-        let deadline = Instant::now() + self.timeout();
+        let deadline = crate::adapter::instant_after(self.timeout());
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         while held.contains(resource_server) {
             let now = Instant::now();
@@ -104,7 +104,7 @@ impl FileLock {
     /// with a growing pause of at most 50 ms).
     pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, StorageError> {
         let file = open_no_follow(path)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::adapter::instant_after(timeout);
         let mut pause = Duration::from_millis(1);
         loop {
             match file.try_lock() {

@@ -546,7 +546,7 @@ impl TaskWait {
         if task.str_field("status")? != "ACTIVE" {
             return Ok(TaskWaitStep::Finished);
         }
-        self.waited += self.interval;
+        self.waited = self.waited.saturating_add(self.interval);
         Ok(if self.waited > self.timeout {
             TaskWaitStep::TimedOut
         } else {
