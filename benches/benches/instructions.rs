@@ -31,8 +31,9 @@ const CALLS: u64 = 100;
 /// The budgets, in instructions: 600 per warm call; 80,000 per store.
 const WARM_BUDGET: u64 = 600 * CALLS;
 const STORE_BUDGET: u64 = 80_000;
-/// Per warm authorized request (set from the first measurement).
-const AUTHORIZED_BUDGET: u64 = 100_000 * CALLS;
+/// Per warm authorized request: 6,000 (5,060 measured; 8,623 before the
+/// token policy resolved destinations without parsing URLs).
+const AUTHORIZED_BUDGET: u64 = 6_000 * CALLS;
 
 /// A hard limit of `budget` plus 10%.
 fn limit(budget: u64) -> LibraryBenchmarkConfig {

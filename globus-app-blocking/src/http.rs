@@ -348,7 +348,7 @@ fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
         .get(http::header::RETRY_AFTER)?
         .to_str()
         .ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    globus_app_proto::service::parse_retry_after(value)
 }
 
 /// A copy of a request, for another attempt (`http::Request` is not `Clone`).

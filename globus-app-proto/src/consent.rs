@@ -79,9 +79,14 @@ pub enum ConsentError {
     /// `ConsentTreeConstructionError`).
     #[error("the consent forest names a missing parent consent {0}")]
     MissingParent(u64),
-    /// A dependency path is empty or does not end with the consent's id.
+    /// A dependency path is empty, does not end with the consent's id, or
+    /// does not continue its parent's path (a consent that names itself,
+    /// or a descendant, as its parent: a cycle).
     #[error("consent {0} has an invalid dependency_path")]
     InvalidDependencyPath(u64),
+    /// Two consents have one id.
+    #[error("the consent id {0} appears twice")]
+    DuplicateId(u64),
 }
 
 impl Consent {
@@ -168,13 +173,17 @@ impl ConsentForest {
         Self::new(consents)
     }
 
-    /// Builds the forest from consents, in the given order.
+    /// Builds the forest from consents, in the given order. Each consent's
+    /// parent is the one whose path is its own less its last id, so a path
+    /// is strictly longer than its parent's: no consent can be its own
+    /// ancestor, and the forest has no cycle.
     pub fn new(consents: Vec<Consent>) -> Result<Self, ConsentError> {
-        let index: HashMap<u64, usize> = consents
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id, i))
-            .collect();
+        let mut index: HashMap<u64, usize> = HashMap::with_capacity(consents.len());
+        for (i, consent) in consents.iter().enumerate() {
+            if index.insert(consent.id, i).is_some() {
+                return Err(ConsentError::DuplicateId(consent.id));
+            }
+        }
         let mut children = vec![Vec::new(); consents.len()];
         let mut roots = Vec::new();
         for (i, consent) in consents.iter().enumerate() {
@@ -186,6 +195,9 @@ impl ConsentForest {
                     let &p = index
                         .get(&parent)
                         .ok_or(ConsentError::MissingParent(parent))?;
+                    if consents[p].dependency_path[..] != consent.dependency_path[..n - 1] {
+                        return Err(ConsentError::InvalidDependencyPath(consent.id));
+                    }
                     children[p].push(i);
                 }
             }
@@ -304,6 +316,34 @@ mod tests {
 
     fn meets(forest: &ConsentForest, scopes: &str) -> bool {
         forest.meets_scope_requirements(&parse_scopes(scopes).unwrap())
+    }
+
+    #[test]
+    fn self_parents_cycles_and_duplicate_ids_are_refused() {
+        let root = consent(1, &[1], "a");
+        // A consent naming itself as its parent.
+        assert_eq!(
+            ConsentForest::new(vec![root.clone(), consent(2, &[2, 2], "b")]),
+            Err(ConsentError::InvalidDependencyPath(2))
+        );
+        // Two consents each the other's parent.
+        assert_eq!(
+            ConsentForest::new(vec![consent(2, &[3, 2], "b"), consent(3, &[2, 3], "c")]),
+            Err(ConsentError::InvalidDependencyPath(2))
+        );
+        // A path that skips its parent's.
+        assert_eq!(
+            ConsentForest::new(vec![
+                root.clone(),
+                consent(2, &[1, 2], "b"),
+                consent(3, &[9, 2, 3], "c")
+            ]),
+            Err(ConsentError::InvalidDependencyPath(3))
+        );
+        assert_eq!(
+            ConsentForest::new(vec![root.clone(), root]),
+            Err(ConsentError::DuplicateId(1))
+        );
     }
 
     #[test]

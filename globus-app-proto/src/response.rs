@@ -7,6 +7,8 @@
 //! page from a proxy, say) becomes [`ResponseError::NotJson`], and a missing
 //! or mistyped field becomes [`ResponseError::InvalidField`].
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::UnixTime;
@@ -265,14 +267,13 @@ fn push_entries(
     field: &str,
     now: UnixTime,
 ) -> Result<(), ResponseError> {
+    // Linear in the number of entries, whatever the answer holds.
+    let mut seen: HashSet<String> = tokens.iter().map(|t| t.resource_server.clone()).collect();
     for (i, entry) in entries.iter().enumerate() {
         let path = format!("{field}[{i}]");
         let entry = entry.as_object().ok_or_else(|| invalid(&path))?;
         let token = token_entry(entry, &format!("{path}."), now)?;
-        if tokens
-            .iter()
-            .any(|t| t.resource_server == token.resource_server)
-        {
+        if !seen.insert(token.resource_server.clone()) {
             return Err(ResponseError::DuplicateResourceServer {
                 resource_server: bounded(&token.resource_server),
             });

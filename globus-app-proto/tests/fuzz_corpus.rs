@@ -8,7 +8,7 @@ use globus_app_proto::fuzzing;
 
 type Harness = fn(&[u8]);
 
-const TARGETS: [(&str, Harness); 9] = [
+const TARGETS: [(&str, Harness); 16] = [
     ("scopes", fuzzing::scopes),
     ("token_file", fuzzing::token_file),
     ("sqlite_record", fuzzing::sqlite_record),
@@ -18,6 +18,13 @@ const TARGETS: [(&str, Harness); 9] = [
     ("id_token", fuzzing::id_token),
     ("redirect", fuzzing::redirect),
     ("listener_request", fuzzing::listener_request),
+    ("service_answer", fuzzing::service_answer),
+    ("pager", fuzzing::pager),
+    ("service_ids", fuzzing::service_ids),
+    ("dependent_tokens", fuzzing::dependent_tokens),
+    ("consents", fuzzing::consents),
+    ("sealed_row", fuzzing::sealed_row),
+    ("service_urls", fuzzing::service_urls),
 ];
 
 fn corpus(target: &str) -> Vec<PathBuf> {

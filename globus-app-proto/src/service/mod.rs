@@ -36,6 +36,20 @@ use crate::secret::AccessToken;
 /// another limit on the client's builder, or stream the answer.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
+/// The wait a `Retry-After` header asks for: its delay in seconds (the
+/// form Globus services send; an HTTP date is not read), or `None` for
+/// anything else. Never more than `u64::MAX` seconds.
+pub fn parse_retry_after(value: &str) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Digits only: too many is the longest wait there is.
+    Some(std::time::Duration::from_secs(
+        value.parse::<u64>().unwrap_or(u64::MAX),
+    ))
+}
+
 /// Whether an answer's `Content-Length` already says it is larger than
 /// `limit` bytes (then its body is not read at all).
 pub fn declared_larger_than(headers: &http::HeaderMap, limit: u64) -> bool {
