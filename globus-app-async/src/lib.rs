@@ -56,6 +56,17 @@
 //! interactive login; a request to Globus Auth already sent is lost with
 //! it, which can cost a login. See [`AppCommon`]'s cancellation notes.
 //!
+//! ## Threads
+//!
+//! The `blocking` pool starts a thread when a job finds none idle, up to
+//! `BLOCKING_MAX_THREADS` (an environment variable read once, at the
+//! pool's first use: 1 to 10,000, default 500), and a thread idle for
+//! 500 ms ends. A service call is one job (the request and, for answers up
+//! to 1 MiB, the whole body), so N tasks calling at once keep about N
+//! threads busy; set `BLOCKING_MAX_THREADS` before the first call to cap
+//! them (jobs then queue). The soak benchmark (`benches/README.md`) holds
+//! 64 tasks at a flat thread count and resident memory for an hour.
+//!
 //! [`AppCommon::authorized`] gives an [`AuthorizedClient`] that sends
 //! requests to Globus services with the app's authorization, renewing a
 //! refused token and redriving a GARE once, as in `globus-app-blocking`.

@@ -87,21 +87,59 @@ pub trait AsyncServiceTransport: Send + Sync {
     ) -> Result<http::Response<ServiceBody>, TransportError>;
 }
 
-/// The blocking crate's pooled keep-alive transport, its calls and body
-/// reads on the `blocking` thread pool: any executor, or none.
+/// How much of an answer the default transport reads in the request's own
+/// job on the thread pool (Globus answers are mostly a few KiB): such an
+/// answer comes back whole in memory, with no second hand-off.
+const READ_AHEAD: u64 = 1 << 20;
+
+/// The buffer through which the rest of a larger answer moves from the
+/// pool (`blocking::Unblock`'s default, 8 MiB per answer, made every call
+/// with 64 tasks grow the heap).
+const STREAM_BUFFER: usize = 256 << 10;
+
+/// A reader that fails once with `error` (a body read that failed in the
+/// request's job, reported where the body is read).
+struct Failed(Option<std::io::Error>);
+
+impl AsyncRead for Failed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(self.0.take().map_or(Ok(0), Err))
+    }
+}
+
+/// The blocking crate's pooled keep-alive transport, its calls on the
+/// `blocking` thread pool: any executor, or none. The answer's first MiB
+/// is read in the same job; a longer answer streams the rest in large
+/// chunks.
 #[async_trait::async_trait]
 impl AsyncServiceTransport for ServiceTransport {
     async fn open(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<ServiceBody>, TransportError> {
+        use futures::io::{AsyncReadExt as _, Cursor};
+        use std::io::Read as _;
         let transport = self.clone();
-        let response = blocking::unblock(move || transport.open_reader(request)).await?;
-        let (parts, reader) = response.into_parts();
-        Ok(http::Response::from_parts(
-            parts,
-            ServiceBody::new(blocking::Unblock::new(reader)),
-        ))
+        let (parts, head, rest) = blocking::unblock(move || {
+            let (parts, mut reader) = transport.open_reader(request)?.into_parts();
+            let mut head = Vec::new();
+            let read = (&mut reader).take(READ_AHEAD + 1).read_to_end(&mut head);
+            Ok::<_, TransportError>((parts, head, read.map(|_| reader)))
+        })
+        .await?;
+        let whole = head.len() as u64 <= READ_AHEAD;
+        let body = match rest {
+            Ok(_) if whole => ServiceBody::new(Cursor::new(head)),
+            Ok(reader) => ServiceBody::new(
+                Cursor::new(head).chain(blocking::Unblock::with_capacity(STREAM_BUFFER, reader)),
+            ),
+            Err(error) => ServiceBody::new(Cursor::new(head).chain(Failed(Some(error)))),
+        };
+        Ok(http::Response::from_parts(parts, body))
     }
 }
 

@@ -187,6 +187,12 @@ impl ServicesServer {
         self.state().faults.push_back(Fault::Truncated);
     }
 
+    /// Forgets the requests recorded so far (a long run's log would grow
+    /// without end).
+    pub fn clear_requests(&self) {
+        self.state().requests.clear();
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state().requests.clone()
