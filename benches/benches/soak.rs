@@ -143,6 +143,12 @@ fn slope_per_hour(points: &[(f64, f64)]) -> f64 {
     if den == 0.0 { 0.0 } else { num / den * 60.0 }
 }
 
+/// Counts a call's outcome.
+fn tally<T, E>(result: &Result<T, E>, calls: &AtomicU64, errors: &AtomicU64) {
+    let counter = if result.is_ok() { calls } else { errors };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 fn config(auth: &str) -> GlobusAppConfig {
     GlobusAppConfig::default().with_auth_base_url(auth)
 }
@@ -209,10 +215,7 @@ fn soak(minutes: u64) {
         );
         runtime.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                match transfer.endpoint_search("Tutorial").await {
-                    Ok(_) => calls.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => errors.fetch_add(1, Ordering::Relaxed),
-                };
+                tally(&transfer.endpoint_search("Tutorial").await, &calls, &errors);
                 tokio::time::sleep(PAUSE).await;
             }
         });
@@ -240,10 +243,7 @@ fn soak(minutes: u64) {
                 .expect("the blocking client"),
             );
             while !stop.load(Ordering::Relaxed) {
-                match transfer.endpoint_search("Tutorial") {
-                    Ok(_) => calls.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => errors.fetch_add(1, Ordering::Relaxed),
-                };
+                tally(&transfer.endpoint_search("Tutorial"), &calls, &errors);
                 std::thread::sleep(PAUSE);
             }
         })

@@ -98,9 +98,7 @@ impl SentSecrets {
     pub fn of(secrets: &[&str]) -> Self {
         let mut sent = Self::default();
         for secret in secrets {
-            if !secret.is_empty() && !sent.0.iter().any(|s| s == secret) {
-                sent.0.push((*secret).to_owned());
-            }
+            sent.add(secret);
         }
         sent
     }
@@ -108,9 +106,13 @@ impl SentSecrets {
     /// Remembers the secrets `request` carries.
     pub fn record(&mut self, request: &AuthRequest) {
         for secret in request.secret_values() {
-            if !secret.is_empty() && !self.0.contains(&secret) {
-                self.0.push(secret);
-            }
+            self.add(&secret);
+        }
+    }
+
+    fn add(&mut self, secret: &str) {
+        if !secret.is_empty() && !self.0.iter().any(|known| known == secret) {
+            self.0.push(secret.to_owned());
         }
     }
 
