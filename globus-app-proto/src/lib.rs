@@ -167,6 +167,7 @@ pub mod origin;
 pub mod redaction;
 pub mod request;
 pub mod response;
+pub mod route;
 pub mod scope;
 pub mod secret;
 pub mod service;

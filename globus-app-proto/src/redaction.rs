@@ -15,8 +15,6 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use crate::request::AuthRequest;
-
 /// The most characters of a server's text (an `error_description`, an
 /// error's `title` or `detail`) an error keeps; longer text is cut, ending
 /// with `…`.
@@ -103,9 +101,10 @@ impl SentSecrets {
         sent
     }
 
-    /// Remembers the secrets `request` carries.
-    pub fn record(&mut self, request: &AuthRequest) {
-        for secret in request.secret_values() {
+    /// Remembers secrets a request carries (its
+    /// [`secret_values`](crate::request::AuthRequest::secret_values)).
+    pub fn record(&mut self, secrets: impl IntoIterator<Item = String>) {
+        for secret in secrets {
             self.add(&secret);
         }
     }

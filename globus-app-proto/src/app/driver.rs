@@ -564,7 +564,7 @@ impl SentSecrets {
         mut step: Step<Result<T, AppError>>,
     ) -> Step<Result<T, AppError>> {
         match &mut step {
-            Step::Action(Action::Send(request)) => self.record(request),
+            Step::Action(Action::Send(request)) => self.record(request.secret_values()),
             Step::Done(Err(error)) => error.redact(self),
             _ => {}
         }

@@ -349,7 +349,7 @@ impl LoginClient {
         if matches!(identity_id, "" | "." | "..") {
             return Err(RequestError::InvalidIdentityId);
         }
-        let segment = crate::service::path_segment(identity_id);
+        let segment = crate::route::path_segment(identity_id);
         let mut url = auth_endpoint(
             &self.auth_base,
             &format!("v2/api/identities/{segment}/consents"),
