@@ -257,3 +257,35 @@ fn async_connections_the_server_closed_as_a_request_went_out_are_sent_again() {
         }
     });
 }
+
+#[test]
+fn concurrent_tasks_use_at_most_as_many_connections_as_there_are_tasks() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (_server, services, app) = setup().await;
+        let transfer =
+            std::sync::Arc::new(TransferClient::from_service(at(&app, &services, TRANSFER)));
+        transfer.endpoint_search("Tutorial").await.unwrap();
+        for tasks in [1, 8, 64] {
+            let before = services.connections();
+            let calls = 1_000 / tasks;
+            let mut running = Vec::new();
+            for _ in 0..tasks {
+                let transfer = std::sync::Arc::clone(&transfer);
+                running.push(tokio::spawn(async move {
+                    for _ in 0..calls {
+                        transfer.get_endpoint(TUTORIAL_COLLECTION).await.unwrap();
+                    }
+                }));
+            }
+            for task in running {
+                task.await.unwrap();
+            }
+            let opened = services.connections() - before;
+            assert!(opened <= tasks, "{tasks} tasks opened {opened} connections");
+        }
+    });
+}

@@ -52,7 +52,7 @@ use url::Url;
 pub use clients::{AuthClient, GroupsClient, SearchClient};
 pub use pages::Pages;
 pub use transfer::TransferClient;
-pub use transport::ServiceTransport;
+pub use transport::{DEFAULT_IDLE_CONNECTIONS_PER_HOST, ServiceTransport};
 
 use crate::adapter::ServiceBinding;
 use crate::http::{Retries, RetryPolicy};

@@ -5,8 +5,15 @@ use std::time::Duration;
 
 use crate::http::{HttpClient, TransportError, tls_config, ureq_kind};
 
+/// How many idle connections to one host a [`ServiceTransport`] keeps by
+/// default: enough that up to 64 tasks calling at once each keep theirs
+/// (with fewer, a connection is closed as another is opened).
+pub const DEFAULT_IDLE_CONNECTIONS_PER_HOST: usize = 64;
+
 /// The HTTP transport of service clients: a ureq agent that keeps
-/// connections alive and reuses them (up to 8 idle per host), follows no
+/// connections alive and reuses them (up to
+/// [`DEFAULT_IDLE_CONNECTIONS_PER_HOST`] idle per host, or as many as
+/// [`with_pool`](Self::with_pool) says), follows no
 /// redirect, and returns every status as an answer. Clones share the pool:
 /// give one to several clients with
 /// [`ServiceClientBuilder::transport`](super::ServiceClientBuilder::transport).
@@ -30,13 +37,21 @@ impl ServiceTransport {
     /// A transport whose requests time out after `timeout` (to the end of
     /// the headers; a streamed body is read at the caller's pace).
     pub fn new(timeout: Duration) -> Self {
+        Self::with_pool(timeout, DEFAULT_IDLE_CONNECTIONS_PER_HOST)
+    }
+
+    /// A transport that keeps at most `idle_per_host` idle connections to
+    /// each host (and four times as many in all): as many as the tasks or
+    /// threads that call one service at once, so that none waits on a new
+    /// connection (a TLS handshake, against a real service).
+    pub fn with_pool(timeout: Duration, idle_per_host: usize) -> Self {
         let agent = ureq::Agent::config_builder()
             .tls_config(tls_config())
             .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
             .timeout_recv_response(Some(timeout))
             .timeout_send_request(Some(timeout))
-            .max_idle_connections(64)
-            .max_idle_connections_per_host(8)
+            .max_idle_connections(idle_per_host.saturating_mul(4))
+            .max_idle_connections_per_host(idle_per_host)
             .http_status_as_error(false)
             .max_redirects(0)
             .build()
