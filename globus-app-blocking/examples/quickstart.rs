@@ -11,13 +11,15 @@
 //! Transfer-shaped service on 127.0.0.1, and a stand-in browser that
 //! approves the login, so it needs no
 //! account and no network; the app, HTTP, login listener and token file are
-//! the real ones. The token file stays after the run (in the system's temp
-//! directory; its path is printed) for you to look at. Without
+//! the real ones. The token file stays after the run for you to look at:
+//! it is the default token file of the dev server's client id, under your
+//! own directory (`~/.globus/app/<client id>/quickstart/tokens.json`, apart
+//! from any real app's; its path is printed). Without
 //! `--dev-server`, it talks to Globus Auth (honouring
 //! `GLOBUS_SDK_ENVIRONMENT` and `GLOBUS_SDK_SERVICE_URL_AUTH`), opens your
 //! browser and uses the token file the Python SDK would.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 mod support;
@@ -27,7 +29,7 @@ use globus_app_blocking::adapter::now;
 use globus_app_blocking::login::{LocalServerLoginFlowManager, SystemBrowser};
 use globus_app_blocking::proto::storage::TokenFileFormat;
 use globus_app_blocking::service::{Listing, TransferClient};
-use globus_app_blocking::storage::{JsonTokenStorage, default_token_file};
+use globus_app_blocking::storage::default_token_file;
 use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, LoginOutcome, UserApp};
 
 const TRANSFER: &str = "transfer.api.globus.org";
@@ -36,12 +38,11 @@ fn step(title: &str) {
     println!("\n== {title}");
 }
 
-/// The app: against the dev server (a token file of its own, approving
-/// browser) or Globus Auth (the default token file, system browser).
-fn build_app(
-    server: Option<&support::DevServers>,
-    dev_token_file: &Path,
-) -> anyhow::Result<(UserApp, PathBuf)> {
+/// The app: against the dev server (its simulated client, approving
+/// browser) or Globus Auth (your client, system browser). Either way the
+/// tokens go to the default token file of the app's client id, under your
+/// own directory, where the Python SDK would keep them.
+fn build_app(server: Option<&support::DevServers>) -> anyhow::Result<(UserApp, PathBuf)> {
     let listener = LocalServerLoginFlowManager::new().with_timeout(Duration::from_secs(300));
     let (client_id, config, flow) = match server {
         Some(servers) => (
@@ -64,33 +65,24 @@ fn build_app(
     let config = config
         .with_request_refresh_tokens(true)
         .with_login_flow(LoginFlowKind::LocalServer);
-    let mut builder = UserApp::builder("Quickstart")
+    let app = UserApp::builder("Quickstart")
         .client_id(client_id)
         .config(config)
-        .login_flow_manager(flow);
-    if server.is_some() {
-        // The dev session's tokens are the dev server's: a file of their own.
-        builder = builder.token_storage(JsonTokenStorage::new(dev_token_file, "DEFAULT")?);
-    }
-    let app = builder.build()?;
-    let token_file = match server {
-        Some(_) => dev_token_file.to_owned(),
-        None => default_token_file(app.core(), TokenFileFormat::Json)?,
-    };
+        .login_flow_manager(flow)
+        .build()?;
+    let token_file = default_token_file(app.core(), TokenFileFormat::Json)?;
     Ok((app, token_file))
 }
 
 fn main() -> anyhow::Result<()> {
     let dev = std::env::args().any(|a| a == "--dev-server");
     let server = dev.then(support::DevServers::start);
-    let dev_token_file = std::env::temp_dir()
-        .join("globus-app-quickstart")
-        .join("tokens.json");
+    let (app, token_file) = build_app(server.as_ref())?;
     if dev {
-        // A new dev server each run: the last run's tokens mean nothing to it.
-        let _ = std::fs::remove_file(&dev_token_file);
+        // A new dev server each run: the last run's tokens (of the dev
+        // server's client id, in a file of their own) mean nothing to it.
+        let _ = std::fs::remove_file(&token_file);
     }
-    let (app, token_file) = build_app(server.as_ref(), &dev_token_file)?;
     // Binding the client adds Transfer's scope to the app's requirements.
     let transfer = TransferClient::new(&app)?;
 

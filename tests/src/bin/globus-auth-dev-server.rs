@@ -6,13 +6,15 @@
 //! cargo run -p globus-app-tests --bin globus-auth-dev-server -- [PORT] [--client-secret SECRET]
 //! ```
 //!
-//! It prints the environment variables that point an app at it. Logins are
+//! It prints the environment variables that point an app at it, and the
+//! ids of what it serves (collections, the Search index). Logins are
 //! approved at once for a simulated user. One client id serves both kinds
 //! of app: a `UserApp` (a native client, no secret) and a `ClientApp` (a
 //! confidential client, with the secret it prints; `dev-secret` unless
 //! `--client-secret` says otherwise). Stop it with Ctrl-C.
 
 use globus_app_proto::testing::SIM_CLIENT_ID;
+use globus_app_tests::services;
 
 /// The secret the confidential client has unless `--client-secret` is given.
 const DEFAULT_CLIENT_SECRET: &str = "dev-secret";
@@ -53,6 +55,23 @@ fn main() {
             services.base_url
         );
     }
+    println!("What they serve:");
+    println!("  Transfer collections:");
+    for (collection, what) in [
+        (services::TUTORIAL_COLLECTION, "tutorial collection"),
+        (
+            services::TUTORIAL_COLLECTION_2,
+            "second tutorial collection",
+        ),
+        (
+            services::MAPPED_COLLECTION,
+            "mapped collection (needs its data_access consent)",
+        ),
+    ] {
+        println!("    {collection}  {what}");
+    }
+    println!("  Search index:");
+    println!("    {}", services::SEARCH_INDEX);
     println!("  export GLOBUS_CLIENT_ID={SIM_CLIENT_ID}");
     println!("  export GLOBUS_CLIENT_SECRET={secret}  # ClientApp only");
     println!("  cargo run -p globus-app-blocking --example service_account");
