@@ -231,6 +231,24 @@ impl ReqwestClient {
     /// reported rather than left to reqwest, which would panic without a
     /// process-wide crypto provider).
     pub fn new(timeout: Duration) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        // Token requests are rare: no pooled connection to go stale.
+        Self::with_idle_connections(timeout, 0)
+    }
+
+    /// A client for service clients (an `AsyncServiceTransport`), whose
+    /// calls time out after `timeout` and which keeps connections alive
+    /// for reuse (reqwest's pool).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn pooled(timeout: Duration) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::with_idle_connections(timeout, usize::MAX)
+    }
+
+    fn with_idle_connections(
+        timeout: Duration,
+        idle_per_host: usize,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -243,8 +261,7 @@ impl ReqwestClient {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10).min(timeout))
-            // Token requests are rare: no pooled connection to go stale.
-            .pool_max_idle_per_host(0)
+            .pool_max_idle_per_host(idle_per_host)
             .tls_backend_preconfigured(tls)
             .build()?;
         Ok(Self { client })
@@ -253,6 +270,20 @@ impl ReqwestClient {
     /// Sends through `client` (which must not follow redirects).
     pub fn from_client(client: reqwest::Client) -> Self {
         Self { client }
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl ReqwestClient {
+    /// Sends `request`; the answer's body is left to read.
+    pub(crate) async fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<reqwest::Response, TransportError> {
+        let uri = request.uri().clone();
+        let fail = |e: reqwest::Error| TransportError::new(reqwest_kind(&e), &uri, e);
+        let request = reqwest::Request::try_from(request).map_err(fail)?;
+        self.client.execute(request).await.map_err(fail)
     }
 }
 
@@ -282,8 +313,7 @@ impl AsyncHttpClient for ReqwestClient {
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let uri = request.uri().clone();
         let fail = |e: reqwest::Error| TransportError::new(reqwest_kind(&e), &uri, e);
-        let request = reqwest::Request::try_from(request).map_err(fail)?;
-        let mut response = self.client.execute(request).await.map_err(fail)?;
+        let mut response = self.execute(request).await?;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(fail)? {
             if (body.len() + chunk.len()) as u64 > globus_app_blocking::http::MAX_RESPONSE_BODY {

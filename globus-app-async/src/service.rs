@@ -143,6 +143,50 @@ impl AsyncServiceTransport for ServiceTransport {
     }
 }
 
+/// A tokio program's own `reqwest::Client` as the service clients'
+/// transport (feature `reqwest`): requests and bodies run natively on its
+/// runtime, on its connection pool, with no thread hand-off. Give it a
+/// client that follows no redirect:
+///
+/// ```no_run
+/// # async fn example(app: &globus_app_async::UserApp) -> Result<(), Box<dyn std::error::Error>> {
+/// use globus_app_async::http::ReqwestClient;
+/// use globus_app_async::service::{ServiceClient, TRANSFER, TransferClient};
+///
+/// let client = reqwest::Client::builder()
+///     .redirect(reqwest::redirect::Policy::none())
+///     .build()?;
+/// let transfer = TransferClient::from_service(
+///     ServiceClient::builder(app, TRANSFER)
+///         .transport(ReqwestClient::from_client(client))
+///         .build()?,
+/// );
+/// transfer.endpoint_search("Tutorial Collection").await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "reqwest")]
+#[async_trait::async_trait]
+impl AsyncServiceTransport for crate::http::ReqwestClient {
+    async fn open(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<ServiceBody>, TransportError> {
+        let mut response = self.execute(request).await?;
+        let mut answer = http::Response::new(());
+        *answer.status_mut() = response.status();
+        *answer.version_mut() = response.version();
+        *answer.headers_mut() = std::mem::take(response.headers_mut());
+        // The body as it arrives, chunk by chunk.
+        let chunks = futures::stream::try_unfold(response, |mut response| async move {
+            let chunk = response.chunk().await.map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(chunk.map(|chunk| (chunk, response)))
+        });
+        let body = ServiceBody::new(futures::TryStreamExt::into_async_read(chunks));
+        let (parts, ()) = answer.into_parts();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
 /// An async client of one Globus service, bound to an app: the base of
 /// the typed clients (see `globus_app_blocking::service::ServiceClient`
 /// for a client of another service in a page: the same shape, with

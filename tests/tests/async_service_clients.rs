@@ -72,19 +72,54 @@ fn at(
     services: &ServicesServer,
     spec: globus_app_async::service::ServiceSpec,
 ) -> ServiceClient {
-    ServiceClient::builder(app, spec)
-        .base_url(&services.base_url)
-        .build()
-        .unwrap()
+    at_via(app, services, spec, None)
+}
+
+/// A client of `spec` on the local services, over `transport` if given
+/// (else the default one).
+fn at_via(
+    app: &UserApp,
+    services: &ServicesServer,
+    spec: globus_app_async::service::ServiceSpec,
+    transport: Option<&globus_app_async::http::ReqwestClient>,
+) -> ServiceClient {
+    let builder = ServiceClient::builder(app, spec).base_url(&services.base_url);
+    match transport {
+        Some(transport) => builder.transport(transport.clone()),
+        None => builder,
+    }
+    .build()
+    .unwrap()
 }
 
 #[test]
 fn typed_calls_paging_and_a_finished_task_under_every_executor() {
-    on_every_executor(|| async {
+    on_every_executor(|| typed_calls_paging_and_a_finished_task(None));
+}
+
+/// With reqwest as the service transport (feature `reqwest`), the same
+/// calls run natively on tokio.
+#[test]
+fn the_reqwest_transport_runs_the_typed_calls_under_tokio() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let transport =
+                globus_app_async::http::ReqwestClient::pooled(Duration::from_secs(60)).unwrap();
+            typed_calls_paging_and_a_finished_task(Some(&transport)).await;
+        });
+}
+
+async fn typed_calls_paging_and_a_finished_task(
+    transport: Option<&globus_app_async::http::ReqwestClient>,
+) {
+    {
         let (server, services, app) = setup().await;
-        let transfer = TransferClient::from_service(at(&app, &services, TRANSFER));
-        let groups = GroupsClient::from_service(at(&app, &services, GROUPS));
-        let search = SearchClient::from_service(at(&app, &services, SEARCH));
+        let transfer = TransferClient::from_service(at_via(&app, &services, TRANSFER, transport));
+        let groups = GroupsClient::from_service(at_via(&app, &services, GROUPS, transport));
+        let search = SearchClient::from_service(at_via(&app, &services, SEARCH, transport));
         let found = transfer
             .endpoint_search("Tutorial Collection")
             .await
@@ -136,7 +171,7 @@ fn typed_calls_paging_and_a_finished_task_under_every_executor() {
             .unwrap();
         assert_eq!(simple.len(), 230);
         assert_eq!(server.grants("authorization_code"), 1);
-    });
+    }
 }
 
 #[test]
