@@ -1,5 +1,6 @@
 //! Async Transfer under tokio: search for the tutorial collections, submit
-//! a transfer between them, and wait for it to finish.
+//! a transfer between them, and wait for it to finish, showing its
+//! progress (a bar on a terminal, a line per change otherwise).
 //!
 //! ```text
 //! cargo run -p globus-app-async --example tokio_transfer -- --dev-server
@@ -82,10 +83,58 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let task_id = task.str_field("task_id")?;
     println!("submitted task {task_id}");
-    let done = transfer
-        .task_wait(task_id, Duration::from_secs(600), Duration::from_secs(1))
-        .await?;
+    let done = watch(&transfer, task_id).await?;
     let status = transfer.get_task(task_id).await?;
     println!("finished: {done}; status {}", status.data["status"]);
     Ok(())
+}
+
+/// Waits for the task (at most 10 minutes), showing its progress from
+/// `task_states`: a bar on a terminal, else one line per change.
+async fn watch(transfer: &TransferClient, task_id: &str) -> anyhow::Result<bool> {
+    use futures::StreamExt as _;
+    use std::io::IsTerminal as _;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} files")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut states = std::pin::pin!(transfer.task_states(
+        task_id,
+        Duration::from_secs(600),
+        Duration::from_secs(1)
+    ));
+    let mut last_line = String::new();
+    while let Some(state) = states.next().await {
+        let state = state?;
+        let status = state
+            .nice_status
+            .clone()
+            .unwrap_or_else(|| state.status.clone());
+        if let Some(bar) = &bar {
+            bar.set_length(state.files);
+            bar.set_position(state.files_transferred);
+            bar.set_message(status);
+        } else {
+            let line = format!(
+                "{status}: {} of {} files, {} bytes, {} faults",
+                state.files_transferred, state.files, state.bytes_transferred, state.faults
+            );
+            if line != last_line {
+                eprintln!("{line}");
+                last_line = line;
+            }
+        }
+        if state.is_finished() {
+            if let Some(bar) = &bar {
+                bar.finish();
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -42,7 +42,7 @@ use url::Url;
 pub use globus_app_blocking::service::{
     AUTH, DeleteData, EndpointSearch, GROUPS, IdentityLookup, Listing, PagingStyle, SEARCH,
     ServiceError, ServiceRequest, ServiceRequestError, ServiceResponse, ServiceSpec,
-    ServiceTransport, SyncLevel, TRANSFER, TaskList, TransferData,
+    ServiceTransport, SyncLevel, TRANSFER, TaskList, TaskState, TransferData,
 };
 
 use crate::{AppCommon, Error};
@@ -586,6 +586,62 @@ impl TransferClient {
                 TaskWaitStep::Sleep(interval) => self.0.app.sleeper().sleep(interval).await,
             }
         }
+    }
+
+    /// The task's state at each poll, as a `Stream`: status, bytes and
+    /// files moved, faults, the service's `nice_status`. It ends after the
+    /// finished task, or, when `timeout` is reached, after the last state
+    /// seen (still active). Waits go through the app's sleeper.
+    ///
+    /// ```no_run
+    /// # async fn example(transfer: &globus_app_async::service::TransferClient) -> Result<(), globus_app_async::Error> {
+    /// use futures::StreamExt as _;
+    /// use std::time::Duration;
+    /// let mut states = std::pin::pin!(transfer.task_states("task-id", Duration::from_secs(600), Duration::from_secs(5)));
+    /// while let Some(task) = states.next().await {
+    ///     let task = task?;
+    ///     eprintln!("{}: {} bytes", task.status, task.bytes_transferred);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn task_states<'a>(
+        &'a self,
+        task_id: &'a str,
+        timeout: Duration,
+        poll_interval: Duration,
+    ) -> impl Stream<Item = Result<TaskState, Error>> + Send + 'a {
+        /// Where the stream is: the wait (and a pause before the next
+        /// poll), or over.
+        enum Next {
+            Poll(TaskWait, Option<Duration>),
+            Over,
+        }
+        let start = match TaskWait::new(timeout, poll_interval) {
+            Ok(wait) => Ok(Next::Poll(wait, None)),
+            Err(e) => Err(Error::from(e)),
+        };
+        stream::unfold(Some(start), move |next| async move {
+            let (mut wait, pause) = match next? {
+                Ok(Next::Poll(wait, pause)) => (wait, pause),
+                Ok(Next::Over) => return None,
+                Err(e) => return Some((Err(e), Some(Ok(Next::Over)))),
+            };
+            if let Some(pause) = pause {
+                self.0.app.sleeper().sleep(pause).await;
+            }
+            let polled = async {
+                let task = self.get_task(task_id).await?;
+                let state = TaskState::from_response(&task)?;
+                Ok::<_, Error>((state, wait.after_poll(&task)?))
+            };
+            Some(match polled.await {
+                Ok((state, TaskWaitStep::Sleep(pause))) => {
+                    (Ok(state), Some(Ok(Next::Poll(wait, Some(pause)))))
+                }
+                Ok((state, _)) => (Ok(state), Some(Ok(Next::Over))),
+                Err(e) => (Err(e), Some(Ok(Next::Over))),
+            })
+        })
     }
 }
 

@@ -324,3 +324,62 @@ fn concurrent_tasks_use_at_most_as_many_connections_as_there_are_tasks() {
         }
     });
 }
+
+#[test]
+fn task_states_stream_each_poll_in_order_and_end_with_the_task_or_the_timeout() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (_server, services, app) = setup().await;
+            let transfer = TransferClient::from_service(at(&app, &services, TRANSFER));
+            let submit = |label: &'static str| {
+                let transfer = &transfer;
+                async move {
+                    transfer
+                        .submit_transfer(
+                            TransferData::new(TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2)
+                                .label(label)
+                                .item("/~/file1.txt", "/~/file1.txt", false)
+                                .item("/~/file2.txt", "/~/file2.txt", false),
+                        )
+                        .await
+                        .unwrap()
+                        .str_field("task_id")
+                        .unwrap()
+                        .to_owned()
+                }
+            };
+            let second = Duration::from_secs(1);
+            let task = submit("slow 3").await;
+            let states: Vec<_> = transfer
+                .task_states(&task, Duration::from_secs(30), second)
+                .try_collect()
+                .await
+                .unwrap();
+            let seen: Vec<(String, u64)> = states
+                .iter()
+                .map(|s| (s.status.clone(), s.bytes_transferred))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    ("ACTIVE".into(), 1_000),
+                    ("ACTIVE".into(), 2_000),
+                    ("ACTIVE".into(), 3_000),
+                    ("SUCCEEDED".into(), 4_000),
+                ]
+            );
+            assert!(states.last().unwrap().is_finished());
+            let task = submit("slow 100").await;
+            let states: Vec<_> = transfer
+                .task_states(&task, 2 * second, second)
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(states.len(), 3);
+            assert!(!states.last().unwrap().is_finished());
+            assert_eq!(states.last().unwrap().bytes_transferred, 3_000);
+        });
+}

@@ -621,3 +621,63 @@ fn connections_the_server_closed_as_a_request_went_out_are_never_an_error_nor_a_
         "connections were closed"
     );
 }
+
+/// The states a poll-by-poll wait saw: status, bytes, files moved.
+type Seen = Vec<(String, u64, u64)>;
+
+#[test]
+fn task_wait_reports_each_poll_in_order_and_ends_with_the_task_or_the_timeout() {
+    let setup = setup();
+    let transfer = setup.transfer();
+    let submit = |label: &str| {
+        transfer
+            .submit_transfer(
+                TransferData::new(TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2)
+                    .label(label)
+                    .item("/~/file1.txt", "/~/file1.txt", false)
+                    .item("/~/file2.txt", "/~/file2.txt", false),
+            )
+            .unwrap()
+            .str_field("task_id")
+            .unwrap()
+            .to_owned()
+    };
+    let second = Duration::from_secs(1);
+    let task = submit("slow 3");
+    let mut seen: Seen = Vec::new();
+    let done = transfer
+        .task_wait_with_progress(&task, Duration::from_secs(30), second, |state| {
+            seen.push((
+                state.status.clone(),
+                state.bytes_transferred,
+                state.files_transferred,
+            ));
+        })
+        .unwrap();
+    assert!(done);
+    assert_eq!(
+        seen,
+        [
+            ("ACTIVE".into(), 1_000, 1),
+            ("ACTIVE".into(), 2_000, 2),
+            ("ACTIVE".into(), 3_000, 2),
+            ("SUCCEEDED".into(), 4_000, 2),
+        ]
+    );
+    // A timeout ends the wait with the last state seen, still active.
+    let task = submit("slow 100");
+    let mut seen: Seen = Vec::new();
+    let done = transfer
+        .task_wait_with_progress(&task, 2 * second, second, |state| {
+            seen.push((
+                state.status.clone(),
+                state.bytes_transferred,
+                state.files_transferred,
+            ));
+        })
+        .unwrap();
+    assert!(!done);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.iter().all(|(status, ..)| status == "ACTIVE"));
+    assert_eq!(seen.last().unwrap().1, 3_000);
+}

@@ -41,7 +41,7 @@ pub use globus_app_proto::service::auth::IdentityLookup;
 use globus_app_proto::service::declared_larger_than;
 pub use globus_app_proto::service::paging::PagingStyle;
 pub use globus_app_proto::service::transfer::{
-    DeleteData, EndpointSearch, Listing, SyncLevel, TaskList, TransferData,
+    DeleteData, EndpointSearch, Listing, SyncLevel, TaskList, TaskState, TransferData,
 };
 pub use globus_app_proto::service::{
     AUTH, DEFAULT_MAX_RESPONSE_BYTES, GROUPS, SEARCH, ServiceError, ServiceRequest,

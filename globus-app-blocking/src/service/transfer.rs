@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use globus_app_proto::service::transfer::{self, TaskWait, TaskWaitStep};
+use globus_app_proto::service::transfer::{self, TaskState, TaskWait, TaskWaitStep};
 
 use super::{
     DeleteData, EndpointSearch, Listing, Pages, ServiceClient, ServiceResponse, TaskList,
@@ -172,9 +172,34 @@ impl TransferClient {
         timeout: Duration,
         poll_interval: Duration,
     ) -> Result<bool, Error> {
+        self.task_wait_with_progress(task_id, timeout, poll_interval, |_| {})
+    }
+
+    /// [`task_wait`](Self::task_wait), telling `on_poll` what each poll
+    /// found (status, bytes and files moved, faults, the service's
+    /// `nice_status`), the last time with the finished task, or the still
+    /// active one when the timeout is reached.
+    ///
+    /// ```no_run
+    /// # fn example(transfer: &globus_app_blocking::service::TransferClient) -> Result<(), globus_app_blocking::Error> {
+    /// use std::time::Duration;
+    /// let done = transfer.task_wait_with_progress("task-id", Duration::from_secs(600), Duration::from_secs(5), |task| {
+    ///     eprintln!("{}: {} files of {}, {} bytes", task.status, task.files_transferred, task.files, task.bytes_transferred);
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn task_wait_with_progress(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+        poll_interval: Duration,
+        mut on_poll: impl FnMut(&TaskState),
+    ) -> Result<bool, Error> {
         let mut wait = TaskWait::new(timeout, poll_interval)?;
         loop {
-            match wait.after_poll(&self.get_task(task_id)?)? {
+            let task = self.get_task(task_id)?;
+            on_poll(&TaskState::from_response(&task)?);
+            match wait.after_poll(&task)? {
                 TaskWaitStep::Finished => return Ok(true),
                 TaskWaitStep::TimedOut => return Ok(false),
                 TaskWaitStep::Sleep(interval) => std::thread::sleep(interval),

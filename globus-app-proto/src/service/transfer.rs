@@ -523,6 +523,55 @@ pub enum TaskWaitStep {
     TimedOut,
 }
 
+/// What a poll of a task says: its status and progress, as a person
+/// watching it wants them. Read from a `get_task` answer
+/// ([`from_response`](Self::from_response)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskState {
+    /// `ACTIVE`, `SUCCEEDED`, `FAILED`, `INACTIVE`.
+    pub status: String,
+    /// The service's word on an active task (`OK`, `Queued`, a fault's
+    /// reason), if any.
+    pub nice_status: Option<String>,
+    /// Bytes moved so far.
+    pub bytes_transferred: u64,
+    /// Files in the task.
+    pub files: u64,
+    /// Files moved so far.
+    pub files_transferred: u64,
+    /// Files skipped (already there, with `skip_source_errors`...).
+    pub files_skipped: u64,
+    /// Faults so far (each retried by the service).
+    pub faults: u64,
+}
+
+impl TaskState {
+    /// The state in a task document; a document without a `status` is a
+    /// malformed answer, and a missing count is 0.
+    pub fn from_response(task: &ServiceResponse) -> Result<Self, ServiceError> {
+        let count = |key: &str| task.data.get(key).and_then(Value::as_u64).unwrap_or(0);
+        Ok(Self {
+            status: task.str_field("status")?.to_owned(),
+            nice_status: task
+                .data
+                .get("nice_status")
+                .and_then(Value::as_str)
+                .map(crate::redaction::bounded),
+            bytes_transferred: count("bytes_transferred"),
+            files: count("files"),
+            files_transferred: count("files_transferred"),
+            files_skipped: count("files_skipped"),
+            faults: count("faults"),
+        })
+    }
+
+    /// Whether the task has ended (any status but `ACTIVE`).
+    pub fn is_finished(&self) -> bool {
+        self.status != "ACTIVE"
+    }
+}
+
 impl TaskWait {
     /// A wait of at most `timeout`, polling every `interval` (each at
     /// least 1 s, as the Python SDK requires; the interval at most the
