@@ -409,6 +409,7 @@ impl ServiceClient {
 
 /// One page: the answer and its items.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Page {
     /// The answer, whole.
     pub response: ServiceResponse,

@@ -49,6 +49,7 @@ pub fn hostname() -> String {
 /// whether to read the environment variables, and the retry policy. The
 /// builders' setters for these are written once, in
 /// [`shared_app_builder_setters!`](crate::shared_app_builder_setters).
+#[non_exhaustive]
 pub struct AppSettings {
     /// The core's builder (client, scopes, configuration).
     pub core: globus_app_proto::app::AppBuilder,
@@ -631,6 +632,7 @@ macro_rules! shared_service_builder_setters {
 /// environment it expects. Shared by both adapters' service clients.
 #[cfg(feature = "ureq")]
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ServiceBinding {
     /// Scopes to require instead of the service's defaults (empty: none).
     pub scopes: Option<Vec<String>>,

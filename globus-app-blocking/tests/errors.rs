@@ -175,23 +175,18 @@ fn missing_tokens_and_rejected_refresh_tokens_say_login_required() {
     assert!(!error.is_retryable());
 
     // A refresh token Globus Auth does not know: `invalid_grant`.
-    let record = TokenData {
-        resource_server: TRANSFER.into(),
-        identity_id: None,
-        scope: TRANSFER_ALL.into(),
-        access_token: globus_app_blocking::proto::secret::AccessToken::new("old"),
-        refresh_token: Some(globus_app_blocking::proto::secret::RefreshToken::new(
-            "unknown",
-        )),
-        expires_at: globus_app_blocking::proto::UnixTime::from_secs(1),
-        token_type: Some("Bearer".into()),
-        extra: serde_json::Map::new(),
-    };
-    let auth = TokenData {
-        resource_server: "auth.globus.org".into(),
-        scope: "openid".into(),
-        ..record.clone()
-    };
+    let mut record = TokenData::new(
+        TRANSFER,
+        TRANSFER_ALL,
+        globus_app_blocking::proto::secret::AccessToken::new("old"),
+        globus_app_blocking::proto::UnixTime::from_secs(1),
+    );
+    record.refresh_token = Some(globus_app_blocking::proto::secret::RefreshToken::new(
+        "unknown",
+    ));
+    let mut auth = record.clone();
+    auth.resource_server = "auth.globus.org".into();
+    auth.scope = "openid".into();
     storage.store(&[record, auth]).unwrap();
     let error = app.get_authorizer(TRANSFER).unwrap_err();
     assert!(error.is_login_required(), "{error:?}");
@@ -219,15 +214,13 @@ fn question_mark_converts_scope_and_header_errors() {
     ));
     // A token file edited to hold a newline in the access token.
     let far_future = globus_app_blocking::proto::UnixTime::from_secs(i64::from(u32::MAX));
-    let record = |resource_server: &str, scope: &str| TokenData {
-        resource_server: resource_server.into(),
-        identity_id: None,
-        scope: scope.into(),
-        access_token: globus_app_blocking::proto::secret::AccessToken::new("bad\ntoken"),
-        refresh_token: None,
-        expires_at: far_future,
-        token_type: Some("Bearer".into()),
-        extra: serde_json::Map::new(),
+    let record = |resource_server: &str, scope: &str| {
+        TokenData::new(
+            resource_server,
+            scope,
+            globus_app_blocking::proto::secret::AccessToken::new("bad\ntoken"),
+            far_future,
+        )
     };
     storage
         .store(&[

@@ -88,6 +88,7 @@ impl fmt::Display for OAuthErrorCode {
 
 /// One entry of a Globus API error document's `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ErrorSubdocument {
     /// `code`, e.g. `UNAUTHORIZED`.
     pub code: Option<String>,
@@ -122,6 +123,7 @@ pub enum ErrorAdvice {
 /// server gave; request bodies and tokens are never part of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.describe())]
+#[non_exhaustive]
 pub struct AuthApiError {
     /// The HTTP status.
     pub status: u16,

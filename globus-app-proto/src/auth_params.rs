@@ -10,14 +10,14 @@ use serde_json::{Map, Value};
 ///
 /// ```
 /// use globus_app_proto::auth_params::AuthorizationParameters;
-/// let params = AuthorizationParameters {
-///     session_required_mfa: Some(true),
-///     required_scopes: Some(vec!["urn:globus:auth:scope:transfer.api.globus.org:all".into()]),
-///     ..Default::default()
-/// };
+/// let mut params = AuthorizationParameters::default();
+/// assert!(params.is_empty());
+/// params.session_required_mfa = Some(true);
+/// params.required_scopes = Some(vec!["urn:globus:auth:scope:transfer.api.globus.org:all".into()]);
 /// assert!(!params.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct AuthorizationParameters {
     /// A message shown to the user on the login page.
     pub session_message: Option<String>,

@@ -33,6 +33,7 @@ pub const APPROVED: &str = "approved";
 
 /// One consent.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Consent {
     /// Its id.
     pub id: u64,

@@ -22,6 +22,7 @@ use crate::auth_params::AuthorizationParameters;
 
 /// A Globus Auth Requirements Error.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Gare {
     /// The error code, e.g. `AuthorizationRequired` or `ConsentRequired`.
     pub code: String,

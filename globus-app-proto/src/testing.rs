@@ -81,6 +81,7 @@ enum Grantee {
 
 /// A request the fake server received, with its form fields decoded.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RecordedRequest {
     /// `GET` or `POST`.
     pub method: String,
@@ -131,6 +132,7 @@ struct RefreshGrant {
 /// scripted faults.
 #[derive(Debug)]
 #[allow(clippy::struct_excessive_bools)]
+#[non_exhaustive]
 pub struct FakeGlobusAuth {
     /// The person who approves logins.
     pub user: SimUser,
@@ -679,6 +681,7 @@ pub enum SimLogin {
 /// A harness: one app, one fake server, one in-memory token store and a
 /// simulated clock.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Sim {
     /// The app under test.
     pub app: GlobusApp,

@@ -14,6 +14,7 @@ use crate::secret::{AccessToken, RefreshToken};
 /// version does not know are kept in [`extra`](Self::extra) and written back,
 /// so a newer writer's data survives a round trip through this one.
 #[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TokenData {
     /// The resource server the token is for, e.g. `transfer.api.globus.org`.
     pub resource_server: String,
@@ -65,6 +66,27 @@ const FIELDS: [&str; 7] = [
 ];
 
 impl TokenData {
+    /// A record of `resource_server`'s `access_token`, for `scope` (space
+    /// separated), expiring at `expires_at`, a `Bearer` token with no
+    /// identity, refresh token or other field; set those on it.
+    pub fn new(
+        resource_server: impl Into<String>,
+        scope: impl Into<String>,
+        access_token: AccessToken,
+        expires_at: UnixTime,
+    ) -> Self {
+        Self {
+            resource_server: resource_server.into(),
+            identity_id: None,
+            scope: scope.into(),
+            access_token,
+            refresh_token: None,
+            expires_at,
+            token_type: Some("Bearer".to_owned()),
+            extra: Map::new(),
+        }
+    }
+
     /// Whether the access token has expired at `now` (expiry time included).
     pub fn is_expired(&self, now: UnixTime) -> bool {
         self.expires_at <= now

@@ -183,31 +183,29 @@ fn the_authorize_url_has_the_python_sdks_parameters_in_its_order() {
 
     let pkce = Pkce::from_verifier(&"a".repeat(43)).unwrap();
     let state = OAuthState::from_random_bytes(&[0; 32]);
-    let params = AuthorizationParameters {
-        session_required_identities: Some(vec!["a".into(), "b".into()]),
-        session_required_single_domain: Some(vec![]),
-        session_required_policies: Some(vec!["p1".into()]),
-        session_required_mfa: Some(false),
-        session_message: Some("hi".into()),
-        prompt: Some("login".into()),
-        ..Default::default()
-    };
+    let mut params = AuthorizationParameters::default();
+    params.session_required_identities = Some(vec!["a".into(), "b".into()]);
+    params.session_required_single_domain = Some(vec![]);
+    params.session_required_policies = Some(vec!["p1".into()]);
+    params.session_required_mfa = Some(false);
+    params.session_message = Some("hi".into());
+    params.prompt = Some("login".into());
     let extra = [
         ("state".to_owned(), "st".to_owned()),
         ("z".to_owned(), "é".to_owned()),
     ];
-    let rust_url = AuthorizeRequest {
-        client_id: "11111111-1111-1111-1111-111111111111",
-        redirect_uri: "https://auth.globus.org/v2/web/auth-code",
-        scope: "openid urn:x:all[*urn:y]",
-        state: &state,
-        pkce: Some(&pkce),
-        refresh_tokens: true,
-        prefill_named_grant: Some("App on host"),
-        params: &params,
-        extra_query: &extra,
-    }
-    .url(&url::Url::parse("https://auth.globus.org/").unwrap());
+    let mut request = AuthorizeRequest::new(
+        "11111111-1111-1111-1111-111111111111",
+        "https://auth.globus.org/v2/web/auth-code",
+        "openid urn:x:all[*urn:y]",
+        &state,
+        &params,
+    );
+    request.pkce = Some(&pkce);
+    request.refresh_tokens = true;
+    request.prefill_named_grant = Some("App on host");
+    request.extra_query = &extra;
+    let rust_url = request.url(&url::Url::parse("https://auth.globus.org/").unwrap());
 
     // The reference appends the comma-joined lists in its set's iteration
     // order, which varies between processes: those compare as a set, the

@@ -72,11 +72,11 @@ const MAX_ERROR_BODY: u64 = 1 << 20;
 /// /// Globus Timers, on the base client.
 /// struct TimersClient(ServiceClient);
 ///
-/// const TIMERS: ServiceSpec = ServiceSpec {
-///     name: "timer",
-///     resource_server: "524230d7-ea86-4a52-8312-86065a9e0417",
-///     default_scopes: &["https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer"],
-/// };
+/// const TIMERS: ServiceSpec = ServiceSpec::new(
+///     "timer",
+///     "524230d7-ea86-4a52-8312-86065a9e0417",
+///     &["https://auth.globus.org/scopes/524230d7-ea86-4a52-8312-86065a9e0417/timer"],
+/// );
 ///
 /// impl TimersClient {
 ///     fn new(app: &ClientApp) -> Result<Self, Error> {

@@ -67,6 +67,7 @@ impl<'c> Pages<'c> {
 /// One page: the service's answer, and the items it holds (cut to the
 /// item limit).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Page {
     /// The answer, whole.
     pub response: ServiceResponse,

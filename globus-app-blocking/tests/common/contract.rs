@@ -9,16 +9,16 @@ use globus_app_blocking::storage::TokenStorage;
 pub fn record(rs: &str, token: &str) -> TokenData {
     let mut extra = serde_json::Map::new();
     extra.insert("future_field".into(), serde_json::json!({"kept": [1, 2]}));
-    TokenData {
-        resource_server: rs.into(),
-        identity_id: Some("c8aad43e-d274-11e5-bf98-8b02896cf782".into()),
-        scope: format!("urn:globus:auth:scope:{rs}:all"),
-        access_token: AccessToken::new(token),
-        refresh_token: Some(RefreshToken::new(format!("{token}-refresh"))),
-        expires_at: UnixTime::from_secs(1_900_000_000),
-        token_type: Some("Bearer".into()),
-        extra,
-    }
+    let mut record = TokenData::new(
+        rs,
+        format!("urn:globus:auth:scope:{rs}:all"),
+        AccessToken::new(token),
+        UnixTime::from_secs(1_900_000_000),
+    );
+    record.identity_id = Some("c8aad43e-d274-11e5-bf98-8b02896cf782".into());
+    record.refresh_token = Some(RefreshToken::new(format!("{token}-refresh")));
+    record.extra = extra;
+    record
 }
 
 /// The access token stored for `rs`, if any.

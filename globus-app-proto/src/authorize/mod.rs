@@ -154,6 +154,7 @@ pub(crate) fn urlencode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>)
 
 /// Everything that goes into an authorize URL.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AuthorizeRequest<'a> {
     /// The client id.
     pub client_id: &'a str,
@@ -177,6 +178,31 @@ pub struct AuthorizeRequest<'a> {
     pub extra_query: &'a [(String, String)],
 }
 
+impl<'a> AuthorizeRequest<'a> {
+    /// The request of `client_id` for `scope`, sent back to `redirect_uri`
+    /// with `state`, with `params`' session requirements: no PKCE, no
+    /// refresh tokens, no grant name, no other parameter; set those on it.
+    pub fn new(
+        client_id: &'a str,
+        redirect_uri: &'a str,
+        scope: &'a str,
+        state: &'a OAuthState,
+        params: &'a AuthorizationParameters,
+    ) -> Self {
+        Self {
+            client_id,
+            redirect_uri,
+            scope,
+            state,
+            pkce: None,
+            refresh_tokens: false,
+            prefill_named_grant: None,
+            params,
+            extra_query: &[],
+        }
+    }
+}
+
 impl AuthorizeRequest<'_> {
     /// The URL, `{auth_base}v2/oauth2/authorize?...`, with the parameters in
     /// the Python SDK's order and encoding.
@@ -187,18 +213,17 @@ impl AuthorizeRequest<'_> {
     /// let base = url::Url::parse("https://auth.globus.org/").unwrap();
     /// let state = OAuthState::from_random_bytes(&[7; 32]);
     /// let pkce = Pkce::from_random_bytes(&[9; 32]);
-    /// let url = AuthorizeRequest {
-    ///     client_id: "cid",
-    ///     redirect_uri: "https://auth.globus.org/v2/web/auth-code",
-    ///     scope: "openid",
-    ///     state: &state,
-    ///     pkce: Some(&pkce),
-    ///     refresh_tokens: true,
-    ///     prefill_named_grant: None,
-    ///     params: &AuthorizationParameters::default(),
-    ///     extra_query: &[],
-    /// }
-    /// .url(&base);
+    /// let params = AuthorizationParameters::default();
+    /// let mut request = AuthorizeRequest::new(
+    ///     "cid",
+    ///     "https://auth.globus.org/v2/web/auth-code",
+    ///     "openid",
+    ///     &state,
+    ///     &params,
+    /// );
+    /// request.pkce = Some(&pkce);
+    /// request.refresh_tokens = true;
+    /// let url = request.url(&base);
     /// assert!(url.as_str().starts_with(
     ///     "https://auth.globus.org/v2/oauth2/authorize?client_id=cid&redirect_uri=https%3A%2F%2Fauth.globus.org%2Fv2%2Fweb%2Fauth-code&scope=openid&state="
     /// ));

@@ -33,6 +33,7 @@ pub const DEFAULT_LEEWAY_SECS: i64 = 300;
 
 /// The parts of `/.well-known/openid-configuration` this crate uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OidcConfiguration {
     /// `issuer`: the expected `iss` of id_tokens.
     pub issuer: String,
@@ -83,6 +84,7 @@ pub struct Jwks {
 
 /// One public key of a JWKS.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Jwk {
     /// `kid`, if the key has one.
     pub kid: Option<String>,
@@ -316,6 +318,7 @@ impl IdTokenError {
 
 /// What an id_token must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IdTokenExpectations<'a> {
     /// The OpenID configuration (issuer and allowed algorithms).
     pub configuration: &'a OidcConfiguration,
@@ -325,8 +328,22 @@ pub struct IdTokenExpectations<'a> {
     pub leeway_secs: i64,
 }
 
+impl<'a> IdTokenExpectations<'a> {
+    /// An id_token of `configuration`'s issuer for `client_id`, its time
+    /// claims allowed [`DEFAULT_LEEWAY_SECS`] of clock skew (set
+    /// `leeway_secs` on it for another).
+    pub fn new(configuration: &'a OidcConfiguration, client_id: &'a str) -> Self {
+        Self {
+            configuration,
+            client_id,
+            leeway_secs: DEFAULT_LEEWAY_SECS,
+        }
+    }
+}
+
 /// The verified claims of an id_token.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct IdTokenClaims {
     /// `sub`: the identity id.
     pub sub: String,
@@ -392,11 +409,7 @@ fn decode(token: &str) -> Result<DecodedJwt<'_>, IdTokenError> {
 /// let jwks = Jwks::from_json(&fixture("oidc_jwks.json")["body"])?;
 /// let response = fixture("token_authorization_code_with_real_id_token.json");
 /// let token = IdToken::new(response["body"]["id_token"].as_str().unwrap());
-/// let expectations = IdTokenExpectations {
-///     configuration: &configuration,
-///     client_id: "7fb58e00-839d-44e3-8047-10a502612dca",
-///     leeway_secs: 300,
-/// };
+/// let expectations = IdTokenExpectations::new(&configuration, "7fb58e00-839d-44e3-8047-10a502612dca");
 /// let claims = verify_id_token(&token, &jwks, &expectations, UnixTime::from_secs(1_621_500_000))?;
 /// assert_eq!(claims.sub, "c8aad43e-d274-11e5-bf98-8b02896cf782");
 /// # Ok::<(), globus_app_proto::id_token::IdTokenError>(())

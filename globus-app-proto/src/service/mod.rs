@@ -70,6 +70,7 @@ pub const USER_AGENT: &str = concat!("globus-app-rust/", env!("CARGO_PKG_VERSION
 /// `GLOBUS_SDK_SERVICE_URL_<NAME>`), resource server, and the scopes a
 /// client of it requires by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServiceSpec {
     /// `transfer`, `auth`, `groups`, `search`, ...
     pub name: &'static str,
@@ -112,6 +113,21 @@ pub const SEARCH: ServiceSpec = ServiceSpec {
 };
 
 impl ServiceSpec {
+    /// The service `name` (as in `GLOBUS_SDK_SERVICE_URL_<NAME>`), whose
+    /// tokens are for `resource_server`, requiring `default_scopes` of the
+    /// apps its clients are bound to unless told otherwise.
+    pub const fn new(
+        name: &'static str,
+        resource_server: &'static str,
+        default_scopes: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            resource_server,
+            default_scopes,
+        }
+    }
+
     /// The environment variable that overrides the service's URL:
     /// `GLOBUS_SDK_SERVICE_URL_<NAME>`.
     pub fn url_variable(&self) -> String {
@@ -179,6 +195,7 @@ pub enum ServiceRequestError {
 /// A service request, relative to a client's base URL: method, path,
 /// query parameters and JSON body, and whether it may be sent twice.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ServiceRequest {
     /// The method.
     pub method: Method,
@@ -410,6 +427,7 @@ pub fn check_destination(base: &Url, url: &Url) -> Result<(), ServiceRequestErro
 /// A service's successful answer: its status and JSON, kept whole so that
 /// no field is lost.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ServiceResponse {
     /// The status (2xx).
     pub status: http::StatusCode,
@@ -485,6 +503,7 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 /// (bounded, for messages; never a token: services do not echo them).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
+#[non_exhaustive]
 pub struct ServiceError {
     /// The HTTP status.
     pub status: http::StatusCode,

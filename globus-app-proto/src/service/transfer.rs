@@ -30,6 +30,7 @@ pub const ITEMS_KEY: &str = "DATA";
 /// The filters of an endpoint search (`filter_*` query parameters); unset
 /// ones are not sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointSearch {
     /// `filter_fulltext`: the text to search for.
     pub fulltext: Option<String>,
@@ -104,6 +105,7 @@ pub fn get_endpoint(endpoint_id: &str) -> ServiceRequest {
 
 /// The options of a directory listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Listing {
     /// `path` (default: the collection's default directory).
     pub path: Option<String>,
@@ -225,6 +227,7 @@ pub fn get_task(task_id: &str) -> ServiceRequest {
 
 /// The options of a task list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskList {
     /// `filter`, e.g. `["status:ACTIVE,INACTIVE"]` (joined with `/`).
     pub filter: Vec<String>,

@@ -67,6 +67,7 @@ pub struct SealingKeys {
 
 /// A sealed record and the id of the key that sealed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sealed {
     /// The id of the sealing key.
     pub key_id: String,
