@@ -117,8 +117,23 @@ impl TokenOrigin {
     /// be: at the same origin (hosts compared normalised) and under its
     /// path. Neither is judged by the policy here: `base` was, when the
     /// client was bound.
+    ///
+    /// Allocates nothing: the `url` crate has already normalised both
+    /// hosts (case, percent-encoding, IDNA, IPv4 forms), so only a trailing
+    /// dot is left to ignore.
     pub fn is_under(base: &Url, url: &Url) -> bool {
-        Self::parts_of(base).is_ok_and(|origin| origin.contains_url(url))
+        fn without_trailing_dot(host: Host<&str>) -> Host<&str> {
+            match host {
+                Host::Domain(domain) => Host::Domain(domain.strip_suffix('.').unwrap_or(domain)),
+                other => other,
+            }
+        }
+        matches!(url.scheme(), "https" | "http")
+            && base.scheme() == url.scheme()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && base.port_or_known_default() == url.port_or_known_default()
+            && base.host().map(without_trailing_dot) == url.host().map(without_trailing_dot)
             && url.path().starts_with(base.path())
     }
 
@@ -142,22 +157,6 @@ impl TokenOrigin {
         Err(TokenOriginError::Cleartext {
             host: self.host.clone(),
         })
-    }
-
-    /// Whether `url` is at this origin (scheme, normalised host, port).
-    pub fn contains_url(&self, url: &Url) -> bool {
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return false,
-        };
-        https == self.https
-            && url.username().is_empty()
-            && url.password().is_none()
-            && url.port_or_known_default() == Some(self.port)
-            && url
-                .host()
-                .is_some_and(|host| host_equals(&host, &self.host))
     }
 
     /// Whether `uri` is at this origin. Allocates nothing for a host in
@@ -270,17 +269,13 @@ impl TokenDestinations {
     /// scheme's default port) are for `resource_server`. Mapped authorities are looked at before the
     /// services, the last mapping of an authority first.
     pub fn insert_authority(&mut self, authority: &str, resource_server: impl Into<String>) {
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-                match port.parse::<u16>() {
-                    Ok(port) => (host, Some(port)),
-                    Err(_) => (authority, None),
-                }
-            }
-            _ => (authority, None),
-        };
+        let parsed = authority.parse::<http::uri::Authority>().ok();
+        let host = parsed
+            .as_ref()
+            .map_or(authority, http::uri::Authority::host);
         let host =
             normalize_host(host).map_or_else(|| authority.to_ascii_lowercase(), Cow::into_owned);
+        let port = parsed.as_ref().and_then(http::uri::Authority::port_u16);
         self.authorities
             .insert(0, (host, port, resource_server.into()));
     }
@@ -325,16 +320,6 @@ fn canonical_host(host: &Host<&str>) -> String {
 
 fn canonical_ipv6(ip: Ipv6Addr) -> String {
     format!("[{ip}]")
-}
-
-fn host_equals(host: &Host<&str>, canonical: &str) -> bool {
-    match host {
-        Host::Domain(domain) => {
-            let domain = domain.strip_suffix('.').unwrap_or(domain);
-            domain.eq_ignore_ascii_case(canonical)
-        }
-        Host::Ipv4(_) | Host::Ipv6(_) => canonical_host(host) == canonical,
-    }
 }
 
 /// Whether a raw host (as an `http::Uri` holds it) names `canonical`.

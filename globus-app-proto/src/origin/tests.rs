@@ -120,3 +120,30 @@ fn normalisation() {
     assert!(!is_globus_production("notglobus.org"));
     assert!(!is_globus_production("globus.org.example.com"));
 }
+
+#[test]
+fn a_request_is_under_its_base_by_normalised_origin_and_path() {
+    let under = |base: &str, url: &str| {
+        TokenOrigin::is_under(&Url::parse(base).unwrap(), &Url::parse(url).unwrap())
+    };
+    assert!(under("https://h.example.org/api/", "https://H.example.org./api/x"));
+    assert!(under("https://[::1]:8443/", "https://[0:0::1]:8443/x"));
+    assert!(under("http://127.0.0.1:9000/", "http://0x7f000001:9000/x"));
+    assert!(!under("https://h.example.org/api/", "https://h.example.org/other"));
+    assert!(!under("https://h.example.org/", "http://h.example.org:443/x"));
+    assert!(!under("https://h.example.org/", "https://h.example.org:8443/x"));
+    assert!(!under("https://h.example.org/", "https://user@h.example.org/x"));
+    assert!(!under("https://h.example.org/", "https://h.example.org.evil.com/x"));
+}
+
+#[test]
+fn a_mapped_ipv6_authority_keeps_its_port() {
+    let mut destinations = TokenDestinations::new(BTreeSet::new());
+    destinations.insert_authority("[::1]:8080", "v6-rs");
+    let resolve = |raw: &str| destinations.resolve(&raw.parse().unwrap());
+    assert_eq!(resolve("http://[::1]:8080/x"), Ok("v6-rs"));
+    assert!(matches!(
+        resolve("http://[::1]:8081/x"),
+        Err(DestinationError::Unknown { .. })
+    ));
+}
