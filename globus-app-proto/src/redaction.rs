@@ -83,11 +83,17 @@ pub fn is_hidden(c: char) -> bool {
 /// The secret values (tokens, codes, verifiers, client secrets) that the
 /// requests of one operation carried. Its `Debug` shows only how many.
 #[derive(Clone, Default)]
-pub struct SentSecrets(Vec<String>);
+pub struct SentSecrets {
+    secrets: Vec<String>,
+    /// The forms looked for, built at the first redaction (errors are
+    /// rare; a redaction strikes every field of one with them) and dropped
+    /// when a secret is added.
+    needles: std::sync::OnceLock<Needles>,
+}
 
 impl fmt::Debug for SentSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SentSecrets([{} redacted])", self.0.len())
+        write!(f, "SentSecrets([{} redacted])", self.secrets.len())
     }
 }
 
@@ -110,14 +116,15 @@ impl SentSecrets {
     }
 
     fn add(&mut self, secret: &str) {
-        if !secret.is_empty() && !self.0.iter().any(|known| known == secret) {
-            self.0.push(secret.to_owned());
+        if !secret.is_empty() && !self.secrets.iter().any(|known| known == secret) {
+            self.secrets.push(secret.to_owned());
+            self.needles = std::sync::OnceLock::new();
         }
     }
 
     /// Whether no secret was recorded.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.secrets.is_empty()
     }
 
     /// Replaces every recorded secret in `text` with [`REDACTED`], in
@@ -131,10 +138,10 @@ impl SentSecrets {
     /// too. The result is still at most [`MAX_SERVER_TEXT_CHARS`] (and the
     /// mark) long.
     pub fn redact(&self, text: &mut String) {
-        if self.0.is_empty() || text.is_empty() {
+        if self.secrets.is_empty() || text.is_empty() {
             return;
         }
-        let needles = Needles::of(&self.0);
+        let needles = self.needles.get_or_init(|| Needles::of(&self.secrets));
         let struck = needles.spans_in(text);
         let changed = !struck.is_empty();
         if changed {
@@ -154,7 +161,7 @@ impl SentSecrets {
             return;
         };
         let tail = self
-            .0
+            .secrets
             .iter()
             .filter_map(|secret| {
                 // The longest end of `kept` that begins `secret`.
@@ -188,6 +195,7 @@ pub const SECRET_PIECE: usize = 12;
 /// pieces of [`SECRET_PIECE`] bytes (or whole, when shorter): `exact`
 /// pieces match as they are (base64 and base64url), `folded` ones in any
 /// ASCII letter case (the secret itself, its hex).
+#[derive(Clone)]
 struct Needles {
     exact: HashSet<Vec<u8>>,
     folded: HashSet<Vec<u8>>,
@@ -389,7 +397,7 @@ mod tests {
     use super::*;
 
     fn secrets(values: &[&str]) -> SentSecrets {
-        SentSecrets(values.iter().map(|v| (*v).to_owned()).collect())
+        SentSecrets::of(values)
     }
 
     #[test]
@@ -399,6 +407,18 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_SERVER_TEXT_CHARS + 1);
         assert!(cut.ends_with(CUT_MARK));
         assert_eq!(bounded("short"), "short");
+    }
+
+    #[test]
+    fn a_secret_recorded_after_a_redaction_is_struck_too() {
+        let mut sent = secrets(&["first-secret-4f9a2c7e"]);
+        let mut text = "echo first-secret-4f9a2c7e".to_owned();
+        sent.redact(&mut text);
+        assert_eq!(text, "echo [redacted]");
+        sent.record(["second-secret-81b3d6a0".to_owned()]);
+        let mut text = "echo second-secret-81b3d6a0 and first-secret-4f9a2c7e".to_owned();
+        sent.redact(&mut text);
+        assert_eq!(text, "echo [redacted] and [redacted]");
     }
 
     #[test]

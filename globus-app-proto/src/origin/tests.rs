@@ -126,14 +126,32 @@ fn a_request_is_under_its_base_by_normalised_origin_and_path() {
     let under = |base: &str, url: &str| {
         TokenOrigin::is_under(&Url::parse(base).unwrap(), &Url::parse(url).unwrap())
     };
-    assert!(under("https://h.example.org/api/", "https://H.example.org./api/x"));
+    assert!(under(
+        "https://h.example.org/api/",
+        "https://H.example.org./api/x"
+    ));
     assert!(under("https://[::1]:8443/", "https://[0:0::1]:8443/x"));
     assert!(under("http://127.0.0.1:9000/", "http://0x7f000001:9000/x"));
-    assert!(!under("https://h.example.org/api/", "https://h.example.org/other"));
-    assert!(!under("https://h.example.org/", "http://h.example.org:443/x"));
-    assert!(!under("https://h.example.org/", "https://h.example.org:8443/x"));
-    assert!(!under("https://h.example.org/", "https://user@h.example.org/x"));
-    assert!(!under("https://h.example.org/", "https://h.example.org.evil.com/x"));
+    assert!(!under(
+        "https://h.example.org/api/",
+        "https://h.example.org/other"
+    ));
+    assert!(!under(
+        "https://h.example.org/",
+        "http://h.example.org:443/x"
+    ));
+    assert!(!under(
+        "https://h.example.org/",
+        "https://h.example.org:8443/x"
+    ));
+    assert!(!under(
+        "https://h.example.org/",
+        "https://user@h.example.org/x"
+    ));
+    assert!(!under(
+        "https://h.example.org/",
+        "https://h.example.org.evil.com/x"
+    ));
 }
 
 #[test]
