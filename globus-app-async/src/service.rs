@@ -30,8 +30,10 @@ use std::time::Duration;
 
 use futures::io::{AsyncRead, AsyncReadExt as _};
 use futures::stream::{self, Stream, StreamExt as _};
-use globus_app_blocking::adapter::{ServiceBinding, authorized_request, bind_service};
-use globus_app_blocking::http::{Retries, RetryPolicy, TransportError, TransportErrorKind};
+use globus_app_blocking::adapter::{
+    ServiceBinding, answer_read_error, answer_too_large, authorized_request, bind_service,
+};
+use globus_app_blocking::http::{Retries, RetryPolicy, TransportError};
 use globus_app_proto::app::Authorization;
 use globus_app_proto::service::paging::Pager;
 use globus_app_proto::service::transfer::{self, TaskWait, TaskWaitStep};
@@ -289,7 +291,7 @@ impl ServiceClient {
     pub async fn request(&self, request: &ServiceRequest) -> Result<ServiceResponse, Error> {
         let (parts, body) = self.send(request).await?.into_parts();
         let limit = self.max_response_bytes;
-        let too_large = Error::ResponseTooLarge { limit };
+        let too_large = answer_too_large(&self.base_url, limit);
         if declared_larger_than(&parts.headers, limit) {
             return Err(too_large);
         }
@@ -297,7 +299,7 @@ impl ServiceClient {
         body.take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
             .await
-            .map_err(|e| body_error(&self.base_url, e))?;
+            .map_err(|e| answer_read_error(&self.base_url, e))?;
         if bytes.len() as u64 > limit {
             return Err(too_large);
         }
@@ -375,7 +377,7 @@ impl ServiceClient {
             body.take(MAX_ERROR_BODY)
                 .read_to_end(&mut bytes)
                 .await
-                .map_err(|e| body_error(&self.base_url, e))?;
+                .map_err(|e| answer_read_error(&self.base_url, e))?;
             let response = http::Response::from_parts(parts, bytes);
             let verdict = refusals.judge(self.app.core(), &response);
             match self
@@ -415,11 +417,6 @@ pub struct Page {
     pub response: ServiceResponse,
     /// Its items (cut to the item limit).
     pub items: Vec<Value>,
-}
-
-fn body_error(base: &Url, error: std::io::Error) -> Error {
-    let uri: http::Uri = base.as_str().parse().unwrap_or_default();
-    TransportError::new(TransportErrorKind::of_io(&error), &uri, error).into()
 }
 
 /// Async Globus Transfer (the blocking `TransferClient`'s calls, awaited).

@@ -609,7 +609,8 @@ macro_rules! shared_service_builder_setters {
 
         /// The largest answer read whole, in bytes (default
         /// `DEFAULT_MAX_RESPONSE_BYTES`, 256 MiB): a larger one is
-        /// `Error::ResponseTooLarge`, its body unread past the limit.
+        /// a transport error of kind `TransportErrorKind::TooLarge`, its body
+        /// unread past the limit.
         /// Streamed answers (`request_reader`) have no limit.
         pub fn max_response_bytes(mut self, limit: u64) -> Self {
             self.binding.max_response_bytes = Some(limit);
@@ -625,6 +626,28 @@ macro_rules! shared_service_builder_setters {
             self
         }
     };
+}
+
+/// A service answer's body that could not be read whole (the connection
+/// dropped, a body shorter than its `Content-Length`), for the client of
+/// `base`. Shared by both adapters' service clients.
+#[cfg(feature = "ureq")]
+pub fn answer_read_error(base: &url::Url, error: std::io::Error) -> Error {
+    let uri: http::Uri = base.as_str().parse().unwrap_or_default();
+    TransportError::new(crate::http::TransportErrorKind::of_io(&error), &uri, error).into()
+}
+
+/// A service answer larger than the `limit` its client reads whole: a
+/// transport error of kind `TooLarge`, as for Globus Auth's answers.
+#[cfg(feature = "ureq")]
+pub fn answer_too_large(base: &url::Url, limit: u64) -> Error {
+    let uri: http::Uri = base.as_str().parse().unwrap_or_default();
+    TransportError::new(
+        crate::http::TransportErrorKind::TooLarge,
+        &uri,
+        format!("the answer is larger than {limit} bytes, the most this client reads whole"),
+    )
+    .into()
 }
 
 /// How a service client is bound to its app: scopes instead of the

@@ -98,13 +98,6 @@ pub enum Error {
     /// http, or the request is invalid. No token left the process.
     #[error(transparent)]
     ServiceRequest(Box<ServiceRequestError>),
-    /// A service's answer is larger than the client reads whole (its
-    /// `max_response_bytes`); stream it with `request_reader`.
-    #[error("the answer is larger than {limit} bytes, the most this client reads whole")]
-    ResponseTooLarge {
-        /// The client's limit, in bytes.
-        limit: u64,
-    },
     /// A service client was bound to an app of another environment.
     #[error("a {client} client cannot use an app of environment {app}")]
     EnvironmentMismatch {

@@ -54,7 +54,7 @@ pub use pages::Pages;
 pub use transfer::TransferClient;
 pub use transport::{DEFAULT_IDLE_CONNECTIONS_PER_HOST, ServiceTransport};
 
-use crate::adapter::ServiceBinding;
+use crate::adapter::{ServiceBinding, answer_read_error, answer_too_large};
 use crate::http::{Retries, RetryPolicy};
 use crate::{AppCommon, Error};
 
@@ -191,13 +191,14 @@ impl ServiceClient {
 
     /// Sends `request` and reads its JSON answer whole, up to the
     /// client's `max_response_bytes` (256 MiB by default; a larger answer
-    /// is [`Error::ResponseTooLarge`]): use
+    /// is a [`TransportErrorKind::TooLarge`](crate::http::TransportErrorKind::TooLarge)
+    /// error): use
     /// [`request_reader`](Self::request_reader) for larger answers.
     pub fn request(&self, request: &ServiceRequest) -> Result<ServiceResponse, Error> {
         let response = self.send(request)?;
         let (parts, body) = response.into_parts();
         let limit = self.max_response_bytes;
-        let too_large = Error::ResponseTooLarge { limit };
+        let too_large = answer_too_large(&self.base_url, limit);
         if declared_larger_than(&parts.headers, limit) {
             return Err(too_large);
         }
@@ -205,7 +206,7 @@ impl ServiceClient {
         body.into_reader()
             .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
-            .map_err(|e| body_error(&self.base_url, e))?;
+            .map_err(|e| answer_read_error(&self.base_url, e))?;
         if bytes.len() as u64 > limit {
             return Err(too_large);
         }
@@ -289,14 +290,6 @@ fn read_error_body(
     body.into_reader()
         .take(MAX_ERROR_BODY)
         .read_to_end(&mut bytes)
-        .map_err(|e| body_error(base, e))?;
+        .map_err(|e| answer_read_error(base, e))?;
     Ok(http::Response::from_parts(parts, bytes))
-}
-
-/// A body that could not be read whole (the connection dropped, a body
-/// shorter than its `Content-Length`).
-fn body_error(base: &Url, error: std::io::Error) -> Error {
-    let uri: http::Uri = base.as_str().parse().unwrap_or_default();
-    crate::http::TransportError::new(crate::http::TransportErrorKind::of_io(&error), &uri, error)
-        .into()
 }
