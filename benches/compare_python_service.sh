@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 python=${GLOBUS_APP_PYTHON:-.ci/venv/bin/python}
 core=${GLOBUS_APP_BENCH_CORE:-1}
 
-cargo build -q --release -p globus-app-tests --bin globus-auth-dev-server
+cargo build -q --release -p globus-app-dev-server
 log=$(mktemp)
 taskset -c "$core" target/release/globus-auth-dev-server > "$log" &
 server=$!

@@ -4,7 +4,7 @@
 //! GLOBUS_CLIENT_ID=<native app client id> cargo run -p globus-app-async --example async_std_login
 //! ```
 //!
-//! `cargo run -p globus-app-tests --bin globus-auth-dev-server` prints the
+//! `cargo run -p globus-app-dev-server` prints the
 //! variables that point this example at a local Globus Auth.
 
 use anyhow::Context;
@@ -13,7 +13,7 @@ use globus_app_async::{GlobusAppConfig, UserApp};
 fn main() -> anyhow::Result<()> {
     async_std::task::block_on(async {
         let client_id =
-            std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
+            std::env::var("GLOBUS_CLIENT_ID").context(globus_app_dev_server::MISSING_CLIENT_ID)?;
         let app = UserApp::builder("Async Login Example")
             .client_id(client_id)
             .scope_requirements(

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` and `GLOBUS_SDK_ENVIRONMENT` work as with
-//! the Python SDK; `cargo run -p globus-app-tests --bin globus-auth-dev-server`
+//! the Python SDK; `cargo run -p globus-app-dev-server`
 //! prints the variables that point this example at a local Globus Auth.
 
 use anyhow::Context;
@@ -14,7 +14,7 @@ use globus_app_async::{GlobusAppConfig, LoginFlowKind, UserApp};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let client_id =
-        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_dev_server::MISSING_CLIENT_ID)?;
     let app = UserApp::builder("Async Login Example")
         .client_id(client_id)
         .scope_requirements(

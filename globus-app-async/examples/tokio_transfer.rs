@@ -26,7 +26,7 @@ struct ApprovingBrowser;
 
 impl BrowserOpener for ApprovingBrowser {
     fn open(&self, url: &str) -> Result<(), globus_app_async::login::BrowserError> {
-        globus_app_tests::follow_authorize_url(url);
+        globus_app_dev_server::follow_authorize_url(url);
         Ok(())
     }
 }
@@ -34,10 +34,10 @@ impl BrowserOpener for ApprovingBrowser {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dev = std::env::args().any(|a| a == "--dev-server");
-    let auth = dev.then(globus_app_tests::AuthServer::start);
+    let auth = dev.then(globus_app_dev_server::AuthServer::start);
     let services = auth
         .as_ref()
-        .map(globus_app_tests::AuthServer::start_services);
+        .map(globus_app_dev_server::AuthServer::start_services);
     let flow = LocalServerLoginFlowManager::new().with_timeout(Duration::from_secs(300));
     let builder = match (&auth, &services) {
         (Some(auth), Some(services)) => UserApp::builder("Async Transfer")
@@ -54,7 +54,8 @@ async fn main() -> anyhow::Result<()> {
             )),
         _ => UserApp::builder("Async Transfer")
             .client_id(
-                std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?,
+                std::env::var("GLOBUS_CLIENT_ID")
+                    .context(globus_app_dev_server::MISSING_CLIENT_ID)?,
             )
             .login_flow_manager(UnblockedLogin::new(flow.with_browser(SystemBrowser))),
     };

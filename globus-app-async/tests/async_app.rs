@@ -16,7 +16,7 @@ use globus_app_async::{ClientApp, GlobusAppConfig, UserApp};
 use globus_app_blocking::http::RetryPolicy;
 use globus_app_blocking::http::UreqClient;
 use globus_app_blocking::storage::{JsonTokenStorage, MemoryTokenStorage};
-use globus_app_tests::{AuthServer, TempDir, follow_authorize_url, now};
+use globus_app_dev_server::{AuthServer, TempDir, follow_authorize_url, now};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";

@@ -53,9 +53,9 @@ fn main() -> anyhow::Result<()> {
         return dev_server();
     }
     let client_id =
-        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
-    let secret =
-        std::env::var("GLOBUS_CLIENT_SECRET").context(globus_app_tests::MISSING_CLIENT_SECRET)?;
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_dev_server::MISSING_CLIENT_ID)?;
+    let secret = std::env::var("GLOBUS_CLIENT_SECRET")
+        .context(globus_app_dev_server::MISSING_CLIENT_SECRET)?;
     let connection = std::env::var("GLOBUS_APP_POSTGRES").unwrap_or_default();
     let app = worker(
         &client_id,
@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn dev_server() -> anyhow::Result<()> {
-    let server = globus_app_tests::AuthServer::start();
+    let server = globus_app_dev_server::AuthServer::start();
     server.fake().client_secret = Some("fleet-secret".into());
     let connection = std::env::var("GLOBUS_APP_POSTGRES")
         .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());

@@ -7,7 +7,7 @@
 //!
 //! Register a confidential ("service account") app at
 //! <https://app.globus.org/settings/developers>, or try it offline:
-//! `cargo run -p globus-app-tests --bin globus-auth-dev-server` prints the
+//! `cargo run -p globus-app-dev-server` prints the
 //! variables that point this example at a local Globus Auth.
 //! `GLOBUS_SDK_SERVICE_URL_AUTH` and `GLOBUS_SDK_ENVIRONMENT` work as with
 //! the Python SDK.
@@ -17,9 +17,9 @@ use globus_app_blocking::{ClientApp, GlobusAppConfig, TokenStorageKind};
 
 fn main() -> anyhow::Result<()> {
     let client_id =
-        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
-    let secret =
-        std::env::var("GLOBUS_CLIENT_SECRET").context(globus_app_tests::MISSING_CLIENT_SECRET)?;
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_dev_server::MISSING_CLIENT_ID)?;
+    let secret = std::env::var("GLOBUS_CLIENT_SECRET")
+        .context(globus_app_dev_server::MISSING_CLIENT_SECRET)?;
     let app = ClientApp::builder("Service Account Example")
         .client_id(client_id)
         .client_secret(secret)

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Register a native ("thick client") app at <https://app.globus.org/settings/developers>,
-//! or try it offline: `cargo run -p globus-app-tests --bin globus-auth-dev-server`
+//! or try it offline: `cargo run -p globus-app-dev-server`
 //! prints the variables that point this example at a local Globus Auth.
 //! Add `--local-server` to log in through the browser instead of pasting a
 //! code, and `--logout` to revoke the tokens afterwards. Set
@@ -18,7 +18,7 @@ use globus_app_blocking::{GlobusAppConfig, LoginFlowKind, UserApp};
 
 fn main() -> anyhow::Result<()> {
     let client_id =
-        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_tests::MISSING_CLIENT_ID)?;
+        std::env::var("GLOBUS_CLIENT_ID").context(globus_app_dev_server::MISSING_CLIENT_ID)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut config = GlobusAppConfig::default().with_request_refresh_tokens(true);
     if args.iter().any(|a| a == "--local-server") {

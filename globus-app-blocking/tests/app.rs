@@ -567,7 +567,7 @@ struct ForgedErrorFirst(mpsc::Sender<u16>);
 
 impl BrowserOpener for ForgedErrorFirst {
     fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        globus_app_tests::forge_then_follow(
+        globus_app_dev_server::forge_then_follow(
             url,
             "error=access_denied&error_description=forged",
             Some(self.0.clone()),
@@ -844,7 +844,7 @@ struct HostileBrowser {
 
 impl BrowserOpener for HostileBrowser {
     fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        let address = globus_app_tests::redirect_uri_of(url)
+        let address = globus_app_dev_server::redirect_uri_of(url)
             .trim_start_matches("http://")
             .to_owned();
         let hostile = self.hostile;
@@ -882,7 +882,7 @@ impl BrowserOpener for HostileBrowser {
             std::thread::spawn(move || {
                 // After the hostile client has connected.
                 std::thread::sleep(Duration::from_millis(300));
-                globus_app_tests::follow_authorize_url(&url);
+                globus_app_dev_server::follow_authorize_url(&url);
             });
         }
         Ok(())

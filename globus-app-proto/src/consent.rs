@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn the_fixture_parses_to_one_tree_of_depth_two() {
         let fixture: Value =
-            serde_json::from_str(include_str!("../../fixtures/get_consents.json")).unwrap();
+            serde_json::from_str(include_str!("../fixtures/get_consents.json")).unwrap();
         let forest = ConsentForest::from_json(&fixture["body"]).unwrap();
         assert_eq!(forest.consents().len(), 2);
         assert_eq!(forest.roots().count(), 1);

@@ -200,10 +200,8 @@ fn oidc() -> &'static (OidcConfiguration, Jwks) {
                 .map(|v| v["body"].clone())
                 .unwrap_or_default()
         };
-        let configuration = body(include_str!(
-            "../../fixtures/oidc_openid_configuration.json"
-        ));
-        let jwks = body(include_str!("../../fixtures/oidc_jwks.json"));
+        let configuration = body(include_str!("../fixtures/oidc_openid_configuration.json"));
+        let jwks = body(include_str!("../fixtures/oidc_jwks.json"));
         (
             OidcConfiguration::from_json(&configuration).expect("the recorded configuration"),
             Jwks::from_json(&jwks).expect("the recorded JWKS"),

@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn every_fixture_case_matches_the_python_sdk() {
         let fixture: Value =
-            serde_json::from_str(include_str!("../../fixtures/gare_examples.json")).unwrap();
+            serde_json::from_str(include_str!("../fixtures/gare_examples.json")).unwrap();
         let cases = fixture["cases"].as_array().unwrap();
         assert!(cases.len() >= 9);
         for case in cases {

@@ -34,7 +34,7 @@ use crate::app::{
 use crate::scope::{Scope, parse_scopes};
 use crate::token::TokenData;
 
-const SIM: &str = include_str!("../../fixtures/sim/sim_id_tokens.json");
+const SIM: &str = include_str!("../fixtures/sim/sim_id_tokens.json");
 
 /// The client id the simulated id_tokens are issued to.
 pub const SIM_CLIENT_ID: &str = "5c1a7e1e-0000-4000-8000-00000000c1d0";

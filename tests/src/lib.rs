@@ -1,26 +1,17 @@
-//! A Globus-Auth-compatible local server for trying globus-app offline, and
-//! the project's end-to-end tests (not published).
+//! The project's end-to-end tests (not published), and the helpers they
+//! share: fixtures, the Python reference, PostgreSQL (feature `postgres`).
 //!
-//! - [`AuthServer`]: the fake Globus Auth of `globus_app_proto::testing`
-//!   over real sockets on 127.0.0.1, with fault injection (delays, held
-//!   answers, error responses); the `globus-auth-dev-server` binary runs
-//!   one for the examples and your own app.
-//! - [`FakeService`]: a Globus service stand-in that checks the tokens the
-//!   server issued and answers 401s and GAREs on request.
-//! - Helpers for the suites: fixtures, the Python reference, PostgreSQL
-//!   (feature `postgres`).
+//! - The local servers are `globus-app-dev-server` (published, so that the
+//!   library crates' examples and tests build from their packages); they
+//!   are re-exported here for the suites.
 //! - `tests/`: the end-to-end suites of both adapters (the async one under
 //!   several executors), parity with the Python SDK, the landing page in
-//!   Chromium, tracing and allocation checks.
+//!   Chromium, tracing and allocation checks, the PostgreSQL fleet.
 
-mod auth_server;
-mod fake_service;
 #[cfg(feature = "postgres")]
 pub mod fleet;
 #[cfg(feature = "postgres")]
 pub mod postgres_servers;
-pub mod services;
-mod terminal;
 
 /// The README's examples, compiled as doctests (here, in the crate that is
 /// never packaged, so that the path reaches the workspace's README).
@@ -28,24 +19,12 @@ mod terminal;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-/// What the examples say when `GLOBUS_CLIENT_ID` is not set: where to get
-/// a client id, and how to try the example offline instead.
-pub const MISSING_CLIENT_ID: &str = "GLOBUS_CLIENT_ID is not set. Register an app at \
-https://app.globus.org/settings/developers (a native app for a person's login, \
-a service account for client credentials) and set GLOBUS_CLIENT_ID to its client id. \
-To try this example offline instead, run \
-`cargo run -p globus-app-tests --bin globus-auth-dev-server` and set the variables it prints.";
-
-/// What the examples say when `GLOBUS_CLIENT_SECRET` is not set.
-pub const MISSING_CLIENT_SECRET: &str = "GLOBUS_CLIENT_SECRET is not set: a ClientApp \
-needs its service account's secret (from https://app.globus.org/settings/developers, \
-or the one globus-auth-dev-server prints).";
-
 use std::path::PathBuf;
 
-pub use auth_server::{AuthServer, TempDir, follow_authorize_url, forge_then_follow, now};
-pub use fake_service::FakeService;
-pub use terminal::AutoTerminal;
+pub use globus_app_dev_server::{
+    AuthServer, AutoTerminal, FakeService, TempDir, follow_authorize_url, forge_then_follow, now,
+    redirect_uri_of, services,
+};
 
 /// The PostgreSQL of the tests and benchmarks: `GLOBUS_APP_TEST_POSTGRES`,
 /// else the machine's server on 127.0.0.1:5432 (trust authentication).
@@ -65,22 +44,9 @@ pub fn postgres_admin() -> postgres::Client {
         .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/run)")
 }
 
-/// The `redirect_uri` an authorize URL names (the login listener's address).
-///
-/// # Panics
-/// If `authorize_url` is not a URL with a `redirect_uri`.
-pub fn redirect_uri_of(authorize_url: &str) -> String {
-    url::Url::parse(authorize_url)
-        .expect("an authorize URL")
-        .query_pairs()
-        .find(|(name, _)| name == "redirect_uri")
-        .map(|(_, value)| value.into_owned())
-        .expect("a redirect_uri")
-}
-
 /// The directory of the recorded Globus Auth responses and token files.
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../globus-app-proto/fixtures")
 }
 
 /// A recorded HTTP response, as an `http::Response`, and its JSON body.

@@ -12,20 +12,20 @@ impl BrowserOpener for ApprovingBrowser {
     fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
         println!("   browser opens: {}...", &url[..url.len().min(90)]);
         println!("   (the dev server's user approves)");
-        globus_app_tests::follow_authorize_url(url);
+        globus_app_dev_server::follow_authorize_url(url);
         Ok(())
     }
 }
 
 /// The local servers, running while this lives.
 pub(crate) struct DevServers {
-    pub(crate) auth: globus_app_tests::AuthServer,
-    pub(crate) services: globus_app_tests::services::ServicesServer,
+    pub(crate) auth: globus_app_dev_server::AuthServer,
+    pub(crate) services: globus_app_dev_server::services::ServicesServer,
 }
 
 impl DevServers {
     pub(crate) fn start() -> Self {
-        let auth = globus_app_tests::AuthServer::start();
+        let auth = globus_app_dev_server::AuthServer::start();
         let services = auth.start_services();
         println!(
             "dev server: Globus Auth at {}, Transfer, Groups and Search at {}",

@@ -1,13 +1,13 @@
 //! Shared by the adapter's tests: the HTTP fake Globus Auth of
-//! `globus-app-tests`, and a "browser" that follows URLs over HTTP.
+//! `globus-app-dev-server`, and a "browser" that follows URLs over HTTP.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 pub mod contract;
 
+pub use globus_app_dev_server::{AuthServer, TempDir, now};
 pub use globus_app_proto::testing::SIM_CLIENT_ID;
-pub use globus_app_tests::{AuthServer, TempDir, now};
 
 /// The token a child test process printed as `TOKEN=<token>`, after it
 /// exited successfully (libtest prints "test name ... " before the line).
@@ -35,7 +35,7 @@ pub struct FollowingBrowser;
 
 impl globus_app_blocking::login::BrowserOpener for FollowingBrowser {
     fn open(&self, url: &str) -> Result<(), globus_app_blocking::login::BrowserError> {
-        globus_app_tests::follow_authorize_url(url);
+        globus_app_dev_server::follow_authorize_url(url);
         Ok(())
     }
 }

@@ -402,7 +402,7 @@ fn decode(token: &str) -> Result<DecodedJwt<'_>, IdTokenError> {
 /// use globus_app_proto::secret::IdToken;
 ///
 /// let fixture = |name: &str| -> serde_json::Value {
-///     let path = format!("{}/../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+///     let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
 ///     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 /// };
 /// let configuration = OidcConfiguration::from_json(&fixture("oidc_openid_configuration.json")["body"])?;

@@ -5,9 +5,9 @@ use super::*;
 
 fn fixture(name: &str) -> Value {
     let text = match name {
-        "config" => include_str!("../../../fixtures/oidc_openid_configuration.json"),
-        "jwks" => include_str!("../../../fixtures/oidc_jwks.json"),
-        _ => include_str!("../../../fixtures/token_authorization_code_with_real_id_token.json"),
+        "config" => include_str!("../../fixtures/oidc_openid_configuration.json"),
+        "jwks" => include_str!("../../fixtures/oidc_jwks.json"),
+        _ => include_str!("../../fixtures/token_authorization_code_with_real_id_token.json"),
     };
     serde_json::from_str::<Value>(text).unwrap()["body"].clone()
 }

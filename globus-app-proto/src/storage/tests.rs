@@ -6,9 +6,9 @@ use crate::UnixTime;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::token::TokenData;
 
-const V1: &[u8] = include_bytes!("../../../fixtures/storage_json_v1_tokens.json");
-const V2: &[u8] = include_bytes!("../../../fixtures/storage_json_v2_tokens.json");
-const SQLITE_DUMP: &str = include_str!("../../../fixtures/storage_sqlite_v2_dump.sql");
+const V1: &[u8] = include_bytes!("../../fixtures/storage_json_v1_tokens.json");
+const V2: &[u8] = include_bytes!("../../fixtures/storage_json_v2_tokens.json");
+const SQLITE_DUMP: &str = include_str!("../../fixtures/storage_sqlite_v2_dump.sql");
 
 const IDENTITY: &str = "c8aad43e-d274-11e5-bf98-8b02896cf782";
 

@@ -2,11 +2,14 @@
 //! (127.0.0.1:5432, trust authentication; `GLOBUS_APP_TEST_POSTGRES`
 //! overrides the connection string). Each test works in a schema of its
 //! own, created and dropped by the test. Processes stand in for machines:
-//! each has its own app and connection pool. Needs the `postgres` feature
-//! and the tests crate's (its admin connection): `cargo test --workspace
-//! --all-features`, as `.ci/run` does, or `cargo test -p
-//! globus-app-blocking --features postgres,globus-app-tests/postgres`.
+//! each has its own app and connection pool. Needs the tests crate's
+//! `postgres` feature: `cargo test --workspace --all-features`, as
+//! `.ci/run` does, or `cargo test -p globus-app-tests --features postgres
+//! --test postgres_blocking`.
 
+// The blocking crate's test helpers and storage contract, which its own
+// tests (file and memory storages) use too.
+#[path = "../../globus-app-blocking/tests/common/mod.rs"]
 mod common;
 
 use std::io::{Read as _, Write as _};

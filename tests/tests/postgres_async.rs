@@ -4,9 +4,9 @@
 //! (`globus_app_tests::fleet`: lost connections, killed holders, PgBouncer),
 //! with machines on tokio and async-std. Needs PostgreSQL on 127.0.0.1:5432
 //! (`GLOBUS_APP_TEST_POSTGRES` overrides).
-//! Needs the `postgres` feature and the tests crate's: `cargo test
-//! --workspace --all-features`, or `cargo test -p globus-app-async
-//! --features postgres,globus-app-tests/postgres`.
+//! Needs the tests crate's `postgres` feature: `cargo test --workspace
+//! --all-features`, or `cargo test -p globus-app-tests --features postgres
+//! --test postgres_async`.
 
 use std::process::Child;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use globus_app_tests::services::{
+use globus_app_dev_server::services::{
     MAPPED_COLLECTION, SEARCH_INDEX, TUTORIAL_COLLECTION, TUTORIAL_COLLECTION_2,
 };
 

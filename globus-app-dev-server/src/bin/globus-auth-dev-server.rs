@@ -3,7 +3,7 @@
 //! app offline.
 //!
 //! ```text
-//! cargo run -p globus-app-tests --bin globus-auth-dev-server -- [PORT] [--client-secret SECRET]
+//! cargo run -p globus-app-dev-server -- [PORT] [--client-secret SECRET]
 //! ```
 //!
 //! It prints the environment variables that point an app at it, and the
@@ -13,8 +13,8 @@
 //! confidential client, with the secret it prints; `dev-secret` unless
 //! `--client-secret` says otherwise). Stop it with Ctrl-C.
 
+use globus_app_dev_server::services;
 use globus_app_proto::testing::SIM_CLIENT_ID;
-use globus_app_tests::services;
 
 /// The secret the confidential client has unless `--client-secret` is given.
 const DEFAULT_CLIENT_SECRET: &str = "dev-secret";
@@ -35,7 +35,7 @@ fn main() {
             },
         }
     }
-    let server = globus_app_tests::AuthServer::start_on(port);
+    let server = globus_app_dev_server::AuthServer::start_on(port);
     {
         let mut fake = server.fake();
         fake.client_secret = Some(secret.clone());
