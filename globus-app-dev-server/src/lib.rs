@@ -20,7 +20,8 @@
 //! - [`FakeService`]: a minimal service that checks tokens and answers 401s
 //!   and GAREs on request.
 //! - [`follow_authorize_url`]: the stand-in browser that approves a login,
-//!   and the other helpers tests need ([`AutoTerminal`], [`TempDir`]).
+//!   and the other helpers tests need ([`AutoTerminal`], [`TempDir`],
+//!   [`stuck_after`]).
 //!
 //! Everything listens on 127.0.0.1 only and serves until the process exits.
 //! Nothing here is a real Globus service: it is a stand-in for tests.
@@ -54,6 +55,17 @@ To try this example offline instead, run \
 pub const MISSING_CLIENT_SECRET: &str = "GLOBUS_CLIENT_SECRET is not set: a ClientApp \
 needs its service account's secret (from https://app.globus.org/settings/developers, \
 or the one globus-auth-dev-server prints).";
+
+/// How long a test lets an operation with its own `timeout` run before it
+/// calls the operation stuck: far beyond the timeout (ten times it, and
+/// half a minute more), so that a loaded machine cannot fail the test, yet
+/// finite, so that a timeout that does not hold fails the test instead of
+/// hanging it. Tests bound waits with this, never with a tight figure.
+pub fn stuck_after(timeout: std::time::Duration) -> std::time::Duration {
+    timeout
+        .saturating_mul(10)
+        .saturating_add(std::time::Duration::from_secs(30))
+}
 
 /// The `redirect_uri` an authorize URL names (the login listener's address).
 ///

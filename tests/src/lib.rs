@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use globus_app_dev_server::{
     AuthServer, AutoTerminal, FakeService, TempDir, follow_authorize_url, forge_then_follow, now,
-    redirect_uri_of, services,
+    redirect_uri_of, services, stuck_after,
 };
 
 /// The PostgreSQL of the tests and benchmarks: `GLOBUS_APP_TEST_POSTGRES`,

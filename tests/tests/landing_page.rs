@@ -296,7 +296,12 @@ fn chromium_logs_in_while_256_idle_and_8_slow_connections_hold_the_listener() {
     let visited = server.last_authorize_visit().unwrap();
     let waited = answered.duration_since(visited);
     println!("authorize visit to the end of the login: {waited:?}");
-    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    // Before, the crowd kept the redirect out until the login timed out (an
+    // error above); the bound only keeps a stall from passing.
+    assert!(
+        waited < globus_app_tests::stuck_after(Duration::ZERO),
+        "{waited:?}"
+    );
 }
 
 #[test]

@@ -17,7 +17,9 @@ use globus_app_blocking::storage::MemoryTokenStorage;
 use globus_app_blocking::{
     Cancellation, Error, GlobusAppConfig, LoginFlowKind, LoginOptions, UserApp,
 };
-use globus_app_tests::{AuthServer, AutoTerminal, follow_authorize_url, redirect_uri_of};
+use globus_app_tests::{
+    AuthServer, AutoTerminal, follow_authorize_url, redirect_uri_of, stuck_after,
+};
 
 const TRANSFER: &str = "transfer.api.globus.org";
 const TRANSFER_ALL: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
@@ -57,7 +59,7 @@ struct BlockingBrowser;
 
 impl BrowserOpener for BlockingBrowser {
     fn open(&self, _url: &str) -> Result<(), BrowserError> {
-        std::thread::sleep(Duration::from_secs(60));
+        std::thread::sleep(Duration::from_secs(300));
         Ok(())
     }
 }
@@ -267,9 +269,9 @@ fn an_opener_that_blocks_does_not_delay_the_timeout() {
         matches!(&error, Error::Login(e) if matches!(**e, LoginFlowError::Timeout(_))),
         "{error:?}"
     );
-    // The opener is still blocked (60 s); the login ended at its timeout.
+    // The opener is still blocked (300 s); the login ended at its timeout.
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < stuck_after(Duration::from_millis(500)),
         "{:?}",
         started.elapsed()
     );
@@ -293,12 +295,15 @@ fn a_cancelled_login_stops_its_listener_and_a_late_redirect_finds_nothing() {
         let (app, cancellation) = (app.clone(), cancellation.clone());
         std::thread::spawn(move || app.login_with(LoginOptions::new().cancellation(cancellation)))
     };
-    let url = urls.recv_timeout(Duration::from_secs(10)).unwrap();
+    let url = urls.recv_timeout(stuck_after(Duration::ZERO)).unwrap();
     let listener = listener_of(&url);
     cancellation.cancel();
     let error = login.join().unwrap().unwrap_err();
     assert!(error.is_cancelled(), "{error:?}");
-    assert!(refuses_connections_within(listener, Duration::from_secs(1)));
+    assert!(refuses_connections_within(
+        listener,
+        stuck_after(Duration::ZERO)
+    ));
     // The user approves after all: the redirect goes nowhere.
     follow_authorize_url(&url);
     std::thread::sleep(Duration::from_millis(200));
@@ -360,14 +365,16 @@ fn a_cancelled_prompt_stops_waiting_and_a_line_typed_late_is_not_taken_as_a_code
         .text()
         .contains("Enter the resulting Authorization Code")
     {
-        assert!(started.elapsed() < Duration::from_secs(10), "no prompt");
+        assert!(started.elapsed() < stuck_after(Duration::ZERO), "no prompt");
         std::thread::sleep(Duration::from_millis(10));
     }
     cancellation.cancel();
     let cancelled_at = Instant::now();
     let error = first.join().unwrap().unwrap_err();
+    // The prompt has no timeout: only the cancellation ended the wait (the
+    // error says so), and it did not wait for a line.
     assert!(error.is_cancelled(), "{error:?}");
-    assert!(cancelled_at.elapsed() < Duration::from_secs(1));
+    assert!(cancelled_at.elapsed() < stuck_after(Duration::ZERO));
     // Typed after the prompt stopped: dropped.
     keyboard.send("stale-code-typed-late\n".to_owned()).unwrap();
 
@@ -384,7 +391,7 @@ fn a_cancelled_prompt_stops_waiting_and_a_line_typed_late_is_not_taken_as_a_code
             break urls[1].to_owned();
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
+            started.elapsed() < stuck_after(Duration::ZERO),
             "no second prompt"
         );
         std::thread::sleep(Duration::from_millis(10));
@@ -418,7 +425,7 @@ async fn silent_async_app(
 
 /// After the login future was dropped, its listener refuses connections.
 fn assert_listener_closed(urls: &mpsc::Receiver<String>) {
-    let url = urls.recv_timeout(Duration::from_secs(10)).unwrap();
+    let url = urls.recv_timeout(stuck_after(Duration::ZERO)).unwrap();
     assert!(refuses_connections_within(
         listener_of(&url),
         Duration::from_secs(1)
@@ -495,15 +502,9 @@ fn idle_and_trickling_connections_never_keep_the_redirect_out() {
             held: Arc::clone(&held),
         }),
     );
-    let started = Instant::now();
-    app.login().unwrap();
     // Before, the 33rd connection was closed at once and the login timed
-    // out; now the redirect is served as soon as it comes.
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
+    // out (an error); now the redirect is served when it comes.
+    app.login().unwrap();
     assert_eq!(held.lock().unwrap().len(), 300);
 }
 

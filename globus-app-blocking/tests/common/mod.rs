@@ -6,7 +6,7 @@
 
 pub mod contract;
 
-pub use globus_app_dev_server::{AuthServer, TempDir, now};
+pub use globus_app_dev_server::{AuthServer, TempDir, now, stuck_after};
 pub use globus_app_proto::testing::SIM_CLIENT_ID;
 
 /// The token a child test process printed as `TOKEN=<token>`, after it
