@@ -1,6 +1,8 @@
 //! Instruction counts of the warm path (gungraun: callgrind, one run each,
 //! deterministic): a blocking and an async `get_authorizer` handing out a
-//! valid token from memory, JSON and SQLite storage, and one JSON store.
+//! valid token from memory, JSON and SQLite storage (the async one polled
+//! with a no-op waker, and awaited under tokio), a warm authorized request,
+//! and one JSON store.
 //!
 //! Each count has a hard limit, its budget plus 10% (`benches/README.md`):
 //! `.ci/run` runs these and fails above it. Run them with
@@ -122,6 +124,38 @@ fn async_get_authorizer_warm(app: &'static globus_app_async::ClientApp) {
     );
 }
 
+/// The memory app of [`async_memory`] and a tokio runtime (current
+/// thread, so that no worker thread's instructions mix in) to await it on.
+fn async_memory_on_tokio() -> (
+    &'static tokio::runtime::Runtime,
+    &'static globus_app_async::ClientApp,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (Box::leak(Box::new(runtime)), async_memory())
+}
+
+// The same calls awaited in one task under tokio, as a tokio program
+// would: the runtime's `block_on` (its context, its budget, its waker) is
+// counted beside the library's work. The figure users see on tokio; the
+// no-op waker's above is the library's own.
+#[library_benchmark(config = limit(WARM_BUDGET))]
+#[bench::memory(setup = async_memory_on_tokio)]
+fn async_get_authorizer_warm_tokio(
+    (runtime, app): (
+        &'static tokio::runtime::Runtime,
+        &'static globus_app_async::ClientApp,
+    ),
+) {
+    runtime.block_on(async {
+        for _ in 0..CALLS {
+            black_box(app.get_authorizer(black_box(TRANSFER)).await.unwrap());
+        }
+    });
+}
+
 /// A warm authorized client of the memory app and the request it sends
 /// (a Transfer URL the client resolves by its origin), over an HTTP client
 /// that answers 200 at once: only the library's work is counted (the token
@@ -193,6 +227,7 @@ library_benchmark_group!(
     benchmarks = [
         blocking_get_authorizer_warm,
         async_get_authorizer_warm,
+        async_get_authorizer_warm_tokio,
         authorized_send_warm,
         json_store
     ]

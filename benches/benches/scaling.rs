@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TRANSFER, async_client_app, client_app, record};
+use common::{TRANSFER, async_client_app, client_app, cpu_time, record};
 use globus_app_blocking::ClientApp;
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, PostgresTokenStorage, SqliteTokenStorage, TokenStorage,
@@ -29,23 +29,6 @@ use globus_app_tests::{TempDir, now};
 
 const ROW: Duration = Duration::from_secs(1);
 const UNUSED_AUTH: &str = "http://127.0.0.1:9/";
-
-/// The process's CPU time so far (user and system).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command (which may hold spaces), from the state on:
-    // utime and stime are the 12th and 13th fields.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |n: usize| {
-        fields
-            .get(n)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let ticks = field(11) + field(12);
-    Duration::from_millis(ticks * 10)
-}
 
 /// Counts calls until told to stop.
 #[derive(Clone, Default)]

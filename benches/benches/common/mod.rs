@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::Criterion;
 use globus_app_blocking::http::RetryPolicy;
@@ -69,4 +70,21 @@ pub(crate) fn warm_get_authorizer(c: &mut Criterion, name: &str, app: &ClientApp
     c.bench_function(name, |b| {
         b.iter(|| app.get_authorizer(black_box(TRANSFER)).unwrap());
     });
+}
+
+/// The process's CPU time so far (user and system).
+pub(crate) fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command (which may hold spaces), from the state on:
+    // utime and stime are the 12th and 13th fields.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10)
 }
