@@ -126,6 +126,20 @@ impl Driver {
                     });
                 })
             }
+            Action::LockIfFree(rs) => {
+                // Nothing waits: this app's own lock, then the storage's.
+                let Some(in_process) = self.renewals.get(&rs).try_lock_arc() else {
+                    return Input::LockHeld;
+                };
+                let result = self.storage.try_lock_renewal(rs.clone()).await;
+                outcomes.locked_if_free(result, &rs, |guard| {
+                    held.push(HeldRenewal {
+                        resource_server: rs.clone(),
+                        storage_lock: guard,
+                        in_process,
+                    });
+                })
+            }
             Action::Unlock(rs) => {
                 if let Some(index) = held.iter().position(|h| h.resource_server == rs) {
                     let HeldRenewal {

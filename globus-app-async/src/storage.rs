@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[cfg(feature = "postgres")]
-pub use globus_app_blocking::storage::PostgresTokenStorage;
 #[cfg(feature = "sqlite")]
 use globus_app_blocking::storage::SqliteTokenStorage;
 use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, RenewalGuard, TokenStorage,
 };
+#[cfg(feature = "postgres")]
+pub use globus_app_blocking::storage::PostgresTokenStorage;
 pub use globus_app_blocking::storage::{StorageError, default_token_file};
 use globus_app_proto::app::TokenSet;
 use globus_app_proto::token::TokenData;
@@ -28,6 +28,15 @@ pub trait AsyncTokenStorage: Send + Sync {
     async fn remove(&self, resource_servers: Vec<String>) -> Result<(), StorageError>;
     /// Takes the cross-process renewal lock of a resource server.
     async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError>;
+    /// Takes it only if no one holds it: see
+    /// [`TokenStorage::try_lock_renewal`]. The default waits, as
+    /// `lock_renewal` does.
+    async fn try_lock_renewal(
+        &self,
+        resource_server: String,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        self.lock_renewal(resource_server).await.map(Some)
+    }
     /// Moves unreadable content out of the way (see
     /// [`TokenStorage::set_aside_unreadable`]); by default, nothing.
     async fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
@@ -83,6 +92,14 @@ impl<S: TokenStorage + 'static> AsyncTokenStorage for Unblocked<S> {
         blocking::unblock(move || storage.lock_renewal(&resource_server)).await
     }
 
+    async fn try_lock_renewal(
+        &self,
+        resource_server: String,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        let storage = Arc::clone(&self.0);
+        blocking::unblock(move || storage.try_lock_renewal(&resource_server)).await
+    }
+
     async fn set_aside_unreadable(&self) -> Result<Option<PathBuf>, StorageError> {
         let storage = Arc::clone(&self.0);
         blocking::unblock(move || storage.set_aside_unreadable()).await
@@ -123,5 +140,12 @@ impl AsyncTokenStorage for MemoryTokenStorage {
 
     async fn lock_renewal(&self, resource_server: String) -> Result<RenewalGuard, StorageError> {
         TokenStorage::lock_renewal(self, &resource_server)
+    }
+
+    async fn try_lock_renewal(
+        &self,
+        resource_server: String,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        TokenStorage::try_lock_renewal(self, &resource_server)
     }
 }

@@ -431,3 +431,48 @@ fn get_requests_carry_no_content_type() {
         assert!(!head.contains("content-type"), "{head}");
     }
 }
+
+/// While another process holds the renewal lock of a token that is due but
+/// still valid, the async app hands that token out at once under every
+/// executor (a wait would last the lock timeout, 60 s, and fail); once the
+/// lock is free, one grant renews it.
+#[test]
+fn a_due_but_valid_token_is_handed_out_while_another_process_renews() {
+    use globus_app_blocking::storage::TokenStorage as _;
+    on_every_executor(|| async {
+        let server = AuthServer::start();
+        server.fake().client_secret = Some("s".into());
+        let dir = TempDir::new("async-valid-while-due");
+        let path = dir.0.join("tokens.json");
+        let storage: AsyncJsonTokenStorage = Unblocked::new(
+            JsonTokenStorage::new(&path, "DEFAULT")
+                .unwrap()
+                .with_recheck_interval(std::time::Duration::ZERO),
+        );
+        let app = ClientApp::builder("Async Service")
+            .client_id(SIM_CLIENT_ID)
+            .client_secret("s")
+            .scope_requirements(TRANSFER, TRANSFER_ALL)
+            .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+            .token_storage(storage)
+            .build()
+            .await
+            .unwrap();
+        app.get_authorizer(TRANSFER).await.unwrap();
+        let other = JsonTokenStorage::new(&path, "DEFAULT").unwrap();
+        let mut due = other.load().unwrap().get(TRANSFER).unwrap().clone();
+        due.expires_at = now().saturating_add_secs(30);
+        other.store(std::slice::from_ref(&due)).unwrap();
+        let grants = server.grants("client_credentials");
+
+        let held = other.lock_renewal(TRANSFER).unwrap();
+        let handed = app.get_authorizer(TRANSFER).await.unwrap();
+        assert_eq!(handed.access_token(), &due.access_token);
+        assert_eq!(server.grants("client_credentials"), grants, "nothing sent");
+
+        held.release();
+        let renewed = app.get_authorizer(TRANSFER).await.unwrap();
+        assert_ne!(renewed.access_token(), &due.access_token);
+        assert_eq!(server.grants("client_credentials"), grants + 1);
+    });
+}

@@ -469,6 +469,20 @@ impl Outcomes {
         }
     }
 
+    /// The answer to [`Action::LockIfFree`](globus_app_proto::app::Action::LockIfFree):
+    /// `None` is a lock someone else holds.
+    pub fn locked_if_free<G>(
+        &mut self,
+        result: Result<Option<G>, StorageError>,
+        resource_server: &str,
+        hold: impl FnOnce(G),
+    ) -> Input {
+        match result.transpose() {
+            None => Input::LockHeld,
+            Some(result) => self.locked(result, resource_server, std::time::Duration::ZERO, hold),
+        }
+    }
+
     /// The response to a sent request.
     pub fn response(&mut self, result: Result<http::Response<Vec<u8>>, TransportError>) -> Input {
         match result {

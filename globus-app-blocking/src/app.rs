@@ -94,6 +94,12 @@ impl Driver {
                     guards.push((rs.clone(), guard));
                 })
             }
+            Action::LockIfFree(rs) => {
+                let result = self.storage.try_lock_renewal(&rs);
+                outcomes.locked_if_free(result, &rs, |guard| {
+                    guards.push((rs.clone(), guard));
+                })
+            }
             Action::Unlock(rs) => {
                 // Released here, before the call returns: a lease other
                 // machines wait for is free even if the process exits next.

@@ -1090,3 +1090,37 @@ fn a_forced_login_never_renames_or_replaces_a_file_through_a_link() {
         .collect();
     assert_eq!(beside.len(), 2, "nothing set aside or written: {beside:?}");
 }
+
+/// While another process holds the renewal lock, a token that is due for
+/// renewal but still valid is handed out at once (a wait would last the
+/// app's lock timeout, 60 s, and fail); only an expired one waits.
+#[test]
+fn a_due_but_valid_token_is_handed_out_while_another_process_renews() {
+    let server = AuthServer::start();
+    server.fake().client_secret = Some("s3cret".into());
+    let dir = TempDir::new("valid-while-due");
+    let path = dir.0.join("tokens.json");
+    let app = json_client_app(&server, &path, Duration::ZERO);
+    app.get_authorizer(TRANSFER).unwrap();
+    // The stored token now expires in 30 s: due (a minute ahead), valid.
+    let other = JsonTokenStorage::new(&path, "DEFAULT")
+        .unwrap()
+        .with_lock_timeout(Duration::from_secs(600));
+    let mut due = other.load().unwrap().get(TRANSFER).unwrap().clone();
+    due.expires_at = now().saturating_add_secs(30);
+    other.store(std::slice::from_ref(&due)).unwrap();
+    let grants = server.grants("client_credentials");
+
+    let held = other.lock_renewal(TRANSFER).unwrap();
+    let started = std::time::Instant::now();
+    let handed = app.get_authorizer(TRANSFER).unwrap();
+    assert_eq!(handed.access_token(), &due.access_token);
+    assert_eq!(server.grants("client_credentials"), grants, "nothing sent");
+    assert!(started.elapsed() < common::stuck_after(Duration::ZERO));
+
+    // Released: the next caller renews, once.
+    held.release();
+    let renewed = app.get_authorizer(TRANSFER).unwrap();
+    assert_ne!(renewed.access_token(), &due.access_token);
+    assert_eq!(server.grants("client_credentials"), grants + 1);
+}

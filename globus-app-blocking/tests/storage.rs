@@ -38,6 +38,8 @@ fn every_storage_keeps_the_contract() {
     contract::sees_the_other_writer_under_the_lock(&json_in("w"), &json_in("w"));
     contract::renewal_lock_is_exclusive(&memory, &memory.clone());
     contract::renewal_lock_is_exclusive(&json_in("l"), &json_in("l"));
+    contract::try_lock_renewal_never_waits(&memory, &memory.clone());
+    contract::try_lock_renewal_never_waits(&json_in("t"), &json_in("t"));
 }
 
 #[test]
@@ -54,6 +56,7 @@ fn the_sqlite_storage_keeps_the_contract() {
     );
     contract::sees_the_other_writer_under_the_lock(&sqlite_in("w"), &sqlite_in("w"));
     contract::renewal_lock_is_exclusive(&sqlite_in("l"), &sqlite_in("l"));
+    contract::try_lock_renewal_never_waits(&sqlite_in("t"), &sqlite_in("t"));
 }
 
 #[test]

@@ -699,6 +699,10 @@ pub struct Sim {
     pub logins: usize,
     /// Resource servers whose renewal lock is held.
     pub locks: Vec<String>,
+    /// Resource servers whose renewal lock another process holds:
+    /// [`Action::LockIfFree`] finds it held ([`Action::Lock`], which would
+    /// wait, gets it: the other process is taken to have finished).
+    pub held_elsewhere: Vec<String>,
     /// The storage holds something unreadable (a corrupt token file):
     /// loads fail until it is set aside.
     pub unreadable: bool,
@@ -719,6 +723,7 @@ impl Sim {
             actions: Vec::new(),
             logins: 0,
             locks: Vec::new(),
+            held_elsewhere: Vec::new(),
             unreadable: false,
             failing_stores: 0,
             random_counter: 0,
@@ -796,7 +801,8 @@ impl Sim {
                     .retain(|t| !servers.contains(&t.resource_server));
                 Input::Removed
             }
-            Action::Lock(rs) => {
+            Action::LockIfFree(rs) if self.held_elsewhere.contains(&rs) => Input::LockHeld,
+            Action::Lock(rs) | Action::LockIfFree(rs) => {
                 assert!(!self.locks.contains(&rs), "lock for {rs} taken twice");
                 self.locks.push(rs);
                 Input::Locked
@@ -863,6 +869,7 @@ fn action_name(action: &Action) -> String {
         Action::RemoveTokens(servers) => format!("remove {}", servers.join(",")),
         Action::SetAsideUnreadableTokens => "set aside".into(),
         Action::Lock(rs) => format!("lock {rs}"),
+        Action::LockIfFree(rs) => format!("lock-if-free {rs}"),
         Action::Unlock(rs) => format!("unlock {rs}"),
         Action::WaitForRenewal(rs) => format!("wait {rs}"),
         Action::Send(request) => format!("send {}", request.as_http().uri().path()),

@@ -53,6 +53,7 @@ fn keeps_the_storage_contract() {
     );
     // Two storages are two pools: the lock is PostgreSQL's, not this process's.
     contract::renewal_lock_is_exclusive(&storage_in(&schema, "l"), &storage_in(&schema, "l"));
+    contract::try_lock_renewal_never_waits(&storage_in(&schema, "t"), &storage_in(&schema, "t"));
 
     // The rows hold the token files' record JSON, and a schema version row.
     let mut admin = globus_app_tests::postgres_admin();

@@ -463,4 +463,18 @@ impl TokenStorage for JsonTokenStorage {
         self.inner.freshness.expire();
         Ok(RenewalGuard::new(in_process, Some(file)))
     }
+
+    fn try_lock_renewal(
+        &self,
+        resource_server: &str,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        let Some(in_process) = self.inner.renewals.try_lock(resource_server) else {
+            return Ok(None);
+        };
+        let Some(file) = FileLock::try_acquire(&self.inner.renewal_lock)? else {
+            return Ok(None);
+        };
+        self.inner.freshness.expire();
+        Ok(Some(RenewalGuard::new(in_process, Some(file))))
+    }
 }

@@ -73,6 +73,19 @@ impl RenewalLocks {
             resource_server: resource_server.to_owned(),
         })
     }
+
+    /// Takes `resource_server` if no one else in this process holds it;
+    /// `None` at once if someone does.
+    pub(crate) fn try_lock(self: &Arc<Self>, resource_server: &str) -> Option<InProcessGuard> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if !held.insert(resource_server.to_owned()) {
+            return None;
+        }
+        Some(InProcessGuard {
+            locks: Arc::clone(self),
+            resource_server: resource_server.to_owned(),
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -102,6 +115,16 @@ pub(crate) struct FileLock(File);
 impl FileLock {
     /// Locks `path`, waiting at most `timeout` for another holder (polling
     /// with a growing pause of at most 50 ms).
+    /// Takes the lock if no one holds it; `None` at once if someone does.
+    pub(crate) fn try_acquire(path: &Path) -> Result<Option<Self>, StorageError> {
+        let file = open_no_follow(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self(file))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(StorageError::io("lock", path, e)),
+        }
+    }
+
     pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, StorageError> {
         let file = open_no_follow(path)?;
         let deadline = crate::adapter::instant_after(timeout);

@@ -77,6 +77,16 @@ impl TokenStorage for MemoryTokenStorage {
             None,
         ))
     }
+
+    fn try_lock_renewal(
+        &self,
+        resource_server: &str,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        Ok(self
+            .renewals
+            .try_lock(resource_server)
+            .map(|in_process| RenewalGuard::new(in_process, None)))
+    }
 }
 
 /// Replaces or appends each record by resource server.

@@ -48,6 +48,23 @@ pub trait TokenStorage: Send + Sync {
     /// Takes the renewal lock of a resource server until the guard drops.
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError>;
 
+    /// Takes the renewal lock of a resource server only if no one holds
+    /// it, without waiting: `None` when another thread, process or machine
+    /// holds it (it is renewing the token). An app asks this when its
+    /// token is due for renewal but still valid, and hands out that token
+    /// on `None` instead of waiting; it asks [`lock_renewal`](Self::lock_renewal)
+    /// when the token has expired.
+    ///
+    /// The default waits, as `lock_renewal` does: a storage of your own
+    /// keeps its old behaviour until it says otherwise. Every storage of
+    /// this crate answers at once.
+    fn try_lock_renewal(
+        &self,
+        resource_server: &str,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        self.lock_renewal(resource_server).map(Some)
+    }
+
     /// Waits until no one in this process holds the renewal lock of
     /// `resource_server`, without taking it or any cross-process lock
     /// (another thread of the app is renewing; its result is loaded next).

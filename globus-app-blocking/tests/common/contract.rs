@@ -95,3 +95,22 @@ pub fn renewal_lock_is_exclusive(ours: &dyn TokenStorage, theirs: &(dyn TokenSto
             .expect("the lock was not handed over");
     });
 }
+
+/// `try_lock_renewal` never waits: `None` while another handle holds the
+/// lock, the lock once it is free (which the other handle's try then finds
+/// held). A storage that waited would take its lock timeout (60 s) and fail
+/// with `LockTimeout`.
+pub fn try_lock_renewal_never_waits(ours: &dyn TokenStorage, theirs: &dyn TokenStorage) {
+    let held = theirs.lock_renewal("rs").unwrap();
+    assert!(
+        ours.try_lock_renewal("rs").unwrap().is_none(),
+        "held elsewhere"
+    );
+    held.release();
+    let mine = ours.try_lock_renewal("rs").unwrap().expect("free again");
+    assert!(
+        theirs.try_lock_renewal("rs").unwrap().is_none(),
+        "held by ours"
+    );
+    mine.release();
+}

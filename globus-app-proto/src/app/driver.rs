@@ -56,6 +56,13 @@ pub enum Action {
     /// first refreshes, the others then find the fresh token when the
     /// operation reloads under the lock.
     Lock(String),
+    /// Take the renewal lock of this resource server only if no one holds
+    /// it, without waiting; answer [`Input::Locked`] if taken,
+    /// [`Input::LockHeld`] if another thread, process or machine holds it.
+    /// Asked instead of [`Action::Lock`] when the stored token is due for
+    /// renewal but still valid: if someone else is renewing it, the
+    /// operation hands out the valid token rather than wait.
+    LockIfFree(String),
     /// Wait until no operation of this process holds this resource
     /// server's renewal lock, without taking it (and without touching any
     /// cross-process lock); answer [`Input::Waited`]. Asked when another
@@ -87,8 +94,10 @@ pub enum Input {
     /// [`Action::SetAsideUnreadableTokens`] done (or there was nothing the
     /// storage could set aside; the next load tells).
     SetAside,
-    /// [`Action::Lock`] taken.
+    /// [`Action::Lock`] (or [`Action::LockIfFree`]) taken.
     Locked,
+    /// [`Action::LockIfFree`]: someone else holds the lock.
+    LockHeld,
     /// [`Action::Unlock`] done.
     Unlocked,
     /// [`Action::WaitForRenewal`] done.
@@ -111,6 +120,7 @@ impl Input {
             Self::Removed => "Removed",
             Self::SetAside => "SetAside",
             Self::Locked => "Locked",
+            Self::LockHeld => "LockHeld",
             Self::Unlocked => "Unlocked",
             Self::Waited => "Waited",
             Self::Response(_) => "Response",

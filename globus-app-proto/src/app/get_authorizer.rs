@@ -22,7 +22,11 @@ use crate::token::TokenData;
 ///
 /// The warm path is one [`Action::LoadTokens`]. A token that expires within
 /// a minute is renewed under [`Action::Lock`] after reloading the tokens,
-/// so concurrent callers renew once. If the stored tokens cannot satisfy
+/// so concurrent callers renew once. While that token is still valid, no
+/// caller waits for another's renewal: it asks [`Action::LockIfFree`] and,
+/// if someone else holds the lock (or another operation of this app is
+/// renewing), hands out the valid token; only a caller whose token has
+/// expired waits. If the stored tokens cannot satisfy
 /// the app, the configured handler runs once (by default a forced login)
 /// and the lookup is retried.
 #[derive(Debug)]
@@ -38,6 +42,10 @@ pub struct GetAuthorizer<'r> {
     waited: bool,
     /// Held from taking the renewal lock until it is released.
     renewing: Option<RenewingMark>,
+    /// The stored token, when it is due for renewal but still valid (and
+    /// whether its requirements have dependent scopes): handed out if
+    /// someone else is renewing it.
+    still_valid: Option<(Box<TokenData>, bool)>,
     /// The secrets of the requests sent: struck from the errors returned.
     sent: SentSecrets,
     /// A login budget shared with other operations of one service request
@@ -116,6 +124,7 @@ impl<'r> GetAuthorizer<'r> {
             retried: false,
             waited: false,
             renewing: None,
+            still_valid: None,
             sent: SentSecrets::default(),
             login_budget: None,
             state: State::Start,
@@ -226,16 +235,40 @@ impl<'r> GetAuthorizer<'r> {
         match self.evaluate(tokens, now) {
             Err(e) => self.done(Err(e)),
             Ok((Evaluation::Ready(record), dependents)) => self.ready(record, dependents, now),
-            Ok((Evaluation::Renew(_), _)) => self.lock(),
+            Ok((Evaluation::Renew(renewal), dependents)) => {
+                self.still_valid = self
+                    .valid_while_due(tokens, renewal, now)
+                    .map(|record| (Box::new(record.clone()), dependents));
+                self.lock(now)
+            }
             Ok((Evaluation::Invalid(e), _)) => self.invalid(e, now),
         }
+    }
+
+    /// The stored record, if it is only due for renewal: present, not
+    /// expired at `now`, with the app's scopes, and not a token a service
+    /// refused.
+    fn valid_while_due<'t>(
+        &self,
+        tokens: &'t TokenSet,
+        renewal: Renewal,
+        now: UnixTime,
+    ) -> Option<&'t TokenData> {
+        if matches!(renewal, Renewal::ClientCredentials { missing: true }) {
+            return None;
+        }
+        let record = tokens.get(self.resource_server)?;
+        let refused = self.rejected.as_ref() == Some(&record.access_token);
+        (!refused && !record.is_expired(now)).then_some(record)
     }
 
     /// Takes the renewal lock; but first, if another operation of this app
     /// is renewing this token, waits for it (once) and looks again: tasks
     /// of one process that find the same expired token then take the new
-    /// one without touching a cross-process lock.
-    fn lock(&mut self) -> Out {
+    /// one without touching a cross-process lock. With a token that is
+    /// still valid, nothing waits: another operation's renewal, or a lock
+    /// someone else holds, leaves that token to hand out.
+    fn lock(&mut self, now: UnixTime) -> Out {
         let renewing_here = self
             .app
             .read()
@@ -243,6 +276,9 @@ impl<'r> GetAuthorizer<'r> {
             .renewing
             .iter()
             .any(|rs| rs == self.resource_server);
+        if renewing_here && let Some((record, dependents)) = self.still_valid.take() {
+            return self.ready(&record, dependents, now);
+        }
         if renewing_here && !self.waited {
             self.waited = true;
             self.state = State::Waiting;
@@ -250,7 +286,22 @@ impl<'r> GetAuthorizer<'r> {
         }
         self.renewing = Some(RenewingMark::new(self.app, self.resource_server));
         self.state = State::Locking;
-        Step::Action(Action::Lock(self.resource_server.to_owned()))
+        let resource_server = self.resource_server.to_owned();
+        Step::Action(if self.still_valid.is_some() {
+            Action::LockIfFree(resource_server)
+        } else {
+            Action::Lock(resource_server)
+        })
+    }
+
+    /// [`Action::LockIfFree`] found the lock held: someone else is renewing
+    /// a token that is still valid, which is handed out.
+    fn on_lock_held(&mut self, now: UnixTime) -> Out {
+        self.renewing = None;
+        match self.still_valid.take() {
+            Some((record, dependents)) => self.ready(&record, dependents, now),
+            None => self.done(Err(unexpected("Locked", Some(&Input::LockHeld)))),
+        }
     }
 
     /// Stores the unsaved renewal of an earlier call, unless the stored
@@ -624,9 +675,11 @@ impl GetAuthorizer<'_> {
             (State::Start, None) | (State::Waiting, Some(Input::Waited)) => self.load(),
             (State::Loading, Some(Input::Tokens(tokens))) => self.on_loaded(&tokens, now),
             (State::Locking, Some(Input::Locked)) => {
+                self.still_valid = None;
                 self.state = State::Reloading;
                 Step::Action(Action::LoadTokens)
             }
+            (State::Locking, Some(Input::LockHeld)) => self.on_lock_held(now),
             (State::Reloading, Some(Input::Tokens(tokens))) => self.on_reloaded(&tokens, now),
             (
                 State::Renewing {

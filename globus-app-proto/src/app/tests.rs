@@ -1559,3 +1559,107 @@ fn an_operation_that_finds_a_renewal_in_flight_waits_for_it_instead_of_locking()
     assert_eq!(grants(&sim, "refresh_token"), 1);
     assert!(app.read().state.renewing.is_empty(), "the mark is gone");
 }
+
+// ---------------------------------------------------------------- never waiting on a valid token
+
+#[test]
+fn a_due_but_valid_token_is_handed_out_while_someone_else_holds_the_lock() {
+    for (name, mut sim) in [
+        ("refresh", logged_in(refresh_mode())),
+        ("client", client_sim()),
+    ] {
+        let first = get(&mut sim, TRANSFER).unwrap();
+        // Due (renewed a minute ahead), not expired.
+        sim.advance_time(2 * DAY - 30);
+        sim.held_elsewhere.push(TRANSFER.to_owned());
+        sim.actions.clear();
+        let before = sim.auth.requests.len();
+        let handed = get(&mut sim, TRANSFER).unwrap();
+        assert_eq!(handed, first, "{name}: the stored, still valid token");
+        assert_eq!(
+            sim.actions,
+            ["load", &format!("lock-if-free {TRANSFER}")],
+            "{name}: asked without waiting, sent nothing"
+        );
+        assert_eq!(sim.auth.requests.len(), before, "{name}");
+        assert!(
+            sim.app.read().state.renewing.is_empty(),
+            "{name}: no mark left"
+        );
+        assert!(sim.locks.is_empty(), "{name}");
+
+        // Free again: the caller that finds it free renews, once.
+        sim.held_elsewhere.clear();
+        let renewed = get(&mut sim, TRANSFER).unwrap();
+        assert_ne!(renewed, first, "{name}");
+        assert_eq!(sim.auth.requests.len(), before + 1, "{name}");
+
+        // Expired: the caller waits for the lock (`Lock`, not `LockIfFree`).
+        sim.advance_time(3 * DAY);
+        sim.held_elsewhere.push(TRANSFER.to_owned());
+        sim.actions.clear();
+        let after_expiry = get(&mut sim, TRANSFER).unwrap();
+        assert_ne!(after_expiry, renewed, "{name}");
+        assert!(
+            sim.actions.contains(&format!("lock {TRANSFER}")),
+            "{name}: {:?}",
+            sim.actions
+        );
+    }
+}
+
+#[test]
+fn a_refused_token_is_never_handed_out_even_if_it_is_still_valid() {
+    let mut sim = client_sim();
+    let first = get(&mut sim, TRANSFER).unwrap();
+    sim.held_elsewhere.push(TRANSFER.to_owned());
+    sim.actions.clear();
+    let app = sim.app.clone();
+    let replaced = sim
+        .drive(app.get_authorizer_replacing(TRANSFER, first.access_token()))
+        .unwrap();
+    assert_ne!(replaced, first);
+    assert!(
+        sim.actions.contains(&format!("lock {TRANSFER}")),
+        "{:?}",
+        sim.actions
+    );
+}
+
+#[test]
+fn an_operation_that_finds_a_renewal_in_flight_hands_out_a_still_valid_token() {
+    let mut sim = logged_in(refresh_mode());
+    let first = get(&mut sim, TRANSFER).unwrap();
+    sim.advance_time(2 * DAY - 30);
+    let app = sim.app.clone();
+    let mut renewer = app.get_authorizer(TRANSFER);
+    let mut input = None;
+    loop {
+        match renewer.advance(input.take(), sim.now) {
+            Step::Action(action @ Action::Send(_)) => {
+                input = Some(sim.perform(action));
+                break;
+            }
+            Step::Action(action) => input = Some(sim.perform(action)),
+            Step::Done(_) => panic!("the renewer finished early"),
+        }
+    }
+    // Another caller of this app: the valid token at once, no wait.
+    let mut other = app.get_authorizer(TRANSFER);
+    let Step::Action(Action::LoadTokens) = other.advance(None, sim.now) else {
+        panic!("load first")
+    };
+    let tokens = sim.perform(Action::LoadTokens);
+    let Step::Done(Ok(handed)) = other.advance(Some(tokens), sim.now) else {
+        panic!("the valid token, without waiting")
+    };
+    assert_eq!(handed, first);
+    let renewed = loop {
+        match renewer.advance(input.take(), sim.now) {
+            Step::Action(action) => input = Some(sim.perform(action)),
+            Step::Done(result) => break result.unwrap(),
+        }
+    };
+    assert_ne!(renewed, first);
+    assert_eq!(grants(&sim, "refresh_token"), 1);
+}

@@ -344,6 +344,17 @@ impl TokenStorage for PostgresTokenStorage {
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
-        self.lock_renewal_across_machines(resource_server)
+        // Waiting, it returns a guard, or an error when the wait timed out.
+        self.lock_renewal_across_machines(resource_server, true)?
+            .ok_or_else(|| StorageError::LockTimeout {
+                lock: format!("renewal lease of {resource_server}"),
+            })
+    }
+
+    fn try_lock_renewal(
+        &self,
+        resource_server: &str,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
+        self.lock_renewal_across_machines(resource_server, false)
     }
 }

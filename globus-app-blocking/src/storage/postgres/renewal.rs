@@ -39,14 +39,24 @@ const LONGEST_POLL: Duration = Duration::from_millis(250);
 
 impl PostgresTokenStorage {
     /// Takes this process's renewal lock of `resource_server`, then the
-    /// lease every machine on the table shares: waits while another
-    /// holder's lease is live, and takes over one that expired.
+    /// lease every machine on the table shares. With `wait`, waits while
+    /// another holder's lease is live (up to the lock timeout); without,
+    /// returns `None` at once when this process or another machine holds
+    /// it. A lease that expired is taken over.
     pub(super) fn lock_renewal_across_machines(
         &self,
         resource_server: &str,
-    ) -> Result<RenewalGuard, StorageError> {
+        wait: bool,
+    ) -> Result<Option<RenewalGuard>, StorageError> {
         let inner = &self.inner;
-        let in_process = inner.renewals.lock(resource_server)?;
+        let in_process = if wait {
+            inner.renewals.lock(resource_server)?
+        } else {
+            let Some(in_process) = inner.renewals.try_lock(resource_server) else {
+                return Ok(None);
+            };
+            in_process
+        };
         let holder = holder_id();
         let started = Instant::now();
         let mut pause = FIRST_POLL;
@@ -55,6 +65,14 @@ impl PostgresTokenStorage {
             attempts += 1;
             if let Some(previous) = self.try_take_lease(resource_server, &holder)? {
                 break previous;
+            }
+            if !wait {
+                crate::trace::lease(
+                    "lease held elsewhere: not waiting",
+                    resource_server,
+                    started.elapsed(),
+                );
+                return Ok(None);
             }
             if started.elapsed() + pause > inner.lock_timeout {
                 crate::trace::lease("lease wait timed out", resource_server, started.elapsed());
@@ -85,14 +103,14 @@ impl PostgresTokenStorage {
             .insert(resource_server.to_owned(), SeenVersion::NotRead);
         // From here on the row must be read again, not served from cache.
         self.mark_cache_stale();
-        Ok(RenewalGuard::with_holder(
+        Ok(Some(RenewalGuard::with_holder(
             in_process,
             Box::new(Lease {
                 storage: self.clone(),
                 resource_server: resource_server.to_owned(),
                 holder: Some(holder),
             }),
-        ))
+        )))
     }
 
     /// One attempt: `Some` if the lease is now ours (free, expired, or
