@@ -11,7 +11,7 @@ use globus_app_blocking::storage::{
     JsonTokenStorage, MemoryTokenStorage, RenewalGuard, TokenStorage,
 };
 #[cfg(feature = "postgres")]
-pub use globus_app_blocking::storage::PostgresTokenStorage;
+pub use globus_app_blocking::storage::{PostgresTokenStorage, PostgresTokenStorageBuilder};
 pub use globus_app_blocking::storage::{StorageError, default_token_file};
 use globus_app_proto::app::TokenSet;
 use globus_app_proto::token::TokenData;
@@ -117,6 +117,30 @@ pub type AsyncSqliteTokenStorage = Unblocked<SqliteTokenStorage>;
 /// pool (feature `postgres`).
 #[cfg(feature = "postgres")]
 pub type AsyncPostgresTokenStorage = Unblocked<globus_app_blocking::storage::PostgresTokenStorage>;
+
+#[cfg(feature = "postgres")]
+impl Unblocked<globus_app_blocking::storage::PostgresTokenStorage> {
+    /// Builds the PostgreSQL storage on the `blocking` pool (connecting,
+    /// creating the tables, checking their schema) and wraps it: any
+    /// executor, nothing blocked, no runtime nested.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), globus_app_async::storage::StorageError> {
+    /// use globus_app_async::storage::{AsyncPostgresTokenStorage, PostgresTokenStorage};
+    ///
+    /// let storage = AsyncPostgresTokenStorage::build(
+    ///     PostgresTokenStorage::builder("host=db.example.org user=app dbname=tokens")
+    ///         .namespace("my-service"),
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn build(builder: PostgresTokenStorageBuilder) -> Result<Self, StorageError> {
+        blocking::unblock(move || builder.build())
+            .await
+            .map(Self::new)
+    }
+}
 
 /// Memory needs no thread: called directly (the async driver serializes
 /// renewals itself, so the renewal lock here is never contended).

@@ -45,11 +45,9 @@ fn async_machines_on_one_table_send_one_grant() {
         for _ in 0..4 {
             let table = format!("{schema}.tokens");
             let connection = globus_app_tests::postgres_connection_string();
-            let storage = blocking::unblock(move || {
-                PostgresTokenStorage::builder(connection)
-                    .table(table)
-                    .build()
-            })
+            let storage = AsyncPostgresTokenStorage::build(
+                PostgresTokenStorage::builder(connection).table(table),
+            )
             .await
             .unwrap();
             let app = ClientApp::builder("Async Fleet")
@@ -60,7 +58,7 @@ fn async_machines_on_one_table_send_one_grant() {
                     "urn:globus:auth:scope:transfer.api.globus.org:all",
                 )
                 .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-                .token_storage(AsyncPostgresTokenStorage::new(storage))
+                .token_storage(storage)
                 .build()
                 .await
                 .unwrap();
@@ -96,16 +94,13 @@ fn async_machines_on_one_table_send_one_grant() {
 // ------------------------------------------------ the fleet, as processes
 
 async fn storage_on(settings: &MachineSettings) -> AsyncPostgresTokenStorage {
-    let settings = settings.clone();
-    let storage = blocking::unblock(move || {
+    AsyncPostgresTokenStorage::build(
         PostgresTokenStorage::builder(&settings.connection)
             .table(&settings.table)
-            .lease_duration(settings.lease)
-            .build()
-    })
+            .lease_duration(settings.lease),
+    )
     .await
-    .unwrap();
-    AsyncPostgresTokenStorage::new(storage)
+    .unwrap()
 }
 
 struct FollowingBrowser;
@@ -307,4 +302,50 @@ fn async_fleet_through_pgbouncer_in_transaction_mode_sends_one_refresh() {
 #[test]
 fn async_lost_server_connection_through_pgbouncer_keeps_the_family() {
     fleet::a_lost_server_connection_through_pgbouncer_keeps_the_family(&AsyncFleet::default());
+}
+
+/// Built and used from inside a tokio runtime: the async builder runs on
+/// the blocking pool and the storage works; the blocking builder, called
+/// on the runtime's thread, connects from a thread of its own instead of
+/// panicking ("Cannot start a runtime from within a runtime"), and a
+/// blocking call there is a typed error, not a panic.
+#[test]
+fn inside_a_tokio_runtime_building_works_and_blocking_calls_are_a_typed_error() {
+    use globus_app_async::storage::AsyncTokenStorage as _;
+    use globus_app_blocking::storage::StorageError;
+    let schema = format!("in_runtime_{}", std::process::id());
+    admin(&format!("CREATE SCHEMA {schema}"));
+    let table = format!("{schema}.tokens");
+    for flavour in ["multi-thread", "current-thread"] {
+        let runtime = if flavour == "multi-thread" {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        .unwrap();
+        runtime.block_on(async {
+            let builder = || {
+                PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+                    .table(&table)
+            };
+            let storage = AsyncPostgresTokenStorage::build(builder()).await.unwrap();
+            assert!(storage.load().await.unwrap().is_empty(), "{flavour}");
+
+            let direct = builder().build().unwrap();
+            let error = direct.load().unwrap_err();
+            assert!(
+                matches!(error, StorageError::OnAsyncRuntime),
+                "{flavour}: {error:?}"
+            );
+            assert!(!error.is_retryable());
+            // Off the runtime's threads, the same storage works.
+            let loaded = blocking::unblock(move || direct.load()).await.unwrap();
+            assert!(loaded.is_empty(), "{flavour}");
+        });
+    }
+    admin(&format!("DROP SCHEMA {schema} CASCADE"));
 }

@@ -277,6 +277,16 @@ pub enum StorageError {
         /// The TLS error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A `PostgresTokenStorage` call on a thread that runs an async runtime
+    /// (tokio's): its PostgreSQL client blocks on a runtime of its own,
+    /// which cannot run there. Use `globus_app_async`'s
+    /// `AsyncPostgresTokenStorage`, or call from a thread of your own (or
+    /// the runtime's `spawn_blocking`). The builder's `build` is safe
+    /// anywhere.
+    #[error(
+        "the PostgreSQL token storage was called on an async runtime's thread, where its client cannot block: use globus_app_async's AsyncPostgresTokenStorage, or call it from spawn_blocking"
+    )]
+    OnAsyncRuntime,
     /// A renewal's result was not written: another machine wrote a newer
     /// record for this resource server after this renewal read it (its
     /// lease had expired). The newer record is kept; load it.

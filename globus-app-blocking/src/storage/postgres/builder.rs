@@ -136,7 +136,25 @@ impl PostgresTokenStorageBuilder {
     /// string or `sslmode` is [`StorageError::InvalidConnectionString`]; a
     /// server that cannot be reached is [`StorageError::Unavailable`], one
     /// whose certificate does not verify [`StorageError::TlsVerification`].
+    ///
+    /// Safe to call anywhere: on an async runtime's thread (where the
+    /// postgres client cannot block) it connects from a thread of its own
+    /// and waits for it. In async code, prefer `globus_app_async`'s
+    /// `AsyncPostgresTokenStorage::build`, which does not block the
+    /// executor.
     pub fn build(self) -> Result<PostgresTokenStorage, StorageError> {
+        if !super::connection::on_async_runtime() {
+            return self.build_here();
+        }
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| self.build_here())
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn build_here(self) -> Result<PostgresTokenStorage, StorageError> {
         if self.namespace.is_empty() || self.namespace.contains('\0') {
             return Err(StorageError::InvalidNamespace);
         }

@@ -95,6 +95,9 @@ impl PostgresTokenStorage {
         what: &str,
         statement: impl Fn(&mut Connection) -> Result<T, postgres::Error>,
     ) -> Result<T, StorageError> {
+        if on_async_runtime() {
+            return Err(StorageError::OnAsyncRuntime);
+        }
         let attempts = self.inner.pool.as_ref().map_or(1, r2d2::Pool::max_size) + 1;
         let mut attempt = 1;
         loop {
@@ -153,6 +156,12 @@ pub(super) fn classify(error: postgres::Error, lock: &str) -> StorageError {
             source: Box::new(error),
         },
     }
+}
+
+/// Whether this thread runs an async runtime (tokio's: the postgres client
+/// blocks on a tokio runtime of its own, which panics inside another).
+pub(super) fn on_async_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
 }
 
 /// Runs `job` on a thread of its own: the postgres client blocks on its
