@@ -430,6 +430,9 @@ impl Outcomes {
     ) -> Input {
         match result {
             Ok(value) => ok(value),
+            Err(e @ StorageError::RenewalSuperseded { .. }) => {
+                self.failed(IoFailureKind::Superseded, e.into(), false)
+            }
             Err(e) => self.failed(IoFailureKind::Storage, e.into(), false),
         }
     }

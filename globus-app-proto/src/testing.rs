@@ -708,6 +708,9 @@ pub struct Sim {
     pub unreadable: bool,
     /// How many of the next stores fail (a full disk, a busy database).
     pub failing_stores: usize,
+    /// A record another machine stores just before the next store, which
+    /// then fails as superseded (the newer record is kept).
+    pub superseding: Option<TokenData>,
     random_counter: u8,
 }
 
@@ -726,6 +729,7 @@ impl Sim {
             held_elsewhere: Vec::new(),
             unreadable: false,
             failing_stores: 0,
+            superseding: None,
             random_counter: 0,
         }
     }
@@ -780,6 +784,17 @@ impl Sim {
                 Input::Failed(IoFailure::new(
                     IoFailureKind::Storage,
                     &"cannot replace /sim/tokens.json: No space left on device",
+                    false,
+                ))
+            }
+            Action::StoreTokens(_) if self.superseding.is_some() => {
+                let newer = self.superseding.take().unwrap_or_else(|| unreachable!());
+                self.storage
+                    .retain(|t| t.resource_server != newer.resource_server);
+                self.storage.push(newer);
+                Input::Failed(IoFailure::new(
+                    IoFailureKind::Superseded,
+                    &"a newer record was written while this renewal was in flight",
                     false,
                 ))
             }

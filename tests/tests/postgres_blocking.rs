@@ -772,3 +772,72 @@ fn writes_under_one_lease_follow_each_other() {
     assert_eq!(token_of(&storage, "rs").as_deref(), Some("C"));
     guard.release();
 }
+
+/// A `ClientApp` whose renewal is overtaken: its lease (1 s) expires while
+/// Globus Auth's answer is held (2.5 s), another machine takes the lease
+/// over and writes a newer token, and the app's compare-and-set loses.
+/// The app hands out the newer stored token, not an error (before, a
+/// retryable `RenewalNotSaved` although a good token was stored).
+#[test]
+fn a_client_app_whose_renewal_is_superseded_takes_the_newer_stored_token() {
+    let server = globus_app_tests::AuthServer::start();
+    server.fake().client_secret = Some("s3cret".into());
+    let schema = Schema::new("superseded_app");
+    let storage = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .lease_duration(Duration::from_secs(1))
+            .build()
+            .unwrap()
+    };
+    let app = ClientApp::builder("Superseded")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s3cret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(storage())
+        .build()
+        .unwrap();
+    server.hold_next_answers(&[Duration::from_millis(2500)]);
+    let renewing = std::thread::spawn(move || {
+        app.get_authorizer(TRANSFER)
+            .map(|authorization| authorization.access_token().secret().to_owned())
+    });
+    let other = storage();
+    assert!(
+        wait_for(Duration::from_secs(30), || server.pending_delays() == 0),
+        "the app's grant never reached Globus Auth"
+    );
+    // The app's lease has expired (1 s): taken over, a newer token written.
+    std::thread::sleep(Duration::from_millis(1200));
+    let takeover = other.lock_renewal(TRANSFER).unwrap();
+    other.store(&[record(TRANSFER, "NEWER-TOKEN")]).unwrap();
+    takeover.release();
+    let handed = renewing.join().unwrap().unwrap();
+    assert_eq!(handed, "NEWER-TOKEN");
+    assert_eq!(token_of(&other, TRANSFER).as_deref(), Some("NEWER-TOKEN"));
+    assert_eq!(server.grants("client_credentials"), 1);
+}
+
+/// A TLS mode the server cannot satisfy (`sslmode=require` or stricter,
+/// against a PgBouncer that offers no TLS) is a typed configuration error,
+/// not retryable; before, a retryable `Unavailable`.
+#[test]
+fn an_sslmode_the_server_cannot_satisfy_is_a_configuration_error() {
+    let pooler = globus_app_tests::postgres_servers::PgBouncer::start_in_transaction_mode(2);
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let error =
+            PostgresTokenStorage::builder(format!("{} sslmode={mode}", pooler.connection_string()))
+                .build()
+                .unwrap_err();
+        assert!(
+            matches!(error, StorageError::TlsNotOffered { .. }),
+            "{mode}: {error:?}"
+        );
+        assert!(!error.is_retryable(), "{mode}");
+    }
+    // Without TLS demanded, the same pooler is fine.
+    PostgresTokenStorage::builder(format!("{} sslmode=prefer", pooler.connection_string()))
+        .build()
+        .unwrap();
+}

@@ -277,6 +277,18 @@ pub enum StorageError {
         /// The TLS error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The PostgreSQL server (or the pooler in front of it) does not offer
+    /// TLS, which the connection's `sslmode` (`require`, `verify-ca`,
+    /// `verify-full`) demands. A configuration error: enable TLS there, or
+    /// change `sslmode`; trying again will not help.
+    #[error(
+        "the PostgreSQL server does not offer TLS, which the connection's sslmode demands: enable TLS on the server (or pooler) or change sslmode"
+    )]
+    TlsNotOffered {
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A `PostgresTokenStorage` call on a thread that runs an async runtime
     /// (tokio's): its PostgreSQL client blocks on a runtime of its own,
     /// which cannot run there. Use `globus_app_async`'s

@@ -119,6 +119,10 @@ pub enum IoFailureKind {
     /// Reading token storage that holds something unreadable (a corrupt,
     /// empty or oversized token file), which a forced login sets aside.
     UnreadableStorage,
+    /// Storing a renewal: a newer record for the resource server was
+    /// stored meanwhile (another machine renewed after this renewal read
+    /// the old one) and was kept. The operation hands out the newer one.
+    Superseded,
 }
 
 impl std::fmt::Display for IoFailureKind {
@@ -129,6 +133,7 @@ impl std::fmt::Display for IoFailureKind {
             Self::Interaction => "interactive login",
             Self::Lock => "renewal lock",
             Self::UnreadableStorage => "unreadable token storage",
+            Self::Superseded => "superseded renewal",
         })
     }
 }

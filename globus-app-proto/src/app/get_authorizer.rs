@@ -30,6 +30,9 @@ use crate::token::TokenData;
 /// the app, the configured handler runs once (by default a forced login)
 /// and the lookup is retried.
 #[derive(Debug)]
+// Four independent once-per-operation facts (check dependents; retried,
+// waited, superseded once), not a state in disguise.
+#[allow(clippy::struct_excessive_bools)]
 pub struct GetAuthorizer<'r> {
     app: &'r GlobusApp,
     resource_server: &'r str,
@@ -40,6 +43,9 @@ pub struct GetAuthorizer<'r> {
     retried: bool,
     /// Whether this operation already waited for another's renewal.
     waited: bool,
+    /// Whether a renewal of this operation was superseded by a newer
+    /// stored record (it then starts over once, and takes that record).
+    superseded: bool,
     /// Held from taking the renewal lock until it is released.
     renewing: Option<RenewingMark>,
     /// The stored token, when it is due for renewal but still valid (and
@@ -123,6 +129,7 @@ impl<'r> GetAuthorizer<'r> {
             handler,
             retried: false,
             waited: false,
+            superseded: false,
             renewing: None,
             still_valid: None,
             sent: SentSecrets::default(),
@@ -437,6 +444,12 @@ impl<'r> GetAuthorizer<'r> {
         persisting: bool,
         failure: &super::IoFailure,
     ) -> Out {
+        if failure.kind == super::IoFailureKind::Superseded && !self.superseded {
+            // A newer record is stored (and was kept): this renewal's is
+            // dropped, and the operation starts over to take that one.
+            self.superseded = true;
+            return self.unlock(AfterUnlock::Restart);
+        }
         if !persisting && attempts < STORE_ATTEMPTS {
             self.state = State::Storing {
                 record: record.clone(),

@@ -1663,3 +1663,27 @@ fn an_operation_that_finds_a_renewal_in_flight_hands_out_a_still_valid_token() {
     assert_ne!(renewed, first);
     assert_eq!(grants(&sim, "refresh_token"), 1);
 }
+
+#[test]
+fn a_superseded_renewal_hands_out_the_newer_stored_record() {
+    for (name, mut sim) in [
+        ("client", client_sim()),
+        ("refresh", logged_in(refresh_mode())),
+    ] {
+        let first = get(&mut sim, TRANSFER).unwrap();
+        sim.advance_time(3 * DAY);
+        // Another machine's renewal lands between this one's read and write.
+        let mut newer = sim.stored(TRANSFER).unwrap().clone();
+        newer.access_token = AccessToken::new("written-by-another-machine");
+        newer.expires_at = sim.now.saturating_add_secs(DAY);
+        sim.superseding = Some(newer.clone());
+        let handed = get(&mut sim, TRANSFER).unwrap();
+        assert_eq!(handed.access_token(), &newer.access_token, "{name}");
+        assert_ne!(handed, first, "{name}");
+        assert_eq!(sim.stored(TRANSFER).unwrap(), &newer, "{name}: kept");
+        let state = &sim.app.read().state;
+        assert!(state.unsaved.is_empty(), "{name}: nothing kept in memory");
+        assert!(state.renewing.is_empty(), "{name}");
+        assert!(sim.locks.is_empty(), "{name}");
+    }
+}

@@ -53,6 +53,11 @@ pub(super) fn connect_failed(
             source: Box::new(error),
         };
     }
+    if super::tls::is_tls_not_offered(&error) {
+        return StorageError::TlsNotOffered {
+            source: Box::new(error),
+        };
+    }
     match error.as_db_error() {
         Some(db) if db.code().code().starts_with("53") => StorageError::PoolExhausted {
             pool_size,

@@ -333,6 +333,15 @@ impl ServerCertVerifier for Verifier {
 
 /// Whether `error` (a failed connection) is a certificate that did not
 /// verify.
+/// Whether a connection failed because the server refused TLS (it answered
+/// "N" to the TLS request) where `sslmode` demands it: the client's error
+/// then has tokio-postgres's cause "server does not support TLS" (it has no
+/// public kind to match).
+pub(super) fn is_tls_not_offered(error: &postgres::Error) -> bool {
+    std::error::Error::source(error)
+        .is_some_and(|cause| cause.to_string() == "server does not support TLS")
+}
+
 pub(super) fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
