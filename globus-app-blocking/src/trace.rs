@@ -199,6 +199,7 @@ pub(crate) fn lease(event: &'static str, resource_server: &str, waited: Duration
                 | "own lease had expired"
                 | "compare-and-set lost: a newer row is kept"
                 | "lease wait timed out"
+                | "lease lost: taken over"
         );
         if unusual {
             tracing::warn!(target: "globus_app", resource_server, waited_ms = millis(waited), "{event}");

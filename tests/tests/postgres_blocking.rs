@@ -710,6 +710,8 @@ fn an_expired_lease_is_taken_over_and_the_late_holder_loses_its_compare_and_set(
         PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
             .table(schema.table())
             .lease_duration(Duration::from_secs(1))
+            // As a holder cut off from PostgreSQL: its lease lapses.
+            .lease_heartbeat(false)
             .lock_timeout(Duration::from_millis(300))
             .build()
             .unwrap()
@@ -787,6 +789,8 @@ fn a_client_app_whose_renewal_is_superseded_takes_the_newer_stored_token() {
         PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
             .table(schema.table())
             .lease_duration(Duration::from_secs(1))
+            // As a holder cut off from PostgreSQL: its lease lapses.
+            .lease_heartbeat(false)
             .build()
             .unwrap()
     };
@@ -840,4 +844,53 @@ fn an_sslmode_the_server_cannot_satisfy_is_a_configuration_error() {
     PostgresTokenStorage::builder(format!("{} sslmode=prefer", pooler.connection_string()))
         .build()
         .unwrap();
+}
+
+/// The holder's heartbeat keeps its lease while a grant takes longer than
+/// the lease (1 s lease, Globus Auth's answer held 3 s): no other machine
+/// gets the lease meanwhile, and one grant is sent. Without the heartbeat
+/// (as before) the lease lapsed after 1 s and a second machine renewed too.
+#[test]
+fn a_live_holders_heartbeat_keeps_its_lease_through_a_slow_grant() {
+    let server = globus_app_tests::AuthServer::start();
+    server.fake().client_secret = Some("s3cret".into());
+    let schema = Schema::new("heartbeat");
+    let storage = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .lease_duration(Duration::from_secs(1))
+            .build()
+            .unwrap()
+    };
+    let app = ClientApp::builder("Heartbeat")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s3cret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(storage())
+        .build()
+        .unwrap();
+    server.hold_next_answers(&[Duration::from_secs(3)]);
+    let renewing = std::thread::spawn(move || {
+        app.get_authorizer(TRANSFER)
+            .map(|authorization| authorization.access_token().secret().to_owned())
+    });
+    let other = storage();
+    assert!(
+        wait_for(Duration::from_secs(30), || server.pending_delays() == 0),
+        "the app's grant never reached Globus Auth"
+    );
+    // Well past the 1 s lease, twice: still the holder's.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            other.try_lock_renewal(TRANSFER).unwrap().is_none(),
+            "the lease lapsed under a live grant"
+        );
+    }
+    let token = renewing.join().unwrap().unwrap();
+    assert_eq!(token_of(&other, TRANSFER).as_deref(), Some(token.as_str()));
+    assert_eq!(server.grants("client_credentials"), 1);
+    // Released: free at once.
+    other.try_lock_renewal(TRANSFER).unwrap().unwrap().release();
 }

@@ -29,7 +29,8 @@ impl PostgresTokenStorage {
             pool_size: 8,
             connect_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(60),
-            lease_duration: Duration::from_secs(90),
+            lease_duration: Duration::from_secs(10),
+            lease_heartbeat: true,
             max_staleness: Duration::from_secs(5),
             on_failure: None,
         }
@@ -47,6 +48,7 @@ pub struct PostgresTokenStorageBuilder {
     connect_timeout: Duration,
     lock_timeout: Duration,
     lease_duration: Duration,
+    lease_heartbeat: bool,
     max_staleness: Duration,
     on_failure: Option<StoreFailureHook>,
 }
@@ -99,13 +101,24 @@ impl PostgresTokenStorageBuilder {
         self
     }
 
-    /// How long a renewal lease lasts (default 90 s, at least 1 s): the
-    /// longest a dead holder keeps the fleet from renewing. It must exceed
-    /// the longest renewal (a Globus Auth request times out after 60 s): a
-    /// lease that expires while its grant is in flight lets a second
-    /// machine send one. See [`PostgresTokenStorage`] for the guarantee.
+    /// How long a renewal lease lasts past its holder's last sign of life
+    /// (default 10 s, at least 1 s): the longest a dead holder keeps the
+    /// fleet from renewing. A live holder extends it every quarter of it
+    /// while it holds it (the heartbeat), so a grant slower than the lease
+    /// does not let a second machine send one. See [`PostgresTokenStorage`]
+    /// for the guarantee.
     pub fn lease_duration(mut self, duration: Duration) -> Self {
         self.lease_duration = duration.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Whether a holder extends its lease while it holds it (default
+    /// `true`). Without the heartbeat, a lease lasts `lease_duration` from
+    /// when it was taken, as in earlier releases: keep it above the longest
+    /// renewal (a Globus Auth request times out after 60 s), or a slow
+    /// grant lets a second machine send one.
+    pub fn lease_heartbeat(mut self, heartbeat: bool) -> Self {
+        self.lease_heartbeat = heartbeat;
         self
     }
 
@@ -201,6 +214,7 @@ impl PostgresTokenStorageBuilder {
                 keys: self.keys,
                 lock_timeout: self.lock_timeout,
                 lease_duration: self.lease_duration,
+                lease_heartbeat: self.lease_heartbeat,
                 connect_timeout: self.connect_timeout,
                 last_connect_error,
                 leases: Mutex::new(HashMap::new()),

@@ -50,7 +50,11 @@ pub type StoreFailureHook = Arc<dyn Fn(&StorageError) + Send + Sync>;
 ///   renewal's grant is sent, its holder takes a lease: a row in
 ///   `<table>_leases` naming the holder and an expiry
 ///   ([`lease_duration`](PostgresTokenStorageBuilder::lease_duration),
-///   default 90 s, on the server's clock), committed at once. Other
+///   default 10 s, on the server's clock), committed at once, and extends
+///   it every quarter of that while it holds it (a heartbeat from a thread
+///   of its own): a slow grant keeps its lease, a dead holder's lapses
+///   within `lease_duration`. While the stored token is still valid, no
+///   machine waits for another's lease: it hands out that token. Other
 ///   machines wait while it is live (polling, at most every 250 ms, up to
 ///   [`lock_timeout`](PostgresTokenStorageBuilder::lock_timeout)), then
 ///   re-read the row and find the fresh token, sending no grant. The
@@ -80,9 +84,10 @@ pub type StoreFailureHook = Arc<dyn Fn(&StorageError) + Send + Sync>;
 ///   (`invalid_grant`), it stores the record without the refresh token,
 ///   and every machine gets a typed login-required error
 ///   (`Error::is_login_required`) instead of sending the same grant. A
-///   `ClientApp` is not affected: it renews with its credentials. Keep
-///   `lease_duration` above the longest renewal (a Globus Auth request
-///   times out after 60 s).
+///   `ClientApp` is not affected: it renews with its credentials. The
+///   heartbeat keeps a live holder's lease however long its grant takes
+///   (without it, [`lease_heartbeat(false)`](PostgresTokenStorageBuilder::lease_heartbeat),
+///   keep `lease_duration` above the longest renewal).
 /// - **Level-1 cache.** Loads are served from memory, without a query, for
 ///   [`max_staleness`](PostgresTokenStorageBuilder::max_staleness) (default
 ///   5 s) after the last query; under a renewal lock the row is always read
@@ -129,6 +134,7 @@ struct Inner {
     keys: Option<SealingKeys>,
     lock_timeout: Duration,
     lease_duration: Duration,
+    lease_heartbeat: bool,
     connect_timeout: Duration,
     last_connect_error: Arc<LastConnectError>,
     /// The leases this storage holds, and what each read.

@@ -67,11 +67,6 @@ impl PostgresTokenStorage {
                 break previous;
             }
             if !wait {
-                crate::trace::lease(
-                    "lease held elsewhere: not waiting",
-                    resource_server,
-                    started.elapsed(),
-                );
                 return Ok(None);
             }
             if started.elapsed() + pause > inner.lock_timeout {
@@ -103,14 +98,42 @@ impl PostgresTokenStorage {
             .insert(resource_server.to_owned(), SeenVersion::NotRead);
         // From here on the row must be read again, not served from cache.
         self.mark_cache_stale();
+        let heartbeat = inner
+            .lease_heartbeat
+            .then(|| Heartbeat::start(self.clone(), resource_server, &holder));
         Ok(Some(RenewalGuard::with_holder(
             in_process,
             Box::new(Lease {
                 storage: self.clone(),
                 resource_server: resource_server.to_owned(),
                 holder: Some(holder),
+                heartbeat,
             }),
         )))
+    }
+
+    /// Extends this holder's lease by `lease_duration` from now; `false`
+    /// if it is no longer this holder's (it lapsed and was taken over).
+    fn extend_lease(&self, resource_server: &str, holder: &str) -> Result<bool, StorageError> {
+        let inner = &self.inner;
+        let sql = format!(
+            "UPDATE {} SET expires_at = clock_timestamp() + make_interval(secs => $4)
+             WHERE namespace = $1 AND resource_server = $2 AND holder = $3",
+            inner.table.quoted_leases
+        );
+        let seconds = inner.lease_duration.as_secs_f64();
+        let updated = self.run(&inner.table.display, |connection| {
+            connection.execute_typed(
+                &sql,
+                &[
+                    (&inner.namespace, Type::TEXT),
+                    (&resource_server, Type::TEXT),
+                    (&holder, Type::TEXT),
+                    (&seconds, Type::FLOAT8),
+                ],
+            )
+        })?;
+        Ok(updated > 0)
     }
 
     /// One attempt: `Some` if the lease is now ours (free, expired, or
@@ -296,10 +319,14 @@ struct Lease {
     storage: PostgresTokenStorage,
     resource_server: String,
     holder: Option<String>,
+    heartbeat: Option<Heartbeat>,
 }
 
 impl SharedRenewalLock for Lease {
     fn release(mut self: Box<Self>) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.stop();
+        }
         if let Some(holder) = self.holder.take() {
             self.storage.release_lease(&self.resource_server, &holder);
         }
@@ -308,6 +335,8 @@ impl SharedRenewalLock for Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // Its thread ends as its sender drops, without a statement.
+        drop(self.heartbeat.take());
         let Some(holder) = self.holder.take() else {
             return;
         };
@@ -322,6 +351,52 @@ impl std::fmt::Debug for Lease {
         f.debug_struct("Lease")
             .field("resource_server", &self.resource_server)
             .finish_non_exhaustive()
+    }
+}
+
+/// A lease holder's heartbeat: a thread that extends the lease every
+/// quarter of `lease_duration` until its sender drops or it finds the lease
+/// no longer its holder's.
+struct Heartbeat {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(storage: PostgresTokenStorage, resource_server: &str, holder: &str) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let period = storage.inner.lease_duration / 4;
+        let (resource_server, holder) = (resource_server.to_owned(), holder.to_owned());
+        let thread = std::thread::Builder::new()
+            .name("globus-app-lease".to_owned())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(period)
+                {
+                    match storage.extend_lease(&resource_server, &holder) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            crate::trace::lease("lease lost: taken over", &resource_server, period);
+                            return;
+                        }
+                        // PostgreSQL unreachable: tried again next beat; the
+                        // lease lapses if it stays so.
+                        Err(error) => drop(storage.failed(error)),
+                    }
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Stops the heartbeat and waits for its thread (at most one
+    /// statement in flight).
+    fn stop(self) {
+        let Self { stop, thread } = self;
+        drop(stop);
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 }
 
