@@ -894,3 +894,64 @@ fn a_live_holders_heartbeat_keeps_its_lease_through_a_slow_grant() {
     // Released: free at once.
     other.try_lock_renewal(TRANSFER).unwrap().unwrap().release();
 }
+
+/// Machines waiting on a held lease watch the token row: when the holder
+/// writes, they read its row without taking the lease themselves. One
+/// lease take per expiry (counted by a trigger on the lease table), where
+/// before every waiter took the lease in turn after the holder let go.
+#[test]
+fn waiters_read_the_holders_write_without_taking_the_lease() {
+    let schema = Schema::new("convoy");
+    let storage = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .build()
+            .unwrap()
+    };
+    let holder = storage();
+    holder.store(&[record("rs", "OLD-TOKEN")]).unwrap();
+    let name = schema.table().replace(".tokens", "");
+    globus_app_tests::postgres_admin()
+        .batch_execute(&format!(
+            "CREATE TABLE {name}.takes (holder text);
+             CREATE FUNCTION {name}.count_take() RETURNS trigger AS $$
+             BEGIN
+                 IF TG_OP = 'INSERT' OR OLD.holder IS DISTINCT FROM NEW.holder THEN
+                     INSERT INTO {name}.takes VALUES (NEW.holder);
+                 END IF;
+                 RETURN NEW;
+             END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER count_take AFTER INSERT OR UPDATE ON {name}.tokens_leases
+                 FOR EACH ROW EXECUTE FUNCTION {name}.count_take();"
+        ))
+        .unwrap();
+    let takes = || -> i64 {
+        globus_app_tests::postgres_admin()
+            .query_one(&format!("SELECT count(*) FROM {name}.takes"), &[])
+            .unwrap()
+            .get(0)
+    };
+
+    let held = holder.lock_renewal("rs").unwrap();
+    // Read under the lease, as a renewal does before its grant.
+    assert_eq!(token_of(&holder, "rs").as_deref(), Some("OLD-TOKEN"));
+    let waiters: Vec<_> = (0..6)
+        .map(|_| {
+            let waiter = storage();
+            std::thread::spawn(move || {
+                let guard = waiter.lock_renewal("rs").unwrap();
+                let token = token_of(&waiter, "rs");
+                guard.release();
+                token
+            })
+        })
+        .collect();
+    // Every waiter has found the lease held (each polls within 250 ms).
+    std::thread::sleep(Duration::from_millis(600));
+    holder.store(&[record("rs", "NEW-TOKEN")]).unwrap();
+    held.release();
+    for waiter in waiters {
+        assert_eq!(waiter.join().unwrap().as_deref(), Some("NEW-TOKEN"));
+    }
+    assert_eq!(takes(), 1, "only the holder took the lease");
+}

@@ -43,6 +43,12 @@ impl PostgresTokenStorage {
     /// another holder's lease is live (up to the lock timeout); without,
     /// returns `None` at once when this process or another machine holds
     /// it. A lease that expired is taken over.
+    ///
+    /// A waiter watches the token row too: once the holder has written it
+    /// (its version moved), the waiter needs no lease of its own. It gets
+    /// a guard without one, under which the row is read again (the fresh
+    /// token) and any write is still a compare-and-set against what it
+    /// read; so an expiry costs one lease take, not one per waiter.
     pub(super) fn lock_renewal_across_machines(
         &self,
         resource_server: &str,
@@ -61,13 +67,26 @@ impl PostgresTokenStorage {
         let started = Instant::now();
         let mut pause = FIRST_POLL;
         let mut attempts = 0u32;
+        // The row's version when the lease was first found held.
+        let mut row_when_held = None;
         let previous = loop {
             attempts += 1;
+            // Looked at before trying the lease: a holder that wrote and
+            // released since the last look leaves nothing to take.
+            if let Some(first) = row_when_held
+                && self.row_version(resource_server)? != first
+            {
+                crate::trace::lease("renewed elsewhere", resource_server, started.elapsed());
+                return Ok(Some(self.renewed_elsewhere(in_process, resource_server)));
+            }
             if let Some(previous) = self.try_take_lease(resource_server, &holder)? {
                 break previous;
             }
             if !wait {
                 return Ok(None);
+            }
+            if row_when_held.is_none() {
+                row_when_held = Some(self.row_version(resource_server)?);
             }
             if started.elapsed() + pause > inner.lock_timeout {
                 crate::trace::lease("lease wait timed out", resource_server, started.elapsed());
@@ -110,6 +129,50 @@ impl PostgresTokenStorage {
                 heartbeat,
             }),
         )))
+    }
+
+    /// The version of `resource_server`'s row (`None`: no row).
+    fn row_version(&self, resource_server: &str) -> Result<Option<i64>, StorageError> {
+        let inner = &self.inner;
+        let sql = format!(
+            "SELECT version FROM {} WHERE namespace = $1 AND resource_server = $2",
+            inner.table.quoted
+        );
+        let rows = self.run(&inner.table.display, |connection| {
+            connection.query_typed(
+                &sql,
+                &[
+                    (&inner.namespace, Type::TEXT),
+                    (&resource_server, Type::TEXT),
+                ],
+            )
+        })?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    /// The guard of a waiter whose holder wrote the row: this process's
+    /// lock and no lease. The row is read again under it, and a write
+    /// under it compares with what that read found, as under a lease.
+    fn renewed_elsewhere(
+        &self,
+        in_process: super::super::locks::InProcessGuard,
+        resource_server: &str,
+    ) -> RenewalGuard {
+        self.inner
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(resource_server.to_owned(), SeenVersion::NotRead);
+        self.mark_cache_stale();
+        RenewalGuard::with_holder(
+            in_process,
+            Box::new(Lease {
+                storage: self.clone(),
+                resource_server: resource_server.to_owned(),
+                holder: None,
+                heartbeat: None,
+            }),
+        )
     }
 
     /// Extends this holder's lease by `lease_duration` from now; `false`
@@ -254,15 +317,20 @@ impl PostgresTokenStorage {
         Ok(rows.first().map(|row| row.get(0)))
     }
 
-    /// Ends a lease: forgets it here, then deletes its row if it is still
-    /// this holder's.
-    fn release_lease(&self, resource_server: &str, holder: &str) {
-        let inner = &self.inner;
-        inner
+    /// Forgets what was read under a guard of `resource_server`.
+    fn forget_lease(&self, resource_server: &str) {
+        self.inner
             .leases
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(resource_server);
+    }
+
+    /// Ends a lease: forgets it here, then deletes its row if it is still
+    /// this holder's.
+    fn release_lease(&self, resource_server: &str, holder: &str) {
+        let inner = &self.inner;
+        self.forget_lease(resource_server);
         let sql = format!(
             "DELETE FROM {} WHERE namespace = $1 AND resource_server = $2 AND holder = $3 RETURNING 1",
             inner.table.quoted_leases
@@ -311,10 +379,12 @@ fn holder_id() -> String {
     )
 }
 
-/// A held lease. [`release`](SharedRenewalLock::release) ends it on the
-/// calling thread; dropping it unreleased ends it off the dropping thread
-/// (the postgres client must not block an executor's thread), which may
-/// not finish if the process exits first (the lease then expires).
+/// A held lease (or, with no holder, a waiter's guard after the holder
+/// wrote: see [`PostgresTokenStorage::renewed_elsewhere`]).
+/// [`release`](SharedRenewalLock::release) ends it on the calling thread;
+/// dropping it unreleased ends it off the dropping thread (the postgres
+/// client must not block an executor's thread), which may not finish if
+/// the process exits first (the lease then expires).
 struct Lease {
     storage: PostgresTokenStorage,
     resource_server: String,
@@ -327,8 +397,9 @@ impl SharedRenewalLock for Lease {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.stop();
         }
-        if let Some(holder) = self.holder.take() {
-            self.storage.release_lease(&self.resource_server, &holder);
+        match self.holder.take() {
+            Some(holder) => self.storage.release_lease(&self.resource_server, &holder),
+            None => self.storage.forget_lease(&self.resource_server),
         }
     }
 }
@@ -338,6 +409,9 @@ impl Drop for Lease {
         // Its thread ends as its sender drops, without a statement.
         drop(self.heartbeat.take());
         let Some(holder) = self.holder.take() else {
+            // Released already, or a guard without a lease: nothing in
+            // PostgreSQL to end.
+            self.storage.forget_lease(&self.resource_server);
             return;
         };
         let storage = self.storage.clone();
