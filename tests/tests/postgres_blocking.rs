@@ -783,35 +783,9 @@ fn writes_under_one_lease_follow_each_other() {
 #[test]
 fn a_client_app_whose_renewal_is_superseded_takes_the_newer_stored_token() {
     let server = globus_app_tests::AuthServer::start();
-    server.fake().client_secret = Some("s3cret".into());
     let schema = Schema::new("superseded_app");
-    let storage = || {
-        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
-            .table(schema.table())
-            .lease_duration(Duration::from_secs(1))
-            // As a holder cut off from PostgreSQL: its lease lapses.
-            .lease_heartbeat(false)
-            .build()
-            .unwrap()
-    };
-    let app = ClientApp::builder("Superseded")
-        .client_id(SIM_CLIENT_ID)
-        .client_secret("s3cret")
-        .scope_requirements(TRANSFER, TRANSFER_ALL)
-        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-        .token_storage(storage())
-        .build()
-        .unwrap();
-    server.hold_next_answers(&[Duration::from_millis(2500)]);
-    let renewing = std::thread::spawn(move || {
-        app.get_authorizer(TRANSFER)
-            .map(|authorization| authorization.access_token().secret().to_owned())
-    });
-    let other = storage();
-    assert!(
-        wait_for(Duration::from_secs(30), || server.pending_delays() == 0),
-        "the app's grant never reached Globus Auth"
-    );
+    // As a holder cut off from PostgreSQL: its lease lapses.
+    let (renewing, other) = renewal_in_flight(&server, &schema, false, Duration::from_millis(2500));
     // The app's lease has expired (1 s): taken over, a newer token written.
     std::thread::sleep(Duration::from_millis(1200));
     let takeover = other.lock_renewal(TRANSFER).unwrap();
@@ -853,33 +827,8 @@ fn an_sslmode_the_server_cannot_satisfy_is_a_configuration_error() {
 #[test]
 fn a_live_holders_heartbeat_keeps_its_lease_through_a_slow_grant() {
     let server = globus_app_tests::AuthServer::start();
-    server.fake().client_secret = Some("s3cret".into());
     let schema = Schema::new("heartbeat");
-    let storage = || {
-        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
-            .table(schema.table())
-            .lease_duration(Duration::from_secs(1))
-            .build()
-            .unwrap()
-    };
-    let app = ClientApp::builder("Heartbeat")
-        .client_id(SIM_CLIENT_ID)
-        .client_secret("s3cret")
-        .scope_requirements(TRANSFER, TRANSFER_ALL)
-        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
-        .token_storage(storage())
-        .build()
-        .unwrap();
-    server.hold_next_answers(&[Duration::from_secs(3)]);
-    let renewing = std::thread::spawn(move || {
-        app.get_authorizer(TRANSFER)
-            .map(|authorization| authorization.access_token().secret().to_owned())
-    });
-    let other = storage();
-    assert!(
-        wait_for(Duration::from_secs(30), || server.pending_delays() == 0),
-        "the app's grant never reached Globus Auth"
-    );
+    let (renewing, other) = renewal_in_flight(&server, &schema, true, Duration::from_secs(3));
     // Well past the 1 s lease, twice: still the holder's.
     for _ in 0..2 {
         std::thread::sleep(Duration::from_secs(1));
@@ -954,4 +903,46 @@ fn waiters_read_the_holders_write_without_taking_the_lease() {
         assert_eq!(waiter.join().unwrap().as_deref(), Some("NEW-TOKEN"));
     }
     assert_eq!(takes(), 1, "only the holder took the lease");
+}
+
+/// A `ClientApp` on `schema`'s table with a 1 s lease (extended or not, as
+/// `heartbeat` says) whose first renewal is in flight on a thread of its
+/// own, Globus Auth's answer held for `hold`; returned once the grant has
+/// reached Globus Auth, with another machine's storage on the same table.
+fn renewal_in_flight(
+    server: &globus_app_tests::AuthServer,
+    schema: &Schema,
+    heartbeat: bool,
+    hold: Duration,
+) -> (
+    std::thread::JoinHandle<Result<String, globus_app_blocking::Error>>,
+    PostgresTokenStorage,
+) {
+    server.fake().client_secret = Some("s3cret".into());
+    let storage = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .lease_duration(Duration::from_secs(1))
+            .lease_heartbeat(heartbeat)
+            .build()
+            .unwrap()
+    };
+    let app = ClientApp::builder("Renewal in flight")
+        .client_id(SIM_CLIENT_ID)
+        .client_secret("s3cret")
+        .scope_requirements(TRANSFER, TRANSFER_ALL)
+        .config(GlobusAppConfig::default().with_auth_base_url(server.base_url.clone()))
+        .token_storage(storage())
+        .build()
+        .unwrap();
+    server.hold_next_answers(&[hold]);
+    let renewing = std::thread::spawn(move || {
+        app.get_authorizer(TRANSFER)
+            .map(|authorization| authorization.access_token().secret().to_owned())
+    });
+    assert!(
+        wait_for(Duration::from_secs(30), || server.pending_delays() == 0),
+        "the app's grant never reached Globus Auth"
+    );
+    (renewing, storage())
 }

@@ -282,6 +282,33 @@ impl RenewalGuard {
         }
     }
 
+    /// The renewal lock of a storage kept in a file: this process's lock
+    /// of `resource_server`, then the lock file `path`, each waited for up
+    /// to `renewals`' timeout.
+    pub(crate) fn of_file(
+        renewals: &Arc<RenewalLocks>,
+        resource_server: &str,
+        path: &Path,
+    ) -> Result<Self, StorageError> {
+        let in_process = renewals.lock(resource_server)?;
+        let file = FileLock::acquire(path, renewals.timeout())?;
+        Ok(Self::new(in_process, Some(file)))
+    }
+
+    /// [`of_file`](Self::of_file) without waiting: `None` at once if
+    /// either lock is held.
+    pub(crate) fn try_of_file(
+        renewals: &Arc<RenewalLocks>,
+        resource_server: &str,
+        path: &Path,
+    ) -> Result<Option<Self>, StorageError> {
+        let Some(in_process) = renewals.try_lock(resource_server) else {
+            return Ok(None);
+        };
+        let file = FileLock::try_acquire(path)?;
+        Ok(file.map(|file| Self::new(in_process, Some(file))))
+    }
+
     /// The in-process lock and a lock shared with other processes or
     /// machines.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]

@@ -10,7 +10,7 @@ use globus_app_proto::token::TokenData;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
 use super::freshness::Freshness;
-use super::locks::{DEFAULT_LOCK_TIMEOUT, FileLock, RenewalGuard, RenewalLocks};
+use super::locks::{DEFAULT_LOCK_TIMEOUT, RenewalGuard, RenewalLocks};
 use super::{StorageError, TokenStorage, create_private_dir, default_token_file};
 
 /// A SQLite token database with the Python SDK's schema (version 2; a
@@ -333,25 +333,29 @@ impl TokenStorage for SqliteTokenStorage {
     }
 
     fn lock_renewal(&self, resource_server: &str) -> Result<RenewalGuard, StorageError> {
-        let in_process = self.inner.renewals.lock(resource_server)?;
-        let file = FileLock::acquire(&self.inner.renewal_lock, self.inner.renewals.timeout())?;
+        let guard = RenewalGuard::of_file(
+            &self.inner.renewals,
+            resource_server,
+            &self.inner.renewal_lock,
+        )?;
         // The reload under the lock looks at the database: another process
         // may have renewed.
         self.inner.freshness.expire();
-        Ok(RenewalGuard::new(in_process, Some(file)))
+        Ok(guard)
     }
 
     fn try_lock_renewal(
         &self,
         resource_server: &str,
     ) -> Result<Option<RenewalGuard>, StorageError> {
-        let Some(in_process) = self.inner.renewals.try_lock(resource_server) else {
-            return Ok(None);
-        };
-        let Some(file) = FileLock::try_acquire(&self.inner.renewal_lock)? else {
-            return Ok(None);
-        };
-        self.inner.freshness.expire();
-        Ok(Some(RenewalGuard::new(in_process, Some(file))))
+        let guard = RenewalGuard::try_of_file(
+            &self.inner.renewals,
+            resource_server,
+            &self.inner.renewal_lock,
+        )?;
+        if guard.is_some() {
+            self.inner.freshness.expire();
+        }
+        Ok(guard)
     }
 }
