@@ -946,3 +946,114 @@ fn renewal_in_flight(
     );
     (renewing, storage())
 }
+
+/// The schema-1 release's renewal lock key, as its source computes it
+/// (FNV-1a, 64 bits, over the table as given, the namespace and the
+/// resource server, each followed by a NUL): what its processes lock.
+fn schema_1_lock_key(table: &str, namespace: &str, resource_server: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [table, namespace, resource_server] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A rolling upgrade from the schema-1 release. Its processes renew under
+/// a session advisory lock and know nothing of leases; those started
+/// before the upgrade keep running. On the table this release upgraded
+/// (created here with that release's own statements), a renewal here
+/// honours their lock: it does not start while one of them holds it, and
+/// holds it itself while it renews, so none of them starts meanwhile.
+/// Before, the two overlapped (two grants; with rotation, the family
+/// revoked). A table created fresh takes no such lock (a pooler in
+/// transaction mode stays usable), and clearing the mark ends it.
+#[test]
+fn a_table_upgraded_from_schema_1_honours_the_previous_releases_renewal_lock() {
+    let schema = Schema::new("upgrade");
+    let table = schema.table();
+    let mut admin = globus_app_tests::postgres_admin();
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (
+                 namespace text NOT NULL,
+                 resource_server text NOT NULL,
+                 record text NOT NULL,
+                 key_id text,
+                 updated_at timestamptz NOT NULL DEFAULT now(),
+                 PRIMARY KEY (namespace, resource_server)
+             );
+             CREATE TABLE {table}_schema (version integer NOT NULL);
+             INSERT INTO {table}_schema (version) VALUES (1);"
+        ))
+        .unwrap();
+    let build = |table: &str| {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(table)
+            .lock_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap()
+    };
+    let upgraded = build(&table);
+    let key = schema_1_lock_key(&table, "DEFAULT", "rs");
+
+    // A process of the previous release renews: nothing here starts.
+    let mut old_process = globus_app_tests::postgres_admin();
+    old_process
+        .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
+        .unwrap();
+    assert!(upgraded.try_lock_renewal("rs").unwrap().is_none());
+    let error = upgraded.lock_renewal("rs").unwrap_err();
+    assert!(
+        matches!(error, StorageError::LockTimeout { .. }),
+        "{error:?}"
+    );
+    old_process
+        .batch_execute(&format!("SELECT pg_advisory_unlock({key})"))
+        .unwrap();
+
+    // A renewal here: the previous release's processes cannot start one.
+    let held = upgraded.lock_renewal("rs").unwrap();
+    let try_old_lock = |client: &mut postgres::Client| -> bool {
+        client
+            .query_one(&format!("SELECT pg_try_advisory_lock({key})"), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert!(
+        !try_old_lock(&mut old_process),
+        "an old process could renew"
+    );
+    held.release();
+    assert!(try_old_lock(&mut old_process), "released with the lease");
+    old_process
+        .batch_execute(&format!("SELECT pg_advisory_unlock({key})"))
+        .unwrap();
+
+    // Once the last process of the previous release is gone, the operator
+    // clears the mark: storages built after it take no advisory lock.
+    admin
+        .batch_execute(&format!("UPDATE {table}_schema SET legacy_lock = false"))
+        .unwrap();
+    let after = build(&table);
+    let held = after.lock_renewal("rs").unwrap();
+    assert!(
+        try_old_lock(&mut old_process),
+        "no advisory lock after the mark"
+    );
+    held.release();
+
+    // A table created fresh never had the mark.
+    let fresh_schema = Schema::new("fresh");
+    let fresh = build(&fresh_schema.table());
+    let fresh_key = schema_1_lock_key(&fresh_schema.table(), "DEFAULT", "rs");
+    let held = fresh.lock_renewal("rs").unwrap();
+    let free: bool = old_process
+        .query_one(&format!("SELECT pg_try_advisory_lock({fresh_key})"), &[])
+        .unwrap()
+        .get(0);
+    assert!(free, "a fresh table took the old lock");
+    held.release();
+}

@@ -101,6 +101,23 @@ pub type StoreFailureHook = Arc<dyn Fn(&StorageError) + Send + Sync>;
 ///   [`connect_timeout`](PostgresTokenStorageBuilder::connect_timeout),
 ///   the error is [`StorageError::PoolExhausted`] (retryable), with
 ///   PostgreSQL's reason (`too many clients already`) when it refused.
+/// - **Rolling upgrades from the schema-1 release** (which renewed under a
+///   session advisory lock, with no lease). The first storage of this
+///   release built on its table upgrades it to schema 2 and marks it
+///   (`legacy_lock` in `<table>_schema`). On a marked table every renewal
+///   here also takes the previous release's advisory lock (on a pooled
+///   connection held for the renewal, as that release did), so its
+///   processes still running and this release's never renew at once; its
+///   processes started after the upgrade refuse the table
+///   ([`StorageError::UnsupportedTableSchema`]). The procedure: deploy this
+///   release (in any order, processes of both running); once the last
+///   process of the previous release has stopped, clear the mark,
+///   `UPDATE <table>_schema SET legacy_lock = false`, and restart this
+///   release's processes as convenient (those built before keep taking
+///   the advisory lock, which is harmless). While the mark is set, do not
+///   put a pooler in transaction mode in front (session advisory locks
+///   need session pooling, as the previous release did). A table created
+///   by this release is never marked.
 /// - **TLS** with rustls: `sslmode` (`disable`, `prefer` (the default),
 ///   `require`, `verify-ca`, `verify-full`) and `sslrootcert` from the
 ///   connection string or `PGSSLMODE` and `PGSSLROOTCERT`, as in libpq;
@@ -139,6 +156,9 @@ struct Inner {
     last_connect_error: Arc<LastConnectError>,
     /// The leases this storage holds, and what each read.
     leases: Leases,
+    /// The table was upgraded from schema 1 and still marked: renewals
+    /// also take the schema-1 release's advisory lock.
+    legacy_lock: std::sync::atomic::AtomicBool,
     /// The last load found PostgreSQL unreachable (for the tracing events
     /// of an outage and its end).
     unreachable: std::sync::atomic::AtomicBool,

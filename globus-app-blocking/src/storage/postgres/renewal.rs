@@ -100,6 +100,24 @@ impl PostgresTokenStorage {
             std::thread::sleep(pause);
             pause = (pause * 2).min(LONGEST_POLL);
         };
+        // On a table upgraded from schema 1, the previous release's
+        // processes may still renew under their advisory lock: hold it too.
+        let legacy = if inner.legacy_lock.load(Ordering::Relaxed) {
+            let remaining = inner.lock_timeout.saturating_sub(started.elapsed());
+            match self.take_legacy_lock(resource_server, wait.then_some(remaining)) {
+                Ok(Some(legacy)) => Some(legacy),
+                Ok(None) => {
+                    self.release_lease(resource_server, &holder);
+                    return Ok(None);
+                }
+                Err(error) => {
+                    self.release_lease(resource_server, &holder);
+                    return Err(error);
+                }
+            }
+        } else {
+            None
+        };
         let waited = started.elapsed();
         match previous {
             Previous::None => crate::trace::lease("lease taken", resource_server, waited),
@@ -127,8 +145,53 @@ impl PostgresTokenStorage {
                 resource_server: resource_server.to_owned(),
                 holder: Some(holder),
                 heartbeat,
+                legacy,
             }),
         )))
+    }
+
+    /// The schema-1 release's renewal lock of `resource_server` (a
+    /// session advisory lock, keyed as it keys it), on a pooled connection
+    /// held until released: waited for up to `wait`, or, without, tried
+    /// once (`None`: one of its processes is renewing).
+    fn take_legacy_lock(
+        &self,
+        resource_server: &str,
+        wait: Option<Duration>,
+    ) -> Result<Option<LegacyLock>, StorageError> {
+        let inner = &self.inner;
+        let key = lock_key(&[&inner.table.display, &inner.namespace, resource_server]);
+        let name = format!(
+            "{} advisory lock of {}/{} (the schema-1 release's)",
+            inner.table.display, inner.namespace, resource_server
+        );
+        let mut connection = self.connection()?;
+        let taken = match wait {
+            // One round trip; the session-level lock outlives the
+            // transaction, which only scopes the timeout. Only integers
+            // are spliced in.
+            Some(timeout) => connection
+                .batch_execute(&format!(
+                    "BEGIN; SET LOCAL lock_timeout = {}; SELECT pg_advisory_lock({key}); COMMIT;",
+                    timeout.as_millis().max(1)
+                ))
+                .map(|()| true),
+            None => connection
+                .query_one(&format!("SELECT pg_try_advisory_lock({key})"), &[])
+                .map(|row| row.get::<_, bool>(0)),
+        };
+        match taken {
+            Ok(true) => Ok(Some(LegacyLock {
+                connection: Mutex::new(Some(connection)),
+                key,
+            })),
+            Ok(false) => Ok(None),
+            Err(error) => {
+                // Leave no aborted transaction on a pooled connection.
+                let _ = connection.batch_execute("ROLLBACK");
+                Err(super::connection::classify(error, &name))
+            }
+        }
     }
 
     /// The version of `resource_server`'s row (`None`: no row).
@@ -171,6 +234,7 @@ impl PostgresTokenStorage {
                 resource_server: resource_server.to_owned(),
                 holder: None,
                 heartbeat: None,
+                legacy: None,
             }),
         )
     }
@@ -390,12 +454,18 @@ struct Lease {
     resource_server: String,
     holder: Option<String>,
     heartbeat: Option<Heartbeat>,
+    /// The schema-1 release's lock, held beside the lease on an upgraded
+    /// table; released (on its own connection) when this drops.
+    legacy: Option<LegacyLock>,
 }
 
 impl SharedRenewalLock for Lease {
     fn release(mut self: Box<Self>) {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.stop();
+        }
+        if let Some(legacy) = self.legacy.take() {
+            legacy.unlock();
         }
         match self.holder.take() {
             Some(holder) => self.storage.release_lease(&self.resource_server, &holder),
@@ -425,6 +495,49 @@ impl std::fmt::Debug for Lease {
         f.debug_struct("Lease")
             .field("resource_server", &self.resource_server)
             .finish_non_exhaustive()
+    }
+}
+
+/// The schema-1 release's renewal lock, held on its own pooled
+/// connection: [`unlock`](Self::unlock) releases it on this thread;
+/// dropping it releases it off the dropping thread (a connection that died
+/// took the lock with it).
+struct LegacyLock {
+    /// Behind a mutex only to be `Sync`, as a renewal lock must be (a
+    /// connection is `Send` alone); never contended.
+    connection: Mutex<Option<super::connection::Connection>>,
+    key: i64,
+}
+
+impl LegacyLock {
+    fn take_connection(&mut self) -> Option<super::connection::Connection> {
+        self.connection
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn unlock(mut self) {
+        if let Some(connection) = self.take_connection() {
+            unlock_advisory(connection, self.key);
+        }
+    }
+}
+
+impl Drop for LegacyLock {
+    fn drop(&mut self) {
+        if let Some(connection) = self.take_connection() {
+            let key = self.key;
+            off_this_thread(move || unlock_advisory(connection, key));
+        }
+    }
+}
+
+fn unlock_advisory(mut connection: super::connection::Connection, key: i64) {
+    let unlocked = connection.batch_execute(&format!("SELECT pg_advisory_unlock({key})"));
+    if unlocked.is_err() {
+        // Never return a connection to the pool still holding a lock.
+        let _ = connection.batch_execute("SELECT pg_advisory_unlock_all()");
     }
 }
 

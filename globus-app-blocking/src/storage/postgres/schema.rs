@@ -6,7 +6,10 @@
 //! Schema 1 tables are upgraded in place, once, by the first machine that
 //! builds a storage on them; machines still running a release that writes
 //! schema 1 then refuse the table (`UnsupportedTableSchema`) when they next
-//! build one, instead of renewing under a lock the others no longer take.
+//! build one. Those already running keep renewing under their advisory
+//! lock: an upgraded table is marked (`legacy_lock` in `<table>_schema`),
+//! and on it this release takes that lock too, for as long as the mark
+//! stays (see `PostgresTokenStorage`'s rolling upgrades).
 
 use super::renewal::lock_key;
 use super::{PostgresTokenStorage, StorageError};
@@ -65,6 +68,8 @@ impl QualifiedTable {
 }
 
 impl PostgresTokenStorage {
+    /// Creates or upgrades the tables and checks their version; notes
+    /// whether the table still honours the schema-1 release's lock.
     pub(super) fn ensure_schema(&self) -> Result<(), StorageError> {
         let table = &self.inner.table;
         let lock = lock_key(&["globus-app schema", &table.display]);
@@ -95,8 +100,9 @@ impl PostgresTokenStorage {
                  expires_at timestamptz NOT NULL,
                  PRIMARY KEY (namespace, resource_server)
              );
-             UPDATE {schema} SET version = {SCHEMA_VERSION} WHERE version = 1;
-             SELECT version FROM {schema};
+             ALTER TABLE {schema} ADD COLUMN IF NOT EXISTS legacy_lock boolean NOT NULL DEFAULT false;
+             UPDATE {schema} SET version = {SCHEMA_VERSION}, legacy_lock = true WHERE version = 1;
+             SELECT version, legacy_lock FROM {schema};
              COMMIT;",
             table = table.quoted,
             schema = table.quoted_schema_table,
@@ -110,12 +116,16 @@ impl PostgresTokenStorage {
             }
             result
         })?;
-        let versions: Vec<i32> = messages
+        let rows: Vec<&postgres::SimpleQueryRow> = messages
             .iter()
             .filter_map(|message| match message {
-                postgres::SimpleQueryMessage::Row(row) => row.try_get("version").ok().flatten(),
+                postgres::SimpleQueryMessage::Row(row) => Some(row),
                 _ => None,
             })
+            .collect();
+        let versions: Vec<i32> = rows
+            .iter()
+            .filter_map(|row| row.try_get("version").ok().flatten())
             .filter_map(|version| version.parse().ok())
             .collect();
         if versions != [SCHEMA_VERSION] {
@@ -124,6 +134,12 @@ impl PostgresTokenStorage {
                 versions,
             });
         }
+        let legacy = rows
+            .iter()
+            .any(|row| row.try_get("legacy_lock").ok().flatten() == Some("t"));
+        self.inner
+            .legacy_lock
+            .store(legacy, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
