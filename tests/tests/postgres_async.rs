@@ -304,13 +304,14 @@ fn async_lost_server_connection_through_pgbouncer_keeps_the_family() {
     fleet::a_lost_server_connection_through_pgbouncer_keeps_the_family(&AsyncFleet::default());
 }
 
-/// Built and used from inside a tokio runtime: the async builder runs on
-/// the blocking pool and the storage works; the blocking builder, called
+/// Built and used from inside a tokio runtime (multi-thread and current
+/// thread) and under async-std: the async builder runs on the blocking
+/// pool and the storage works; the blocking builder, called
 /// on the runtime's thread, connects from a thread of its own instead of
 /// panicking ("Cannot start a runtime from within a runtime"), and a
 /// blocking call there is a typed error, not a panic.
 #[test]
-fn inside_a_tokio_runtime_building_works_and_blocking_calls_are_a_typed_error() {
+fn inside_tokio_and_async_std_building_works_and_blocking_calls_on_tokio_are_a_typed_error() {
     use globus_app_async::storage::AsyncTokenStorage as _;
     use globus_app_blocking::storage::StorageError;
     let schema = format!("in_runtime_{}", std::process::id());
@@ -347,5 +348,14 @@ fn inside_a_tokio_runtime_building_works_and_blocking_calls_are_a_typed_error() 
             assert!(loaded.is_empty(), "{flavour}");
         });
     }
+    // async-std's executor is not tokio: the async builder works there
+    // too, and so does the blocking storage (its client's runtime nests
+    // in no other).
+    async_std::task::block_on(async {
+        let builder = PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(&table);
+        let storage = AsyncPostgresTokenStorage::build(builder).await.unwrap();
+        assert!(storage.load().await.unwrap().is_empty(), "async-std");
+    });
     admin(&format!("DROP SCHEMA {schema} CASCADE"));
 }
