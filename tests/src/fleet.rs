@@ -185,6 +185,36 @@ impl Schema {
     pub fn table(&self) -> String {
         format!("{}.tokens", self.0)
     }
+
+    /// Counts, from now on, the leases taken on this schema's table (a
+    /// trigger on `tokens_leases`: a row inserted, or given to another
+    /// holder; a heartbeat's extension is not a take). The table must
+    /// exist: build a storage on it first.
+    pub fn count_lease_takes(&self) {
+        let name = &self.0;
+        crate::postgres_admin()
+            .batch_execute(&format!(
+                "CREATE TABLE {name}.lease_takes (holder text);
+                 CREATE FUNCTION {name}.count_lease_take() RETURNS trigger AS $$
+                 BEGIN
+                     IF TG_OP = 'INSERT' OR OLD.holder IS DISTINCT FROM NEW.holder THEN
+                         INSERT INTO {name}.lease_takes VALUES (NEW.holder);
+                     END IF;
+                     RETURN NEW;
+                 END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER count_lease_take AFTER INSERT OR UPDATE ON {name}.tokens_leases
+                     FOR EACH ROW EXECUTE FUNCTION {name}.count_lease_take();"
+            ))
+            .expect("the lease-take trigger");
+    }
+
+    /// The leases taken since [`count_lease_takes`](Self::count_lease_takes).
+    pub fn lease_takes(&self) -> i64 {
+        crate::postgres_admin()
+            .query_one(&format!("SELECT count(*) FROM {}.lease_takes", self.0), &[])
+            .expect("the lease-take count")
+            .get(0)
+    }
 }
 
 impl Drop for Schema {
@@ -246,13 +276,22 @@ fn assert_one_refresh_and_the_family_alive(
     );
 }
 
-/// Machines on one expired token send one refresh and keep the family.
+/// Machines on one expired token send one refresh and keep the family;
+/// one of them takes the lease, the others read its write (late starters
+/// included: the row has moved past what they found expired).
 pub fn one_refresh_for_the_fleet(fleet: &dyn FleetUnderTest) {
     let server = AuthServer::start();
     let schema = Schema::new("fleet_user");
     let settings = MachineSettings::new(&server, &schema.table());
     expired_user_fleet(fleet, &server, &settings);
+    schema.count_lease_takes();
     let tokens = tokens_of(start_machines(fleet, &settings));
+    // Counted before the check below, which reads the row under a lease.
+    assert_eq!(
+        schema.lease_takes(),
+        1,
+        "one lease take for {MACHINES} machines"
+    );
     assert_one_refresh_and_the_family_alive(fleet, &server, &settings, &tokens);
 }
 
@@ -264,6 +303,7 @@ pub fn one_client_credentials_grant_for_the_fleet(fleet: &dyn FleetUnderTest) {
     let mut settings = MachineSettings::new(&server, &schema.table());
     "client".clone_into(&mut settings.kind);
     fleet.get_client_token_and_expire(&settings);
+    schema.count_lease_takes();
     let before = server.grants("client_credentials");
     let tokens = tokens_of(start_machines(fleet, &settings));
     assert_eq!(
@@ -272,6 +312,11 @@ pub fn one_client_credentials_grant_for_the_fleet(fleet: &dyn FleetUnderTest) {
         "one grant for the fleet"
     );
     assert!(tokens.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(
+        schema.lease_takes(),
+        1,
+        "one lease take for {MACHINES} machines"
+    );
 }
 
 /// The holder's refresh is held up at Globus Auth while its PostgreSQL

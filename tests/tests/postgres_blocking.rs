@@ -859,27 +859,7 @@ fn waiters_read_the_holders_write_without_taking_the_lease() {
     };
     let holder = storage();
     holder.store(&[record("rs", "OLD-TOKEN")]).unwrap();
-    let name = schema.table().replace(".tokens", "");
-    globus_app_tests::postgres_admin()
-        .batch_execute(&format!(
-            "CREATE TABLE {name}.takes (holder text);
-             CREATE FUNCTION {name}.count_take() RETURNS trigger AS $$
-             BEGIN
-                 IF TG_OP = 'INSERT' OR OLD.holder IS DISTINCT FROM NEW.holder THEN
-                     INSERT INTO {name}.takes VALUES (NEW.holder);
-                 END IF;
-                 RETURN NEW;
-             END $$ LANGUAGE plpgsql;
-             CREATE TRIGGER count_take AFTER INSERT OR UPDATE ON {name}.tokens_leases
-                 FOR EACH ROW EXECUTE FUNCTION {name}.count_take();"
-        ))
-        .unwrap();
-    let takes = || -> i64 {
-        globus_app_tests::postgres_admin()
-            .query_one(&format!("SELECT count(*) FROM {name}.takes"), &[])
-            .unwrap()
-            .get(0)
-    };
+    schema.count_lease_takes();
 
     let held = holder.lock_renewal("rs").unwrap();
     // Read under the lease, as a renewal does before its grant.
@@ -902,7 +882,7 @@ fn waiters_read_the_holders_write_without_taking_the_lease() {
     for waiter in waiters {
         assert_eq!(waiter.join().unwrap().as_deref(), Some("NEW-TOKEN"));
     }
-    assert_eq!(takes(), 1, "only the holder took the lease");
+    assert_eq!(schema.lease_takes(), 1, "only the holder took the lease");
 }
 
 /// A `ClientApp` on `schema`'s table with a 1 s lease (extended or not, as
@@ -1056,4 +1036,48 @@ fn a_table_upgraded_from_schema_1_honours_the_previous_releases_renewal_lock() {
         .get(0);
     assert!(free, "a fresh table took the old lock");
     held.release();
+}
+
+/// A machine that found the token due, and asks for the lease only after
+/// another machine renewed and let go, takes no lease: the row has moved
+/// past the version it read, so it reads the new row instead.
+#[test]
+fn a_late_machine_reads_the_renewal_it_missed_without_taking_the_lease() {
+    let schema = Schema::new("late_waiter");
+    let storage = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .build()
+            .unwrap()
+    };
+    let (early, late) = (storage(), storage());
+    early.store(&[record("rs", "OLD-TOKEN")]).unwrap();
+    schema.count_lease_takes();
+    // The late machine reads the old row (and would find it due).
+    assert_eq!(token_of(&late, "rs").as_deref(), Some("OLD-TOKEN"));
+    // The early one renews and lets go.
+    let held = early.lock_renewal("rs").unwrap();
+    assert_eq!(token_of(&early, "rs").as_deref(), Some("OLD-TOKEN"));
+    early.store(&[record("rs", "NEW-TOKEN")]).unwrap();
+    held.release();
+    // Then the late one asks, waiting or not: the new row, no lease.
+    for wait in [false, true] {
+        let guard = if wait {
+            late.lock_renewal("rs").unwrap()
+        } else {
+            late.try_lock_renewal("rs").unwrap().expect("a guard")
+        };
+        assert_eq!(token_of(&late, "rs").as_deref(), Some("NEW-TOKEN"));
+        guard.release();
+        // Read again: the next ask compares with the new row.
+        assert_eq!(token_of(&late, "rs").as_deref(), Some("NEW-TOKEN"));
+        early
+            .store(&[record("rs", "NEW-TOKEN")])
+            .unwrap_or_default();
+    }
+    assert_eq!(
+        schema.lease_takes(),
+        1,
+        "only the early machine took the lease"
+    );
 }

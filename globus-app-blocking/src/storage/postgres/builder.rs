@@ -218,6 +218,7 @@ impl PostgresTokenStorageBuilder {
                 connect_timeout: self.connect_timeout,
                 last_connect_error,
                 leases: Mutex::new(HashMap::new()),
+                last_read: Mutex::new(HashMap::new()),
                 legacy_lock: std::sync::atomic::AtomicBool::new(false),
                 unreachable: std::sync::atomic::AtomicBool::new(false),
                 cache: RwLock::new(None),

@@ -156,6 +156,8 @@ struct Inner {
     last_connect_error: Arc<LastConnectError>,
     /// The leases this storage holds, and what each read.
     leases: Leases,
+    /// The row versions the last query read, by resource server.
+    last_read: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// The table was upgraded from schema 1 and still marked: renewals
     /// also take the schema-1 release's advisory lock.
     legacy_lock: std::sync::atomic::AtomicBool,

@@ -44,11 +44,14 @@ impl PostgresTokenStorage {
     /// returns `None` at once when this process or another machine holds
     /// it. A lease that expired is taken over.
     ///
-    /// A waiter watches the token row too: once the holder has written it
-    /// (its version moved), the waiter needs no lease of its own. It gets
-    /// a guard without one, under which the row is read again (the fresh
+    /// A waiter watches the token row too: once it has moved past the
+    /// version this storage last read (the one the caller found due), or
+    /// past the one when the lease was first found held, another machine
+    /// has renewed, and the waiter needs no lease of its own. It gets a
+    /// guard without one, under which the row is read again (the fresh
     /// token) and any write is still a compare-and-set against what it
-    /// read; so an expiry costs one lease take, not one per waiter.
+    /// read; so an expiry costs one lease take, not one per waiter, late
+    /// ones included.
     pub(super) fn lock_renewal_across_machines(
         &self,
         resource_server: &str,
@@ -67,26 +70,34 @@ impl PostgresTokenStorage {
         let started = Instant::now();
         let mut pause = FIRST_POLL;
         let mut attempts = 0u32;
-        // The row's version when the lease was first found held.
-        let mut row_when_held = None;
+        // The row's version the caller's decision rests on: the last read
+        // (what it found due), else the one when the lease was first found
+        // held. Once the row is past it, someone else renewed.
+        let mut baseline = self
+            .inner
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(resource_server)
+            .map_or(SeenVersion::NotRead, |version| {
+                SeenVersion::Version(*version)
+            });
         let previous = loop {
             attempts += 1;
             // Looked at before trying the lease: a holder that wrote and
             // released since the last look leaves nothing to take.
-            if let Some(first) = row_when_held
-                && self.row_version(resource_server)? != first
-            {
+            if baseline != SeenVersion::NotRead && self.row_version(resource_server)? != baseline {
                 crate::trace::lease("renewed elsewhere", resource_server, started.elapsed());
                 return Ok(Some(self.renewed_elsewhere(in_process, resource_server)));
             }
-            if let Some(previous) = self.try_take_lease(resource_server, &holder)? {
+            if let Some(previous) = self.try_take_lease(resource_server, &holder, baseline)? {
                 break previous;
             }
             if !wait {
                 return Ok(None);
             }
-            if row_when_held.is_none() {
-                row_when_held = Some(self.row_version(resource_server)?);
+            if baseline == SeenVersion::NotRead {
+                baseline = self.row_version(resource_server)?;
             }
             if started.elapsed() + pause > inner.lock_timeout {
                 crate::trace::lease("lease wait timed out", resource_server, started.elapsed());
@@ -194,8 +205,8 @@ impl PostgresTokenStorage {
         }
     }
 
-    /// The version of `resource_server`'s row (`None`: no row).
-    fn row_version(&self, resource_server: &str) -> Result<Option<i64>, StorageError> {
+    /// The version of `resource_server`'s row now.
+    fn row_version(&self, resource_server: &str) -> Result<SeenVersion, StorageError> {
         let inner = &self.inner;
         let sql = format!(
             "SELECT version FROM {} WHERE namespace = $1 AND resource_server = $2",
@@ -210,7 +221,9 @@ impl PostgresTokenStorage {
                 ],
             )
         })?;
-        Ok(rows.first().map(|row| row.get(0)))
+        Ok(rows
+            .first()
+            .map_or(SeenVersion::Absent, |row| SeenVersion::Version(row.get(0))))
     }
 
     /// The guard of a waiter whose holder wrote the row: this process's
@@ -267,10 +280,18 @@ impl PostgresTokenStorage {
     /// already ours: a retried statement), `None` while another holder's
     /// is live. The expiry is the server's clock, so machines' clocks do
     /// not matter.
+    ///
+    /// With a `row_version` read (the token row's version the caller's
+    /// decision rests on), the lease is taken only while the row is still
+    /// at it, in the same statement: a holder that wrote the
+    /// row and released its lease since the caller last looked leaves
+    /// nothing to take (it commits its write before its release, so a
+    /// snapshot that finds the lease free finds the write too).
     fn try_take_lease(
         &self,
         resource_server: &str,
         holder: &str,
+        row_version: SeenVersion,
     ) -> Result<Option<Previous>, StorageError> {
         let inner = &self.inner;
         let sql = format!(
@@ -278,14 +299,23 @@ impl PostgresTokenStorage {
                  SELECT holder FROM {leases} WHERE namespace = $1 AND resource_server = $2
              )
              INSERT INTO {leases} AS lease (namespace, resource_server, holder, expires_at)
-             VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4))
+             SELECT $1, $2, $3, clock_timestamp() + make_interval(secs => $4)
+             WHERE NOT $5 OR (
+                 SELECT version FROM {table} WHERE namespace = $1 AND resource_server = $2
+             ) IS NOT DISTINCT FROM $6
              ON CONFLICT (namespace, resource_server) DO UPDATE
              SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
              WHERE lease.expires_at <= clock_timestamp() OR lease.holder = EXCLUDED.holder
              RETURNING (SELECT holder FROM previous)",
-            leases = inner.table.quoted_leases
+            leases = inner.table.quoted_leases,
+            table = inner.table.quoted,
         );
         let seconds = inner.lease_duration.as_secs_f64();
+        let (compare, expected) = match row_version {
+            SeenVersion::NotRead => (false, None),
+            SeenVersion::Absent => (true, None),
+            SeenVersion::Version(version) => (true, Some(version)),
+        };
         let rows = self.run(&inner.table.display, |connection| {
             connection.query_typed(
                 &sql,
@@ -294,6 +324,8 @@ impl PostgresTokenStorage {
                     (&resource_server, Type::TEXT),
                     (&holder, Type::TEXT),
                     (&seconds, Type::FLOAT8),
+                    (&compare, Type::BOOL),
+                    (&expected, Type::INT8),
                 ],
             )
         })?;
@@ -309,6 +341,15 @@ impl PostgresTokenStorage {
     /// Records the versions of leased rows read by a query (`rows`: each
     /// resource server read and its version).
     pub(super) fn note_versions_read<'a>(&self, rows: impl Iterator<Item = (&'a str, i64)>) {
+        let rows: Vec<(&str, i64)> = rows.collect();
+        *self
+            .inner
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = rows
+            .iter()
+            .map(|(resource_server, version)| ((*resource_server).to_owned(), *version))
+            .collect();
         let mut leases = self
             .inner
             .leases
