@@ -444,6 +444,47 @@ pub fn a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login(
     assert_eq!(fleet.stored_transfer(&settings).1, None);
 }
 
+/// A holder SIGKILLed mid-renewal while the stored token is still valid
+/// (due: it expires in 45 s, renewal starts a minute ahead): the machines
+/// started after it hand out that token at once. Before, each waited for
+/// the dead holder's lease (up to `lock_timeout`) and failed, or renewed
+/// once it lapsed; a machine that waited would hand out a new token, or an
+/// error, not the stored one.
+pub fn a_holder_killed_while_the_token_is_valid_costs_no_machine_a_wait(
+    fleet: &dyn FleetUnderTest,
+) {
+    let server = AuthServer::start();
+    let schema = Schema::new("killed_valid");
+    let settings = MachineSettings::new(&server, &schema.table());
+    expired_user_fleet(fleet, &server, &settings);
+    // Due but valid: the record's expiry set 45 s ahead, as a newer row.
+    let table = schema.table();
+    let stored: String = crate::postgres_admin()
+        .query_one(
+            &format!(
+                "UPDATE {table} SET version = version + 1, record = jsonb_set(record::jsonb,
+                     '{{expires_at_seconds}}', to_jsonb(extract(epoch FROM now())::bigint + 45))::text
+                 WHERE resource_server = '{TRANSFER}'
+                 RETURNING record::jsonb->>'access_token'"
+            ),
+            &[],
+        )
+        .expect("a stored record to make due")
+        .get(0);
+    let machines = kill_the_holder_then_start_a_fleet(fleet, &server, &settings, |server| {
+        // Its refresh never reaches the fake Globus Auth.
+        server.never_handle_next(&[Duration::from_secs(20)]);
+    });
+    for token in tokens_of(machines) {
+        assert_eq!(token, stored, "a machine did not hand out the valid token");
+    }
+    assert_eq!(
+        server.grants("refresh_token"),
+        0,
+        "no refresh but the dead one's"
+    );
+}
+
 /// The fleet through PgBouncer in transaction mode: one refresh.
 pub fn one_refresh_through_pgbouncer(fleet: &dyn FleetUnderTest) {
     let pooler = PgBouncer::start_in_transaction_mode(4);

@@ -288,6 +288,12 @@ fn async_holder_killed_before_its_grant_is_replaced_after_its_lease() {
 
 #[test]
 #[cfg(unix)]
+fn async_holder_killed_while_the_token_is_valid_costs_no_machine_a_wait() {
+    fleet::a_holder_killed_while_the_token_is_valid_costs_no_machine_a_wait(&AsyncFleet::default());
+}
+
+#[test]
+#[cfg(unix)]
 fn async_holder_killed_after_its_grant_leaves_every_machine_needing_a_login() {
     fleet::a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login(
         &AsyncFleet::default(),

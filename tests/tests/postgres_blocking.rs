@@ -525,6 +525,12 @@ fn a_holder_killed_after_its_grant_leaves_every_machine_needing_a_login() {
 }
 
 #[test]
+#[cfg(unix)]
+fn a_holder_killed_while_the_token_is_valid_costs_no_machine_a_wait() {
+    fleet::a_holder_killed_while_the_token_is_valid_costs_no_machine_a_wait(&BlockingFleet);
+}
+
+#[test]
 fn a_fleet_through_pgbouncer_in_transaction_mode_sends_one_refresh() {
     fleet::one_refresh_through_pgbouncer(&BlockingFleet);
 }
