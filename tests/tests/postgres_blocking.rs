@@ -1087,3 +1087,34 @@ fn a_late_machine_reads_the_renewal_it_missed_without_taking_the_lease() {
         "only the early machine took the lease"
     );
 }
+
+/// A storage's own renewal is not taken for another machine's: renewing
+/// again within `max_staleness` of its own write (the cache serving what
+/// it wrote), it takes a real lease, which another machine then finds
+/// held. Before, the row "moved past" the version last read, and the
+/// renewal went on without a lease, beside any other machine's.
+#[test]
+fn a_storages_own_write_is_not_taken_for_a_renewal_elsewhere() {
+    let schema = Schema::new("own_write");
+    let storage = || {
+        PostgresTokenStorage::builder(globus_app_tests::postgres_connection_string())
+            .table(schema.table())
+            .max_staleness(Duration::from_secs(600))
+            .build()
+            .unwrap()
+    };
+    let (ours, theirs) = (storage(), storage());
+    ours.store(&[record("rs", "FIRST-TOKEN")]).unwrap();
+    for (round, token) in ["SECOND-TOKEN", "THIRD-TOKEN"].into_iter().enumerate() {
+        // Loaded from the cache, as a caller finding the token due.
+        assert!(token_of(&ours, "rs").is_some());
+        let held = ours.lock_renewal("rs").unwrap();
+        assert!(
+            theirs.try_lock_renewal("rs").unwrap().is_none(),
+            "round {round}: renewing without a lease"
+        );
+        assert!(token_of(&ours, "rs").is_some());
+        ours.store(&[record("rs", token)]).unwrap();
+        held.release();
+    }
+}

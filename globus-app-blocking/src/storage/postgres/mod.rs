@@ -253,6 +253,7 @@ impl PostgresTokenStorage {
             .compare_and_set(resource_server, seen, text, key_id)
             .map_err(|e| self.failed(e))?;
         if let Some(version) = written {
+            self.note_own_write(resource_server, Some(version));
             // The next write under this lease compares with the row as
             // this one left it.
             if let Some(seen) = self
@@ -337,6 +338,9 @@ impl TokenStorage for PostgresTokenStorage {
                     (&key_ids, Type::TEXT_ARRAY),
                 ],
             )?;
+            for resource_server in resource_servers {
+                self.note_own_write(resource_server, None);
+            }
         }
         crate::trace::storage(
             "write",
@@ -361,6 +365,9 @@ impl TokenStorage for PostgresTokenStorage {
                 (&resource_servers, Type::TEXT_ARRAY),
             ],
         )?;
+        for resource_server in resource_servers {
+            self.note_own_write(resource_server, None);
+        }
         self.update_cache(|stored| {
             stored.retain(|t| !resource_servers.contains(&t.resource_server));
         });

@@ -338,6 +338,24 @@ impl PostgresTokenStorage {
         }))
     }
 
+    /// Keeps the last-read versions true to the cache after this storage's
+    /// own write of `resource_server` (the cache now holds what was
+    /// written): its new version, or, not known, none (the next renewal
+    /// then takes its baseline when it finds the lease held). Without it,
+    /// a renewal within `max_staleness` of this storage's own write would
+    /// take that write for another machine's and renew without a lease.
+    pub(super) fn note_own_write(&self, resource_server: &str, version: Option<i64>) {
+        let mut last_read = self
+            .inner
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match version {
+            Some(version) => last_read.insert(resource_server.to_owned(), version),
+            None => last_read.remove(resource_server),
+        };
+    }
+
     /// Records the versions of leased rows read by a query (`rows`: each
     /// resource server read and its version).
     pub(super) fn note_versions_read<'a>(&self, rows: impl Iterator<Item = (&'a str, i64)>) {
